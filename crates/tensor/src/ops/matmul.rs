@@ -1,0 +1,181 @@
+//! Matrix products: 2-D by 2-D, and batched 3-D (a batch of 1 broadcasts, and a 2-D operand
+//! is shared by every matrix of the batch).
+//!
+//! Operands may be strided views (a `transpose()` is free): the product reads them in place.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn, linalg::general_mat_mul};
+
+use crate::element::Element;
+use crate::error::{Result, TensorError};
+use crate::tensor::Tensor;
+
+/// Shape check for `a @ b`: returns `(batch, m, k, n, output shape)`.
+fn matmul_shapes(a: &[usize], b: &[usize]) -> Result<(usize, usize, usize, usize, Vec<usize>)> {
+    for s in [a, b] {
+        if s.len() != 2 && s.len() != 3 {
+            return Err(TensorError::RankMismatch {
+                op: "matmul",
+                expected: "a 2-D matrix or a 3-D batch of matrices".into(),
+                shape: s.to_vec(),
+            });
+        }
+    }
+    let mismatch = || TensorError::MatmulMismatch {
+        op: "matmul",
+        lhs: a.to_vec(),
+        rhs: b.to_vec(),
+    };
+    let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
+    let (k2, n) = (b[b.len() - 2], b[b.len() - 1]);
+    if k != k2 {
+        return Err(mismatch());
+    }
+    let ba = if a.len() == 3 { a[0] } else { 1 };
+    let bb = if b.len() == 3 { b[0] } else { 1 };
+    if a.len() == 2 && b.len() == 2 {
+        return Ok((1, m, k, n, vec![m, n]));
+    }
+    let batch = if ba == bb || bb == 1 {
+        ba
+    } else if ba == 1 {
+        bb
+    } else {
+        return Err(mismatch());
+    };
+    Ok((batch, m, k, n, vec![batch, m, n]))
+}
+
+/// The `i`-th matrix of a 2-D or 3-D operand (a 2-D operand or a batch of 1 repeats).
+fn matrix<T: Element>(t: &Tensor<T>, i: usize) -> ArrayView2<'_, T> {
+    let v = t.data.view();
+    let v = if v.ndim() == 3 {
+        let j = if v.shape()[0] == 1 { 0 } else { i };
+        v.index_axis_move(Axis(0), j)
+    } else {
+        v
+    };
+    v.into_dimensionality::<Ix2>().expect("rank checked")
+}
+
+/// `c = alpha * a @ b + beta * c` for 2-D views, through ndarray's GEMM.
+pub fn gemm_into<T: Element>(
+    alpha: T,
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    general_mat_mul(alpha, a, b, beta, c);
+}
+
+impl<T: Element> Tensor<T> {
+    /// The matrix product `self @ other`.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    /// let i = Tensor::eye(2);
+    /// assert_eq!(a.matmul(&i), a);
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes do not fit; see [`try_matmul`](Self::try_matmul).
+    pub fn matmul(&self, other: &Tensor<T>) -> Tensor<T> {
+        self.try_matmul(other).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The matrix product, or an error naming both shapes, e.g.
+    /// `matmul: cannot multiply [128, 784] by [512, 10] (inner dimensions 784 and 512 differ)`.
+    pub fn try_matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        let (batch, m, _k, n, out_shape) = matmul_shapes(self.shape(), other.shape())?;
+        let mut out = ndarray::ArrayD::<T>::zeros(IxDyn(&out_shape));
+        {
+            let mut out3 = out
+                .view_mut()
+                .into_shape_with_order((batch, m, n))
+                .expect("fresh array is contiguous");
+            for i in 0..batch {
+                let mut c = out3.index_axis_mut(Axis(0), i);
+                gemm_into(
+                    T::one(),
+                    &matrix(self, i),
+                    &matrix(other, i),
+                    T::zero(),
+                    &mut c,
+                );
+            }
+        }
+        Ok(Tensor::from_array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    c[i * n + j] += a[i * k + p] * b[p * n + j];
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_the_naive_product() {
+        let a: Vec<f64> = (0..12).map(|x| x as f64 * 0.5 - 2.0).collect();
+        let b: Vec<f64> = (0..20).map(|x| (x as f64).sin()).collect();
+        let ta = Tensor::from_vec(a.clone(), &[3, 4]).unwrap();
+        let tb = Tensor::from_vec(b.clone(), &[4, 5]).unwrap();
+        let c = ta.matmul(&tb);
+        assert_eq!(c.shape(), &[3, 5]);
+        for (x, y) in c.to_vec().iter().zip(naive(&a, &b, 3, 4, 5)) {
+            assert!((x - y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn transposed_views_are_read_in_place() {
+        let a = Tensor::<f64>::from_vec((0..6).map(|x| x as f64).collect(), &[2, 3]).unwrap();
+        // a^T a through a strided view
+        let g = a.transpose().matmul(&a);
+        assert_eq!(g.to_vec(), vec![9., 12., 15., 12., 17., 22., 15., 22., 29.]);
+    }
+
+    #[test]
+    fn batched_products_broadcast_a_batch_of_one_and_2d_operands() {
+        let a = Tensor::<f64>::from_vec((0..12).map(|x| x as f64).collect(), &[2, 2, 3]).unwrap();
+        let w = Tensor::<f64>::from_vec((0..6).map(|x| x as f64).collect(), &[3, 2]).unwrap();
+        let c = a.matmul(&w);
+        assert_eq!(c.shape(), &[2, 2, 2]);
+        let second = a.slice_axis(0, 1..2).reshape(&[2, 3]).matmul(&w);
+        assert_eq!(c.slice_axis(0, 1..2).reshape(&[2, 2]), second);
+        let w1 = w.reshape(&[1, 3, 2]);
+        assert_eq!(a.matmul(&w1), c);
+    }
+
+    #[test]
+    fn shape_errors_name_both_shapes() {
+        let a = Tensor::<f32>::zeros(&[128, 784]);
+        let b = Tensor::<f32>::zeros(&[512, 10]);
+        assert_eq!(
+            a.try_matmul(&b).unwrap_err().to_string(),
+            "matmul: cannot multiply [128, 784] by [512, 10] (inner dimensions 784 and 512 differ)"
+        );
+        let x = Tensor::<f32>::zeros(&[2, 3, 4]);
+        let y = Tensor::<f32>::zeros(&[3, 4, 5]);
+        assert_eq!(
+            x.try_matmul(&y).unwrap_err().to_string(),
+            "matmul: cannot multiply [2, 3, 4] by [3, 4, 5] (batch dimensions [2] and [3] differ)"
+        );
+        let v = Tensor::<f32>::zeros(&[4]);
+        assert_eq!(
+            v.try_matmul(&v).unwrap_err().to_string(),
+            "matmul: expected a 2-D matrix or a 3-D batch of matrices, got a tensor of shape [4] (1-D)"
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! Reductions along an axis (with `keepdims`) or over all elements, arg-reductions, and the
+//! numerically stable `softmax`, `log_softmax` and `logsumexp` (they subtract the maximum
+//! first, so logits of +-1e4 give exact, finite results).
+
+use ndarray::{ArrayD, ArrayViewMut1, Axis};
+
+use crate::element::Element;
+use crate::error::{Result, TensorError};
+use crate::shape::normalize_axis;
+use crate::tensor::Tensor;
+
+fn lane_max<T: Element>(lane: &ArrayViewMut1<'_, T>) -> T {
+    lane.fold(T::neg_infinity(), |m, &x| if x > m { x } else { m })
+}
+
+impl<T: Element> Tensor<T> {
+    fn reduce_axis(
+        &self,
+        op: &'static str,
+        axis: isize,
+        keepdims: bool,
+        empty_ok: bool,
+        f: impl Fn(ndarray::ArrayView1<'_, T>) -> T,
+    ) -> Result<Tensor<T>> {
+        let ax = normalize_axis(op, axis, self.ndim())?;
+        if !empty_ok && self.shape()[ax] == 0 {
+            return Err(TensorError::invalid(
+                op,
+                format!(
+                    "cannot reduce axis {ax} of length 0 (shape {:?})",
+                    self.shape()
+                ),
+            ));
+        }
+        let mut out: ArrayD<T> = self.data.map_axis(Axis(ax), f);
+        if keepdims {
+            out = out.insert_axis(Axis(ax));
+        }
+        Ok(Tensor::from_array(out))
+    }
+
+    /// Sums along `axis` (negative counts from the end); `keepdims` keeps it with length 1.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap();
+    /// assert_eq!(x.sum(1, false).to_vec(), vec![6.0, 15.0]);
+    /// assert_eq!(x.sum(0, true).shape(), &[1, 3]);
+    /// ```
+    ///
+    /// # Panics
+    /// On a bad axis; see [`try_sum`](Self::try_sum).
+    pub fn sum(&self, axis: isize, keepdims: bool) -> Tensor<T> {
+        self.try_sum(axis, keepdims)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`sum`](Self::sum) that returns an error for a bad axis.
+    pub fn try_sum(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
+        let ax = normalize_axis("sum", axis, self.ndim())?;
+        let mut out = self.data.sum_axis(Axis(ax));
+        if keepdims {
+            out = out.insert_axis(Axis(ax));
+        }
+        Ok(Tensor::from_array(out))
+    }
+
+    /// The mean along `axis` (NaN for an axis of length 0).
+    ///
+    /// # Panics
+    /// On a bad axis; see [`try_mean`](Self::try_mean).
+    pub fn mean(&self, axis: isize, keepdims: bool) -> Tensor<T> {
+        self.try_mean(axis, keepdims)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`mean`](Self::mean) that returns an error for a bad axis.
+    pub fn try_mean(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
+        let ax = normalize_axis("mean", axis, self.ndim())?;
+        let n = T::from_usize(self.shape()[ax]).expect("length fits the float type");
+        let mut s = self.try_sum(axis, keepdims)?;
+        s /= n;
+        Ok(s)
+    }
+
+    /// The largest element along `axis`.
+    ///
+    /// # Panics
+    /// On a bad axis or an axis of length 0; see [`try_max`](Self::try_max).
+    pub fn max(&self, axis: isize, keepdims: bool) -> Tensor<T> {
+        self.try_max(axis, keepdims)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`max`](Self::max) that returns an error instead of panicking.
+    pub fn try_max(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
+        self.reduce_axis("max", axis, keepdims, false, |l| {
+            l.fold(T::neg_infinity(), |m, &x| if x > m || x.is_nan() { x } else { m })
+        })
+    }
+
+    /// The smallest element along `axis`.
+    ///
+    /// # Panics
+    /// On a bad axis or an axis of length 0; see [`try_min`](Self::try_min).
+    pub fn min(&self, axis: isize, keepdims: bool) -> Tensor<T> {
+        self.try_min(axis, keepdims)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`min`](Self::min) that returns an error instead of panicking.
+    pub fn try_min(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
+        self.reduce_axis("min", axis, keepdims, false, |l| {
+            l.fold(T::infinity(), |m, &x| if x < m || x.is_nan() { x } else { m })
+        })
+    }
+
+    /// The sum of all elements.
+    pub fn sum_all(&self) -> T {
+        self.data.sum()
+    }
+
+    /// The mean of all elements (NaN for an empty tensor).
+    pub fn mean_all(&self) -> T {
+        self.sum_all() / T::from_usize(self.len()).expect("length fits the float type")
+    }
+
+    /// The largest element (NaN if any is NaN), or `None` for an empty tensor.
+    pub fn max_all(&self) -> Option<T> {
+        self.data
+            .iter()
+            .copied()
+            .reduce(|m, x| if x > m || x.is_nan() { x } else { m })
+    }
+
+    /// The smallest element (NaN if any is NaN), or `None` for an empty tensor.
+    pub fn min_all(&self) -> Option<T> {
+        self.data
+            .iter()
+            .copied()
+            .reduce(|m, x| if x < m || x.is_nan() { x } else { m })
+    }
+
+    /// The index of the largest element along `axis` (the first one on ties), for each
+    /// position of the other axes in row-major order: for a `[batch, classes]` tensor and
+    /// axis `-1`, the predicted class of each row.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let p = Tensor::from_vec(vec![0.1f32, 0.7, 0.2, 0.5, 0.4, 0.1], &[2, 3]).unwrap();
+    /// assert_eq!(p.argmax(-1), vec![1, 0]);
+    /// ```
+    ///
+    /// # Panics
+    /// On a bad axis or an axis of length 0; see [`try_argmax`](Self::try_argmax).
+    pub fn argmax(&self, axis: isize) -> Vec<usize> {
+        self.try_argmax(axis).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`argmax`](Self::argmax) that returns an error instead of panicking.
+    pub fn try_argmax(&self, axis: isize) -> Result<Vec<usize>> {
+        self.arg_reduce("argmax", axis, |x, best| x > best)
+    }
+
+    /// The index of the smallest element along `axis` (the first one on ties).
+    ///
+    /// # Panics
+    /// On a bad axis or an axis of length 0; see [`try_argmin`](Self::try_argmin).
+    pub fn argmin(&self, axis: isize) -> Vec<usize> {
+        self.try_argmin(axis).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`argmin`](Self::argmin) that returns an error instead of panicking.
+    pub fn try_argmin(&self, axis: isize) -> Result<Vec<usize>> {
+        self.arg_reduce("argmin", axis, |x, best| x < best)
+    }
+
+    fn arg_reduce(
+        &self,
+        op: &'static str,
+        axis: isize,
+        better: impl Fn(T, T) -> bool,
+    ) -> Result<Vec<usize>> {
+        let ax = normalize_axis(op, axis, self.ndim())?;
+        if self.shape()[ax] == 0 {
+            return Err(TensorError::invalid(
+                op,
+                format!("cannot reduce axis {ax} of length 0"),
+            ));
+        }
+        let idx = self.data.map_axis(Axis(ax), |lane| {
+            let mut best = 0;
+            for (i, &x) in lane.iter().enumerate() {
+                if better(x, lane[best]) {
+                    best = i;
+                }
+            }
+            best
+        });
+        Ok(idx.iter().copied().collect())
+    }
+
+    /// `exp(x) / sum(exp(x))` along `axis`, computed as `exp(x - max) / sum(exp(x - max))`.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let z = Tensor::from_vec(vec![1e4f32, 0.0, -1e4], &[1, 3]).unwrap();
+    /// assert_eq!(z.softmax(-1).to_vec(), vec![1.0, 0.0, 0.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// On a bad axis; see [`try_softmax`](Self::try_softmax).
+    pub fn softmax(&self, axis: isize) -> Tensor<T> {
+        self.try_softmax(axis).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`softmax`](Self::softmax) that returns an error for a bad axis.
+    pub fn try_softmax(&self, axis: isize) -> Result<Tensor<T>> {
+        let ax = normalize_axis("softmax", axis, self.ndim())?;
+        let mut out = self.data.as_standard_layout().into_owned();
+        for mut lane in out.lanes_mut(Axis(ax)) {
+            let m = lane_max(&lane);
+            let m = if m.is_finite() { m } else { T::zero() };
+            lane.mapv_inplace(|x| (x - m).exp());
+            let s = lane.sum();
+            lane.mapv_inplace(|x| x / s);
+        }
+        Ok(Tensor::from_array(out))
+    }
+
+    /// `x - logsumexp(x)` along `axis`: the logarithm of [`softmax`](Self::softmax), without
+    /// the underflow of taking `ln` of a tiny probability.
+    ///
+    /// # Panics
+    /// On a bad axis; see [`try_log_softmax`](Self::try_log_softmax).
+    pub fn log_softmax(&self, axis: isize) -> Tensor<T> {
+        self.try_log_softmax(axis)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`log_softmax`](Self::log_softmax) that returns an error for a bad axis.
+    pub fn try_log_softmax(&self, axis: isize) -> Result<Tensor<T>> {
+        let ax = normalize_axis("log_softmax", axis, self.ndim())?;
+        let mut out = self.data.as_standard_layout().into_owned();
+        for mut lane in out.lanes_mut(Axis(ax)) {
+            let m = lane_max(&lane);
+            let m = if m.is_finite() { m } else { T::zero() };
+            let lse = m + lane.fold(T::zero(), |s, &x| s + (x - m).exp()).ln();
+            lane.mapv_inplace(|x| x - lse);
+        }
+        Ok(Tensor::from_array(out))
+    }
+
+    /// `ln(sum(exp(x)))` along `axis`, computed as `max + ln(sum(exp(x - max)))`.
+    ///
+    /// # Panics
+    /// On a bad axis; see [`try_logsumexp`](Self::try_logsumexp).
+    pub fn logsumexp(&self, axis: isize, keepdims: bool) -> Tensor<T> {
+        self.try_logsumexp(axis, keepdims)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`logsumexp`](Self::logsumexp) that returns an error for a bad axis.
+    pub fn try_logsumexp(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
+        self.reduce_axis("logsumexp", axis, keepdims, true, |l| {
+            let m = l.fold(T::neg_infinity(), |m, &x| if x > m { x } else { m });
+            let shift = if m.is_finite() { m } else { T::zero() };
+            shift + l.fold(T::zero(), |s, &x| s + (x - shift).exp()).ln()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
+        Tensor::from_shape_slice(v, s).unwrap()
+    }
+
+    #[test]
+    fn axis_reductions_with_and_without_keepdims() {
+        let x = t(&[1., 5., 3., 4., 2., 6.], &[2, 3]);
+        assert_eq!(x.sum(0, false).to_vec(), vec![5., 7., 9.]);
+        assert_eq!(x.mean(-1, true).shape(), &[2, 1]);
+        assert_eq!(x.mean(-1, true).to_vec(), vec![3., 4.]);
+        assert_eq!(x.max(1, false).to_vec(), vec![5., 6.]);
+        assert_eq!(x.min(0, false).to_vec(), vec![1., 2., 3.]);
+        assert_eq!(x.argmax(1), vec![1, 2]);
+        assert_eq!(x.argmin(0), vec![0, 1, 0]);
+        assert_eq!(x.sum_all(), 21.);
+        assert_eq!(x.mean_all(), 3.5);
+        assert_eq!(x.max_all(), Some(6.));
+        assert_eq!(x.min_all(), Some(1.));
+        assert_eq!(Tensor::<f64>::zeros(&[0]).max_all(), None);
+        assert!(Tensor::<f64>::zeros(&[2, 0]).try_max(1, false).is_err());
+        assert_eq!(
+            x.try_sum(2, false).unwrap_err().to_string(),
+            "sum: axis 2 is out of range for a 2-D tensor (valid: -2..2)"
+        );
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties() {
+        assert_eq!(t(&[1., 3., 3.], &[3]).argmax(0), vec![1]);
+    }
+
+    #[test]
+    fn softmax_family_is_stable_for_huge_logits() {
+        let z = t(&[1e4, 0., -1e4, -1e4, -1e4 + 1.0, -1e4], &[2, 3]);
+        let p = z.softmax(-1);
+        assert!(p.all_finite());
+        assert_eq!(p.to_vec()[..3], [1., 0., 0.]);
+        let e = std::f64::consts::E;
+        assert!((p.to_vec()[4] - e / (e + 2.0)).abs() < 1e-15);
+        let lp = z.log_softmax(1);
+        assert!(lp.all_finite());
+        assert_eq!(lp.to_vec()[0], 0.0);
+        assert_eq!(lp.to_vec()[2], -2e4);
+        let lse = z.logsumexp(1, false);
+        assert_eq!(lse.to_vec()[0], 1e4);
+        assert!((lse.to_vec()[1] - (-1e4 + 1.0 + (1.0 + 2.0 / e).ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn softmax_along_a_leading_axis_and_on_a_view() {
+        let z = t(&[0., 1., 2., 3.], &[2, 2]);
+        let p = z.softmax(0);
+        let q = z.transpose().softmax(1).transpose();
+        assert!(p.allclose(&q, 1e-15, 0.0));
+        let s = p.sum(0, false);
+        assert!(s.allclose(&Tensor::ones(&[2]), 1e-15, 0.0));
+    }
+
+    #[test]
+    fn f32_softmax_sums_to_one() {
+        let z = Tensor::<f32>::from_vec(vec![3.0, -2.0, 0.5, 7.0], &[4]).unwrap();
+        assert!((z.softmax(0).sum_all() - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,125 @@
+//! Seeded random tensors. The same seed gives the same numbers on every run and machine
+//! (the generator is ChaCha12 from `rand`, pinned by `Cargo.lock`).
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+pub use rand::SeedableRng;
+pub use rand::rngs::StdRng;
+
+use crate::element::Element;
+use crate::error::{Result, TensorError};
+use crate::shape::numel;
+use crate::tensor::Tensor;
+
+/// A random generator seeded with `seed`: the way to get reproducible weights and shuffles.
+///
+/// ```
+/// use tensor::{Tensor, random::seeded};
+/// let a = Tensor::<f32>::rand_uniform(&[2, 3], -1.0, 1.0, &mut seeded(7));
+/// let b = Tensor::<f32>::rand_uniform(&[2, 3], -1.0, 1.0, &mut seeded(7));
+/// assert_eq!(a, b);
+/// ```
+pub fn seeded(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+impl<T: Element> Tensor<T> {
+    /// Samples uniformly from `[low, high)`.
+    ///
+    /// # Panics
+    /// If `low >= high` or a bound is not finite; see [`try_rand_uniform`](Self::try_rand_uniform).
+    pub fn rand_uniform<R: Rng + ?Sized>(shape: &[usize], low: T, high: T, rng: &mut R) -> Self {
+        Self::try_rand_uniform(shape, low, high, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`rand_uniform`](Self::rand_uniform) that returns an error for bad bounds.
+    pub fn try_rand_uniform<R: Rng + ?Sized>(
+        shape: &[usize],
+        low: T,
+        high: T,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let dist = Uniform::new(low, high).map_err(|_| {
+            TensorError::invalid(
+                "rand_uniform",
+                format!("needs finite bounds with low < high, got low {low}, high {high}"),
+            )
+        })?;
+        let v: Vec<T> = (0..numel(shape)).map(|_| dist.sample(rng)).collect();
+        Self::from_vec(v, shape)
+    }
+
+    /// Samples from a normal distribution with the given mean and standard deviation.
+    ///
+    /// # Panics
+    /// If `std` is negative or a parameter is not finite; see [`try_rand_normal`](Self::try_rand_normal).
+    pub fn rand_normal<R: Rng + ?Sized>(shape: &[usize], mean: T, std: T, rng: &mut R) -> Self {
+        Self::try_rand_normal(shape, mean, std, rng).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`rand_normal`](Self::rand_normal) that returns an error for bad parameters.
+    pub fn try_rand_normal<R: Rng + ?Sized>(
+        shape: &[usize],
+        mean: T,
+        std: T,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let (m, s) = (mean.to_f64_exact(), std.to_f64_exact());
+        let dist = Normal::new(m, s)
+            .ok()
+            .filter(|_| m.is_finite() && s.is_finite() && s >= 0.0)
+            .ok_or_else(|| {
+                TensorError::invalid(
+                    "rand_normal",
+                    format!("needs a finite mean and a finite std >= 0, got mean {mean}, std {std}"),
+                )
+            })?;
+        // Sampling in f64 and rounding keeps f32 and f64 tensors from one seed consistent.
+        let v: Vec<T> = (0..numel(shape))
+            .map(|_| T::from_f64_lossy(dist.sample(rng)))
+            .collect();
+        Self::from_vec(v, shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_numbers_other_seed_other_numbers() {
+        let a = Tensor::<f64>::rand_normal(&[100], 0.0, 1.0, &mut seeded(1));
+        let b = Tensor::<f64>::rand_normal(&[100], 0.0, 1.0, &mut seeded(1));
+        let c = Tensor::<f64>::rand_normal(&[100], 0.0, 1.0, &mut seeded(2));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn uniform_stays_in_bounds_and_has_the_right_mean() {
+        let t = Tensor::<f64>::rand_uniform(&[20000], -2.0, 4.0, &mut seeded(3));
+        assert!(t.to_vec().iter().all(|&x| (-2.0..4.0).contains(&x)));
+        let mean = t.sum_all() / 20000.0;
+        // standard error of the mean: 6 / sqrt(12 * 20000) ~ 0.012
+        assert!((mean - 1.0).abs() < 0.05, "mean {mean}");
+    }
+
+    #[test]
+    fn normal_has_the_right_moments() {
+        let t = Tensor::<f64>::rand_normal(&[20000], 3.0, 0.5, &mut seeded(4));
+        let v = t.to_vec();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        assert!((mean - 3.0).abs() < 0.02, "mean {mean}");
+        assert!((var.sqrt() - 0.5).abs() < 0.02, "std {}", var.sqrt());
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        let e = Tensor::<f32>::try_rand_uniform(&[2], 1.0, 1.0, &mut seeded(0)).unwrap_err();
+        assert!(e.to_string().contains("low 1, high 1"), "{e}");
+        assert!(Tensor::<f32>::try_rand_normal(&[2], 0.0, -1.0, &mut seeded(0)).is_err());
+        assert!(Tensor::<f32>::try_rand_normal(&[2], f32::NAN, 1.0, &mut seeded(0)).is_err());
+    }
+}

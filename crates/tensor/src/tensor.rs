@@ -1,0 +1,301 @@
+//! The [`Tensor`] type: construction, access and formatting.
+
+use std::fmt;
+
+use ndarray::{ArcArray, Array, ArrayD, ArrayViewD, ArrayViewMutD, Dimension, IxDyn};
+
+use crate::element::Element;
+use crate::error::{Result, TensorError};
+use crate::shape::numel;
+
+/// An n-dimensional array of `f32` (by default) or `f64`, the value type of all of brick.
+///
+/// Storage is an [`ndarray`] array behind a reference count, so cloning a tensor is cheap
+/// (no element is copied) and writing to a shared tensor copies it first (copy on write).
+/// Views that only change strides (`transpose`, `permute`, slicing) share storage too.
+///
+/// Operators (`+ - * /`) and the plain methods panic on bad shapes, like ndarray's; every
+/// such method has a `try_` twin that returns a [`TensorError`] instead. Constructors that
+/// take external data (`from_vec`, `from_shape_slice`) always return a `Result`.
+///
+/// ```
+/// use tensor::Tensor;
+/// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]).unwrap();
+/// let b = Tensor::from_vec(vec![10.0, 20.0, 30.0], &[3]).unwrap();
+/// let y = &x + &b; // broadcasts [3] over each row
+/// assert_eq!(y.to_vec(), vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+/// assert_eq!(y.sum_all(), 141.0);
+/// ```
+#[derive(Clone)]
+pub struct Tensor<T: Element = f32> {
+    pub(crate) data: ArcArray<T, IxDyn>,
+}
+
+impl<T: Element> Tensor<T> {
+    // ----------------------------------------------------------------- construction
+
+    /// Wraps an ndarray array of any dimensionality.
+    pub fn from_array<D: Dimension>(array: Array<T, D>) -> Self {
+        Tensor {
+            data: array.into_dyn().into_shared(),
+        }
+    }
+
+    /// Builds a tensor from elements in row-major (C) order and a shape.
+    ///
+    /// # Errors
+    /// [`TensorError::ElementCount`] if `data.len()` is not the product of `shape`.
+    pub fn from_vec(data: Vec<T>, shape: &[usize]) -> Result<Self> {
+        let expected = numel(shape);
+        if data.len() != expected {
+            return Err(TensorError::ElementCount {
+                op: "from_vec",
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
+        }
+        let array = ArrayD::from_shape_vec(IxDyn(shape), data).expect("length checked above");
+        Ok(Self::from_array(array))
+    }
+
+    /// Like [`from_vec`](Self::from_vec), copying from a slice.
+    pub fn from_shape_slice(data: &[T], shape: &[usize]) -> Result<Self> {
+        let expected = numel(shape);
+        if data.len() != expected {
+            return Err(TensorError::ElementCount {
+                op: "from_shape_slice",
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            });
+        }
+        Self::from_vec(data.to_vec(), shape)
+    }
+
+    /// A 0-dimensional tensor holding one value.
+    pub fn scalar(value: T) -> Self {
+        Self::from_array(ndarray::arr0(value))
+    }
+
+    /// A tensor of the given shape with every element `value`.
+    pub fn full(shape: &[usize], value: T) -> Self {
+        Self::from_array(ArrayD::from_elem(IxDyn(shape), value))
+    }
+
+    /// All zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, T::zero())
+    }
+
+    /// All ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, T::one())
+    }
+
+    /// Zeros of this tensor's shape.
+    pub fn zeros_like(&self) -> Self {
+        Self::zeros(self.shape())
+    }
+
+    /// Ones of this tensor's shape.
+    pub fn ones_like(&self) -> Self {
+        Self::ones(self.shape())
+    }
+
+    /// The `n x n` identity matrix.
+    pub fn eye(n: usize) -> Self {
+        Self::from_array(Array::<T, _>::eye(n))
+    }
+
+    /// Values `start, start + step, ...` below `end` (above it for a negative step), as a 1-D
+    /// tensor, like NumPy's `arange`.
+    ///
+    /// # Panics
+    /// If `step` is zero or not finite; [`try_arange`](Self::try_arange) returns an error instead.
+    pub fn arange(start: T, end: T, step: T) -> Self {
+        Self::try_arange(start, end, step).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`arange`](Self::arange) that returns an error for a zero or non-finite step.
+    pub fn try_arange(start: T, end: T, step: T) -> Result<Self> {
+        if step == T::zero() || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(TensorError::invalid(
+                "arange",
+                format!("needs finite bounds and a finite non-zero step, got start {start}, end {end}, step {step}"),
+            ));
+        }
+        let n = ((end - start) / step).ceil();
+        let n = if n > T::zero() { n.to_usize().unwrap_or(0) } else { 0 };
+        let v: Vec<T> = (0..n)
+            .map(|i| start + T::from_usize(i).expect("index fits the float type") * step)
+            .collect();
+        Self::from_vec(v, &[n])
+    }
+
+    // ----------------------------------------------------------------- access
+
+    /// The size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        self.data.shape()
+    }
+
+    /// The number of dimensions (0 for a scalar).
+    pub fn ndim(&self) -> usize {
+        self.data.ndim()
+    }
+
+    /// The total number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the tensor has no elements (some dimension is 0).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// A read-only ndarray view of the elements.
+    pub fn view(&self) -> ArrayViewD<'_, T> {
+        self.data.view()
+    }
+
+    /// A writable ndarray view; if the storage is shared with other tensors it is copied
+    /// first, so no other tensor changes.
+    pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
+        self.data.view_mut()
+    }
+
+    /// The underlying reference-counted ndarray array.
+    pub fn as_array(&self) -> &ArcArray<T, IxDyn> {
+        &self.data
+    }
+
+    /// Converts into an owned ndarray array (copies only if the storage is shared).
+    pub fn into_array(self) -> ArrayD<T> {
+        self.data.into_owned()
+    }
+
+    /// The elements in row-major (C) order.
+    pub fn to_vec(&self) -> Vec<T> {
+        match self.data.as_slice() {
+            Some(s) => s.to_vec(),
+            None => self.data.iter().copied().collect(),
+        }
+    }
+
+    /// The elements as one slice, if they are stored contiguously in row-major order.
+    pub fn as_slice(&self) -> Option<&[T]> {
+        self.data.as_slice()
+    }
+
+    /// The elements as one writable slice in row-major order, making the storage unique and
+    /// contiguous first if needed.
+    pub fn as_slice_mut(&mut self) -> &mut [T] {
+        if !self.data.is_standard_layout() {
+            self.data = self.data.as_standard_layout().into_owned().into_shared();
+        }
+        self.data
+            .as_slice_mut()
+            .expect("standard layout was ensured above")
+    }
+
+    /// A copy in row-major contiguous layout (cheap if it already is).
+    pub fn to_contiguous(&self) -> Self {
+        if self.data.is_standard_layout() {
+            self.clone()
+        } else {
+            Tensor {
+                data: self.data.as_standard_layout().into_owned().into_shared(),
+            }
+        }
+    }
+
+    /// The element at a multi-dimensional index, or `None` if it is out of bounds.
+    pub fn get(&self, index: &[usize]) -> Option<T> {
+        self.data.get(IxDyn(index)).copied()
+    }
+
+    /// The value of a tensor that holds exactly one element.
+    ///
+    /// # Panics
+    /// If the tensor holds another number of elements; see [`try_item`](Self::try_item).
+    pub fn item(&self) -> T {
+        self.try_item().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`item`](Self::item) that returns an error instead of panicking.
+    pub fn try_item(&self) -> Result<T> {
+        if self.len() != 1 {
+            return Err(TensorError::ElementCount {
+                op: "item",
+                shape: self.shape().to_vec(),
+                expected: 1,
+                got: self.len(),
+            });
+        }
+        Ok(*self.data.iter().next().expect("one element"))
+    }
+
+    /// Applies `f` to every element.
+    pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        Tensor {
+            data: self.data.mapv(f).into_shared(),
+        }
+    }
+
+    /// Applies `f` to every element in place (copying first if the storage is shared).
+    pub fn map_inplace(&mut self, f: impl Fn(T) -> T) {
+        self.data.mapv_inplace(f);
+    }
+
+    /// The same values in another element type.
+    pub fn cast<U: Element>(&self) -> Tensor<U> {
+        Tensor {
+            data: self
+                .data
+                .mapv(|x| U::from_f64_lossy(x.to_f64_exact()))
+                .into_shared(),
+        }
+    }
+
+    /// Whether every element is finite (no NaN, no infinity).
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|x| x.is_finite())
+    }
+
+    /// Whether both tensors have the same shape and `|a - b| <= atol + rtol * |b|` everywhere.
+    pub fn allclose(&self, other: &Tensor<T>, rtol: T, atol: T) -> bool {
+        self.shape() == other.shape()
+            && self
+                .data
+                .iter()
+                .zip(other.data.iter())
+                .all(|(&a, &b)| (a - b).abs() <= atol + rtol * b.abs())
+    }
+}
+
+impl<T: Element, D: Dimension> From<Array<T, D>> for Tensor<T> {
+    fn from(array: Array<T, D>) -> Self {
+        Tensor::from_array(array)
+    }
+}
+
+impl<T: Element> PartialEq for Tensor<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
+impl<T: Element> fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor<{}>{:?} ", T::DTYPE, self.shape())?;
+        fmt::Display::fmt(&self.data, f)
+    }
+}
+
+impl<T: Element> fmt::Display for Tensor<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.data, f)
+    }
+}
