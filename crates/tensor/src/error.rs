@@ -78,7 +78,11 @@ impl fmt::Display for TensorError {
             ),
             TensorError::MatmulMismatch { op, lhs, rhs } => {
                 let k1 = lhs.last().copied().unwrap_or(0);
-                let k2 = if rhs.len() >= 2 { rhs[rhs.len() - 2] } else { 0 };
+                let k2 = if rhs.len() >= 2 {
+                    rhs[rhs.len() - 2]
+                } else {
+                    0
+                };
                 if k1 != k2 {
                     write!(
                         f,

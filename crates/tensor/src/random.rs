@@ -72,7 +72,9 @@ impl<T: Element> Tensor<T> {
             .ok_or_else(|| {
                 TensorError::invalid(
                     "rand_normal",
-                    format!("needs a finite mean and a finite std >= 0, got mean {mean}, std {std}"),
+                    format!(
+                        "needs a finite mean and a finite std >= 0, got mean {mean}, std {std}"
+                    ),
                 )
             })?;
         // Sampling in f64 and rounding keeps f32 and f64 tensors from one seed consistent.

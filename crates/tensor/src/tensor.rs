@@ -122,11 +122,17 @@ impl<T: Element> Tensor<T> {
         if step == T::zero() || !step.is_finite() || !start.is_finite() || !end.is_finite() {
             return Err(TensorError::invalid(
                 "arange",
-                format!("needs finite bounds and a finite non-zero step, got start {start}, end {end}, step {step}"),
+                format!(
+                    "needs finite bounds and a finite non-zero step, got start {start}, end {end}, step {step}"
+                ),
             ));
         }
         let n = ((end - start) / step).ceil();
-        let n = if n > T::zero() { n.to_usize().unwrap_or(0) } else { 0 };
+        let n = if n > T::zero() {
+            n.to_usize().unwrap_or(0)
+        } else {
+            0
+        };
         let v: Vec<T> = (0..n)
             .map(|i| start + T::from_usize(i).expect("index fits the float type") * step)
             .collect();

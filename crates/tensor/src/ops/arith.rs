@@ -67,13 +67,14 @@ impl<T: Element> Tensor<T> {
             return Ok(());
         }
         let target = self.shape().to_vec();
-        let b = other.data.broadcast(IxDyn(&target)).ok_or_else(|| {
-            TensorError::ShapeMismatch {
+        let b = other
+            .data
+            .broadcast(IxDyn(&target))
+            .ok_or_else(|| TensorError::ShapeMismatch {
                 op,
                 lhs: target.clone(),
                 rhs: other.shape().to_vec(),
-            }
-        })?;
+            })?;
         Zip::from(&mut self.data)
             .and(b)
             .for_each(|x, &y| *x = f(*x, y));

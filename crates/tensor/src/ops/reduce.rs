@@ -95,7 +95,10 @@ impl<T: Element> Tensor<T> {
     /// [`max`](Self::max) that returns an error instead of panicking.
     pub fn try_max(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
         self.reduce_axis("max", axis, keepdims, false, |l| {
-            l.fold(T::neg_infinity(), |m, &x| if x > m || x.is_nan() { x } else { m })
+            l.fold(
+                T::neg_infinity(),
+                |m, &x| if x > m || x.is_nan() { x } else { m },
+            )
         })
     }
 
@@ -111,7 +114,10 @@ impl<T: Element> Tensor<T> {
     /// [`min`](Self::min) that returns an error instead of panicking.
     pub fn try_min(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
         self.reduce_axis("min", axis, keepdims, false, |l| {
-            l.fold(T::infinity(), |m, &x| if x < m || x.is_nan() { x } else { m })
+            l.fold(
+                T::infinity(),
+                |m, &x| if x < m || x.is_nan() { x } else { m },
+            )
         })
     }
 
@@ -234,8 +240,7 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// On a bad axis; see [`try_log_softmax`](Self::try_log_softmax).
     pub fn log_softmax(&self, axis: isize) -> Tensor<T> {
-        self.try_log_softmax(axis)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.try_log_softmax(axis).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`log_softmax`](Self::log_softmax) that returns an error for a bad axis.

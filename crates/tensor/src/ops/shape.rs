@@ -103,7 +103,8 @@ impl<T: Element> Tensor<T> {
     /// # Panics
     /// If the tensor does not broadcast to `shape`; see [`try_broadcast_to`](Self::try_broadcast_to).
     pub fn broadcast_to(&self, shape: &[usize]) -> Tensor<T> {
-        self.try_broadcast_to(shape).unwrap_or_else(|e| panic!("{e}"))
+        self.try_broadcast_to(shape)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`broadcast_to`](Self::broadcast_to) that returns an error if the shapes do not fit.
@@ -378,9 +379,15 @@ mod tests {
         assert_eq!(s.to_vec(), vec![0., 0., 1., 1., 2., 2., 3., 3.]);
         assert_eq!(c.slice_axis(0, 1..3).to_vec(), vec![2., 3., 0., 1.]);
         assert!(c.try_slice_axis(0, 2..4).is_err());
-        assert_eq!(c.gather(0, &[2, 0, 2]).to_vec(), vec![0., 1., 0., 1., 0., 1.]);
+        assert_eq!(
+            c.gather(0, &[2, 0, 2]).to_vec(),
+            vec![0., 1., 0., 1., 0., 1.]
+        );
         let e = c.try_gather(0, &[3]).unwrap_err();
-        assert_eq!(e.to_string(), "gather: index 3 is out of range for length 3");
+        assert_eq!(
+            e.to_string(),
+            "gather: index 3 is out of range for length 3"
+        );
         let back = c.gather(0, &[2, 0, 2]).scatter_add(0, &[2, 0, 2], &[3, 2]);
         assert_eq!(back.to_vec(), vec![0., 1., 0., 0., 0., 2.]);
     }
@@ -390,6 +397,9 @@ mod tests {
         let t = Tensor::<f32>::one_hot(&[2, 0], 3).unwrap();
         assert_eq!(t.to_vec(), vec![0., 0., 1., 1., 0., 0.]);
         let e = Tensor::<f32>::one_hot(&[3], 3).unwrap_err();
-        assert_eq!(e.to_string(), "one_hot: index 3 is out of range for length 3");
+        assert_eq!(
+            e.to_string(),
+            "one_hot: index 3 is out of range for length 3"
+        );
     }
 }

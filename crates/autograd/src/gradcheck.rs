@@ -1,0 +1,208 @@
+//! Checking a tape's gradients against central finite differences, in `f64`.
+//!
+//! The test suite uses this for every op; users can use it for ops they add.
+
+use std::fmt;
+
+use tensor::{Tensor, random::seeded};
+
+use crate::tape::{Tape, Var};
+
+/// Tolerances of a gradient check: the tape's value `a` and the finite difference `n` agree
+/// when `|a - n| <= atol + rtol * |n|`.
+#[derive(Clone, Copy, Debug)]
+pub struct GradCheck {
+    /// The step of the central difference `(f(x + eps) - f(x - eps)) / (2 eps)`.
+    pub eps: f64,
+    pub rtol: f64,
+    pub atol: f64,
+    /// Seed of the random output gradient the check differentiates `sum(f(x) * r)` with.
+    pub seed: u64,
+}
+
+impl Default for GradCheck {
+    /// `eps` 1e-6, `rtol` 1e-5, `atol` 1e-7: central differences in f64 are accurate to about
+    /// 1e-9 at this step for smooth functions of values of order 1.
+    fn default() -> Self {
+        GradCheck {
+            eps: 1e-6,
+            rtol: 1e-5,
+            atol: 1e-7,
+            seed: 0,
+        }
+    }
+}
+
+/// A gradient that disagrees with finite differences, with everything needed to find it.
+#[derive(Clone, Debug)]
+pub struct GradCheckFailure {
+    /// The ops the checked function recorded, in order.
+    pub ops: Vec<&'static str>,
+    pub input_shapes: Vec<Vec<usize>>,
+    /// Which input, and the multi-index of the worst element in it.
+    pub input: usize,
+    pub index: Vec<usize>,
+    pub tape: f64,
+    pub numeric: f64,
+    pub tolerance: f64,
+}
+
+impl fmt::Display for GradCheckFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gradient check failed for ops {:?} on input shapes {:?}: input {} at {:?}: \
+             the tape gives {:e}, finite differences give {:e} (|difference| {:e} > tolerance {:e})",
+            self.ops,
+            self.input_shapes,
+            self.input,
+            self.index,
+            self.tape,
+            self.numeric,
+            (self.tape - self.numeric).abs(),
+            self.tolerance
+        )
+    }
+}
+
+impl std::error::Error for GradCheckFailure {}
+
+/// What a passing check saw: the recorded ops and the largest error relative to tolerance.
+#[derive(Clone, Debug)]
+pub struct GradCheckReport {
+    pub ops: Vec<&'static str>,
+    /// `max |a - n| / (atol + rtol |n|)` over all elements; below 1 passes.
+    pub worst_ratio: f64,
+}
+
+impl GradCheck {
+    /// Compares the tape's gradient of `sum(f(inputs) * r)` (for a fixed random `r`) with
+    /// central finite differences, for every element of every input.
+    ///
+    /// ```
+    /// use autograd::gradcheck::GradCheck;
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![0.3, -1.2, 2.0], &[3]).unwrap();
+    /// let report = GradCheck::default().check(&[x], |v| (v[0] * v[0]).tanh()).unwrap();
+    /// assert_eq!(report.ops, vec!["mul", "tanh"]);
+    /// ```
+    pub fn check<F>(
+        &self,
+        inputs: &[Tensor<f64>],
+        f: F,
+    ) -> Result<GradCheckReport, GradCheckFailure>
+    where
+        F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+    {
+        let tape = Tape::<f64>::new();
+        let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.param(x)).collect();
+        let out = f(&vars);
+        let ops = tape.op_names();
+        let r = Tensor::<f64>::rand_normal(&out.shape(), 0.0, 1.0, &mut seeded(self.seed));
+        let grads = out.backward_with(&r).expect("seed has the output's shape");
+
+        let objective = |xs: &[Tensor<f64>]| -> f64 {
+            let t = Tape::<f64>::new();
+            let vs: Vec<Var<'_, f64>> = xs.iter().map(|x| t.constant(x)).collect();
+            (&f(&vs).value() * &r).sum_all()
+        };
+
+        let mut worst_ratio: f64 = 0.0;
+        let mut worst: Option<GradCheckFailure> = None;
+        let mut xs: Vec<Tensor<f64>> = inputs.iter().map(Tensor::to_contiguous).collect();
+        for (i, var) in vars.iter().enumerate() {
+            let analytic = grads[*var].to_contiguous();
+            let analytic = analytic.as_slice().expect("contiguous");
+            let shape = inputs[i].shape().to_vec();
+            for j in 0..inputs[i].len() {
+                let orig = xs[i].as_slice().expect("contiguous")[j];
+                xs[i].as_slice_mut()[j] = orig + self.eps;
+                let plus = objective(&xs);
+                xs[i].as_slice_mut()[j] = orig - self.eps;
+                let minus = objective(&xs);
+                xs[i].as_slice_mut()[j] = orig;
+                let numeric = (plus - minus) / (2.0 * self.eps);
+                let tolerance = self.atol + self.rtol * numeric.abs();
+                let ratio = (analytic[j] - numeric).abs() / tolerance;
+                let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+                if ratio > worst_ratio {
+                    worst_ratio = ratio;
+                    worst = Some(GradCheckFailure {
+                        ops: ops.clone(),
+                        input_shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
+                        input: i,
+                        index: unravel(j, &shape),
+                        tape: analytic[j],
+                        numeric,
+                        tolerance,
+                    });
+                }
+            }
+        }
+        match worst {
+            Some(failure) if worst_ratio > 1.0 => Err(failure),
+            _ => Ok(GradCheckReport { ops, worst_ratio }),
+        }
+    }
+}
+
+/// The multi-index of flat (row-major) position `j` in `shape`.
+fn unravel(mut j: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (d, &n) in shape.iter().enumerate().rev() {
+        index[d] = j % n;
+        j /= n;
+    }
+    index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InputGrads, Op};
+    use tensor::Result;
+
+    /// An op with a deliberately wrong gradient (2x instead of 3x^2 for x^3).
+    struct BadCube;
+
+    impl Op<f64> for BadCube {
+        fn name(&self) -> &'static str {
+            "bad_cube"
+        }
+        fn forward(&self, x: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
+            Ok(x[0].map(|v| v * v * v))
+        }
+        fn backward(
+            &self,
+            x: &[&Tensor<f64>],
+            _: &Tensor<f64>,
+            dy: &Tensor<f64>,
+            dx: &mut InputGrads<'_, f64>,
+        ) {
+            dx.set(0, dy * &(x[0] * 2.0));
+        }
+    }
+
+    #[test]
+    fn a_wrong_gradient_is_caught_and_located() {
+        let x = Tensor::from_vec(vec![0.5, 1.5, -2.0, 1.0], &[2, 2]).unwrap();
+        let err = GradCheck::default()
+            .check(&[x], |v| v[0].tape().apply(BadCube, [v[0]]).unwrap())
+            .unwrap_err();
+        assert_eq!(err.ops, vec!["bad_cube"]);
+        assert_eq!(err.input, 0);
+        // The worst element is -2.0 at [1, 0]: 3x^2 = 12 against 2x = -4.
+        assert_eq!(err.index, vec![1, 0]);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("bad_cube") && msg.contains("[1, 0]") && msg.contains("[[2, 2]]"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unravel_is_row_major() {
+        assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
+        assert_eq!(unravel(0, &[]), Vec::<usize>::new());
+    }
+}

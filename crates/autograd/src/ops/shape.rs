@@ -1,0 +1,323 @@
+//! Operations that move elements: permute/transpose, reshape, broadcast, concat, stack,
+//! slicing and gathering. Their gradients move the elements back.
+
+use std::ops::Range;
+
+use tensor::ndarray::{ArrayD, Axis, IxDyn, Slice};
+use tensor::{Element, Result, Tensor, normalize_axis};
+
+use crate::op::{InputGrads, Op};
+use crate::ops::unwrap_op;
+use crate::tape::Var;
+
+/// Reorders axes; the gradient applies the inverse permutation.
+pub struct PermuteOp(pub Vec<usize>);
+
+impl<T: Element> Op<T> for PermuteOp {
+    fn name(&self) -> &'static str {
+        "permute"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].try_permute(&self.0)
+    }
+    fn backward(
+        &self,
+        _: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        let mut inverse = vec![0; self.0.len()];
+        for (i, &a) in self.0.iter().enumerate() {
+            inverse[a] = i;
+        }
+        dx.set(0, dy.permute(&inverse));
+    }
+}
+
+/// Gives the elements a new shape; the gradient takes the old one back.
+pub struct ReshapeOp(pub Vec<usize>);
+
+impl<T: Element> Op<T> for ReshapeOp {
+    fn name(&self) -> &'static str {
+        "reshape"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].try_reshape(&self.0)
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        dx.set(0, dy.reshape(x[0].shape()));
+    }
+}
+
+/// Repeats along broadcast dimensions; the gradient sums them back.
+pub struct BroadcastToOp(pub Vec<usize>);
+
+impl<T: Element> Op<T> for BroadcastToOp {
+    fn name(&self) -> &'static str {
+        "broadcast_to"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].try_broadcast_to(&self.0)
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        dx.set(0, dy.sum_to(x[0].shape()));
+    }
+}
+
+/// Joins along an axis; each input's gradient is its slice of the output's.
+pub struct ConcatOp(pub isize);
+
+impl<T: Element> Op<T> for ConcatOp {
+    fn name(&self) -> &'static str {
+        "concat"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        Tensor::try_concat(x, self.0)
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        let ax = normalize_axis("concat", self.0, dy.ndim()).expect("checked in forward");
+        let mut start = 0;
+        for (i, xi) in x.iter().enumerate() {
+            let len = xi.shape()[ax];
+            dx.set_with(i, || dy.slice_axis(ax as isize, start..start + len));
+            start += len;
+        }
+    }
+}
+
+/// Joins along a new axis; each input's gradient is its entry of the output's.
+pub struct StackOp(pub isize);
+
+impl<T: Element> Op<T> for StackOp {
+    fn name(&self) -> &'static str {
+        "stack"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        Tensor::try_stack(x, self.0)
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        let ax = normalize_axis("stack", self.0, dy.ndim()).expect("checked in forward");
+        for (i, xi) in x.iter().enumerate() {
+            dx.set_with(i, || {
+                dy.slice_axis(ax as isize, i..i + 1).reshape(xi.shape())
+            });
+        }
+    }
+}
+
+/// A range along an axis; the gradient is zero outside it.
+pub struct SliceAxisOp {
+    pub axis: isize,
+    pub range: Range<usize>,
+}
+
+impl<T: Element> Op<T> for SliceAxisOp {
+    fn name(&self) -> &'static str {
+        "slice_axis"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].try_slice_axis(self.axis, self.range.clone())
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        let ax = normalize_axis("slice_axis", self.axis, x[0].ndim()).expect("checked in forward");
+        let mut full = ArrayD::<T>::zeros(IxDyn(x[0].shape()));
+        full.slice_axis_mut(Axis(ax), Slice::from(self.range.clone()))
+            .assign(&dy.view());
+        dx.set(0, Tensor::from_array(full));
+    }
+}
+
+/// Entries selected by index along an axis; the gradient adds back into those entries.
+pub struct GatherOp {
+    pub axis: isize,
+    pub indices: Vec<usize>,
+}
+
+impl<T: Element> Op<T> for GatherOp {
+    fn name(&self) -> &'static str {
+        "gather"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].try_gather(self.axis, &self.indices)
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        _: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        dx.set_with(0, || dy.scatter_add(self.axis, &self.indices, x[0].shape()));
+    }
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// Swaps the last two axes.
+    ///
+    /// # Panics
+    /// Below 2-D; see [`try_transpose`](Var::try_transpose).
+    #[track_caller]
+    pub fn transpose(self) -> Var<'t, T> {
+        unwrap_op(self.try_transpose())
+    }
+
+    /// [`transpose`](Var::transpose) that returns an error below 2-D.
+    pub fn try_transpose(self) -> Result<Var<'t, T>> {
+        let n = self.shape().len();
+        if n < 2 {
+            return Err(tensor::TensorError::RankMismatch {
+                op: "transpose",
+                expected: "at least 2 dimensions".into(),
+                shape: self.shape(),
+            });
+        }
+        let mut axes: Vec<usize> = (0..n).collect();
+        axes.swap(n - 2, n - 1);
+        self.try_permute(&axes)
+    }
+
+    /// Reorders the axes: output axis `i` is input axis `axes[i]`.
+    ///
+    /// # Panics
+    /// If `axes` is not a permutation; see [`try_permute`](Var::try_permute).
+    #[track_caller]
+    pub fn permute(self, axes: &[usize]) -> Var<'t, T> {
+        unwrap_op(self.try_permute(axes))
+    }
+
+    /// [`permute`](Var::permute) that returns an error for an invalid permutation.
+    pub fn try_permute(self, axes: &[usize]) -> Result<Var<'t, T>> {
+        self.tape.apply(PermuteOp(axes.to_vec()), [self])
+    }
+
+    /// The same elements in another shape.
+    ///
+    /// # Panics
+    /// If the element counts differ; see [`try_reshape`](Var::try_reshape).
+    #[track_caller]
+    pub fn reshape(self, shape: &[usize]) -> Var<'t, T> {
+        unwrap_op(self.try_reshape(shape))
+    }
+
+    /// [`reshape`](Var::reshape) that returns an error if the element counts differ.
+    pub fn try_reshape(self, shape: &[usize]) -> Result<Var<'t, T>> {
+        self.tape.apply(ReshapeOp(shape.to_vec()), [self])
+    }
+
+    /// Repeats along dimensions of size 1 to reach `shape` (NumPy broadcasting).
+    ///
+    /// # Panics
+    /// If the shapes do not fit; see [`try_broadcast_to`](Var::try_broadcast_to).
+    #[track_caller]
+    pub fn broadcast_to(self, shape: &[usize]) -> Var<'t, T> {
+        unwrap_op(self.try_broadcast_to(shape))
+    }
+
+    /// [`broadcast_to`](Var::broadcast_to) that returns an error if the shapes do not fit.
+    pub fn try_broadcast_to(self, shape: &[usize]) -> Result<Var<'t, T>> {
+        self.tape.apply(BroadcastToOp(shape.to_vec()), [self])
+    }
+
+    /// Joins variables along an existing axis.
+    ///
+    /// # Panics
+    /// On an empty list or shapes that differ off the axis; see [`try_concat`](Var::try_concat).
+    #[track_caller]
+    pub fn concat(vars: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
+        unwrap_op(Self::try_concat(vars, axis))
+    }
+
+    /// [`concat`](Var::concat) that returns an error instead of panicking.
+    pub fn try_concat(vars: &[Var<'t, T>], axis: isize) -> Result<Var<'t, T>> {
+        let first = vars
+            .first()
+            .ok_or_else(|| tensor::TensorError::InvalidArgument {
+                op: "concat",
+                message: "needs at least one variable, got none".into(),
+            })?;
+        first.tape.apply_slice(ConcatOp(axis), vars)
+    }
+
+    /// Joins variables of one shape along a new axis.
+    ///
+    /// # Panics
+    /// On an empty list or unequal shapes; see [`try_stack`](Var::try_stack).
+    #[track_caller]
+    pub fn stack(vars: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
+        unwrap_op(Self::try_stack(vars, axis))
+    }
+
+    /// [`stack`](Var::stack) that returns an error instead of panicking.
+    pub fn try_stack(vars: &[Var<'t, T>], axis: isize) -> Result<Var<'t, T>> {
+        let first = vars
+            .first()
+            .ok_or_else(|| tensor::TensorError::InvalidArgument {
+                op: "stack",
+                message: "needs at least one variable, got none".into(),
+            })?;
+        first.tape.apply_slice(StackOp(axis), vars)
+    }
+
+    /// The entries with index in `range` along `axis`.
+    ///
+    /// # Panics
+    /// On a bad axis or range; see [`try_slice_axis`](Var::try_slice_axis).
+    #[track_caller]
+    pub fn slice_axis(self, axis: isize, range: Range<usize>) -> Var<'t, T> {
+        unwrap_op(self.try_slice_axis(axis, range))
+    }
+
+    /// [`slice_axis`](Var::slice_axis) that returns an error instead of panicking.
+    pub fn try_slice_axis(self, axis: isize, range: Range<usize>) -> Result<Var<'t, T>> {
+        self.tape.apply(SliceAxisOp { axis, range }, [self])
+    }
+
+    /// Entries selected by index along `axis` (repeats allowed), e.g. the rows of a batch.
+    ///
+    /// # Panics
+    /// On a bad axis or index; see [`try_gather`](Var::try_gather).
+    #[track_caller]
+    pub fn gather(self, axis: isize, indices: &[usize]) -> Var<'t, T> {
+        unwrap_op(self.try_gather(axis, indices))
+    }
+
+    /// [`gather`](Var::gather) that returns an error for a bad axis or index.
+    pub fn try_gather(self, axis: isize, indices: &[usize]) -> Result<Var<'t, T>> {
+        let op = GatherOp {
+            axis,
+            indices: indices.to_vec(),
+        };
+        self.tape.apply(op, [self])
+    }
+}

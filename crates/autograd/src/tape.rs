@@ -1,0 +1,654 @@
+//! The define-by-run tape, the variables that live on it, and the reverse sweep.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::ops::Index;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tensor::{Element, Result, Tensor, TensorError};
+
+use crate::op::{InputGrads, Op};
+
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One recorded operation: the op (its attributes and its backward rule) and where its
+/// input ids start in the tape's flat id list.
+struct Record<T: Element> {
+    op: Box<dyn Op<T>>,
+    inputs_start: usize,
+    inputs_len: usize,
+}
+
+/// One value on the tape: a leaf (parameter or constant) or the output of a record.
+struct Node<T: Element> {
+    value: Tensor<T>,
+    /// True for parameters and for every output computed from one while recording.
+    requires_grad: bool,
+    record: Option<Record<T>>,
+}
+
+struct Inner<T: Element> {
+    nodes: Vec<Node<T>>,
+    input_ids: Vec<usize>,
+}
+
+/// A define-by-run tape: every operation on a [`Var`] runs at once and, if it depends on a
+/// parameter, appends one record (its op, inputs and output) to the tape. [`Var::backward`]
+/// then walks the records once, newest first, applying the chain rule; the tape is already
+/// in topological order, so no graph search is needed.
+///
+/// A fresh tape per training step is the normal use: dropping it (or calling
+/// [`reset`](Tape::reset)) frees everything it recorded.
+///
+/// ```
+/// use autograd::Tape;
+/// use tensor::Tensor;
+///
+/// let tape = Tape::new();
+/// let w = tape.param(&Tensor::from_vec(vec![0.5f32, -1.0], &[2, 1]).unwrap());
+/// let b = tape.param(&Tensor::from_vec(vec![0.1f32], &[1]).unwrap());
+/// let x = tape.constant(&Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap());
+/// let y = (x.matmul(w) + b).relu();
+/// let loss = (y * y).mean_all();
+/// let grads = loss.backward().unwrap();
+/// assert_eq!(grads[w].shape(), &[2, 1]);
+/// assert!(grads.get(x).is_none()); // constants get no gradient
+/// ```
+pub struct Tape<T: Element = f32> {
+    id: u64,
+    inner: RefCell<Inner<T>>,
+    no_grad_depth: Cell<usize>,
+}
+
+impl<T: Element> fmt::Debug for Tape<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.borrow();
+        f.debug_struct("Tape")
+            .field("values", &inner.nodes.len())
+            .field("ops", &self.op_names())
+            .finish()
+    }
+}
+
+impl<T: Element> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Element> Tape<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Tape {
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+            inner: RefCell::new(Inner {
+                nodes: Vec::new(),
+                input_ids: Vec::new(),
+            }),
+            no_grad_depth: Cell::new(0),
+        }
+    }
+
+    /// Puts a parameter on the tape: a leaf whose gradient `backward` computes. The tensor's
+    /// storage is shared, not copied.
+    pub fn param(&self, value: &Tensor<T>) -> Var<'_, T> {
+        self.leaf(value.clone(), true)
+    }
+
+    /// Puts a constant on the tape (data, labels, masks): a leaf that gets no gradient and
+    /// costs no gradient work.
+    pub fn constant(&self, value: &Tensor<T>) -> Var<'_, T> {
+        self.leaf(value.clone(), false)
+    }
+
+    /// A constant scalar.
+    pub fn scalar(&self, value: T) -> Var<'_, T> {
+        self.leaf(Tensor::scalar(value), false)
+    }
+
+    fn leaf(&self, value: Tensor<T>, requires_grad: bool) -> Var<'_, T> {
+        let mut inner = self.inner.borrow_mut();
+        inner.nodes.push(Node {
+            value,
+            requires_grad,
+            record: None,
+        });
+        Var {
+            tape: self,
+            id: inner.nodes.len() - 1,
+        }
+    }
+
+    /// Runs `op` on `inputs` now, and records it if any input depends on a parameter (and
+    /// no [`no_grad`](Tape::no_grad) scope is open). This is how every op method of [`Var`]
+    /// is built, and how users add their own ops.
+    ///
+    /// # Errors
+    /// What the op's `forward` returns (shape errors), or an error if an input belongs to
+    /// another tape.
+    pub fn apply<'t, O: Op<T>, const N: usize>(
+        &'t self,
+        op: O,
+        inputs: [Var<'t, T>; N],
+    ) -> Result<Var<'t, T>> {
+        self.check_inputs(op.name(), &inputs)?;
+        let value = {
+            let inner = self.inner.borrow();
+            let values: [&Tensor<T>; N] = inputs.map(|v| &inner.nodes[v.id].value);
+            op.forward(&values)?
+        };
+        Ok(self.push(op, &inputs, value))
+    }
+
+    /// [`apply`](Tape::apply) for ops with any number of inputs (`concat`, `stack`).
+    pub fn apply_slice<'t, O: Op<T>>(&'t self, op: O, inputs: &[Var<'t, T>]) -> Result<Var<'t, T>> {
+        self.check_inputs(op.name(), inputs)?;
+        let value = {
+            let inner = self.inner.borrow();
+            let values: Vec<&Tensor<T>> = inputs.iter().map(|v| &inner.nodes[v.id].value).collect();
+            op.forward(&values)?
+        };
+        Ok(self.push(op, inputs, value))
+    }
+
+    fn check_inputs(&self, op: &'static str, inputs: &[Var<'_, T>]) -> Result<()> {
+        if inputs.iter().all(|v| std::ptr::eq(v.tape, self)) {
+            Ok(())
+        } else {
+            Err(TensorError::InvalidArgument {
+                op,
+                message: "the operands are variables of different tapes".into(),
+            })
+        }
+    }
+
+    fn push<O: Op<T>>(&self, op: O, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
+        let mut inner = self.inner.borrow_mut();
+        let track =
+            self.no_grad_depth.get() == 0 && inputs.iter().any(|v| inner.nodes[v.id].requires_grad);
+        let record = if track {
+            let inputs_start = inner.input_ids.len();
+            inner.input_ids.extend(inputs.iter().map(|v| v.id));
+            Some(Record {
+                op: Box::new(op),
+                inputs_start,
+                inputs_len: inputs.len(),
+            })
+        } else {
+            None
+        };
+        inner.nodes.push(Node {
+            value,
+            requires_grad: track,
+            record,
+        });
+        Var {
+            tape: self,
+            id: inner.nodes.len() - 1,
+        }
+    }
+
+    /// Runs `f` without recording: every value computed inside is a constant. Use it for
+    /// evaluation and for updates that must not be differentiated.
+    ///
+    /// ```
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    /// let tape = Tape::<f32>::new();
+    /// let w = tape.param(&Tensor::ones(&[2]));
+    /// let y = tape.no_grad(|| w * 2.0);
+    /// assert!(!y.requires_grad());
+    /// assert_eq!(tape.len(), 0); // nothing recorded
+    /// ```
+    pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Cell<usize>);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
+        self.no_grad_depth.set(self.no_grad_depth.get() + 1);
+        let _restore = Restore(&self.no_grad_depth);
+        f()
+    }
+
+    /// The number of recorded operations.
+    pub fn len(&self) -> usize {
+        self.inner
+            .borrow()
+            .nodes
+            .iter()
+            .filter(|n| n.record.is_some())
+            .count()
+    }
+
+    /// Whether nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names of the recorded operations, oldest first.
+    pub fn op_names(&self) -> Vec<&'static str> {
+        self.inner
+            .borrow()
+            .nodes
+            .iter()
+            .filter_map(|n| n.record.as_ref().map(|r| r.op.name()))
+            .collect()
+    }
+
+    /// Forgets every value and record, keeping the allocated capacity for the next step.
+    /// Needs `&mut self`, so no variable of the old step can still be in use.
+    pub fn reset(&mut self) {
+        let inner = self.inner.get_mut();
+        inner.nodes.clear();
+        inner.input_ids.clear();
+        self.id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The reverse sweep from `root`, seeded with `seed`.
+    fn backward(&self, root: usize, seed: Tensor<T>) -> Gradients<T> {
+        let inner = self.inner.borrow();
+        let n = root + 1;
+        let mut grads: Vec<Option<Tensor<T>>> = (0..n).map(|_| None).collect();
+        grads[root] = Some(seed);
+        // Buffers reused across records, so the sweep allocates only the gradients.
+        let mut input_values: Vec<&Tensor<T>> = Vec::new();
+        let mut wants: Vec<bool> = Vec::new();
+        let mut slots: Vec<Option<Tensor<T>>> = Vec::new();
+        for i in (0..n).rev() {
+            let node = &inner.nodes[i];
+            let Some(record) = &node.record else { continue };
+            let Some(grad) = grads[i].take() else {
+                continue;
+            };
+            let ids =
+                &inner.input_ids[record.inputs_start..record.inputs_start + record.inputs_len];
+            input_values.clear();
+            input_values.extend(ids.iter().map(|&j| &inner.nodes[j].value));
+            wants.clear();
+            wants.extend(ids.iter().map(|&j| inner.nodes[j].requires_grad));
+            slots.clear();
+            slots.resize_with(ids.len(), || None);
+            record.op.backward(
+                &input_values,
+                &node.value,
+                &grad,
+                &mut InputGrads {
+                    wants: &wants,
+                    slots: &mut slots,
+                },
+            );
+            for (k, &j) in ids.iter().enumerate() {
+                let Some(g) = slots[k].take() else { continue };
+                let expected = inner.nodes[j].value.shape();
+                assert_eq!(
+                    g.shape(),
+                    expected,
+                    "autograd: the backward of `{}` gave input {k} a gradient of shape {:?}, \
+                     but the input has shape {:?} (a bug in that op)",
+                    record.op.name(),
+                    g.shape(),
+                    expected
+                );
+                match &mut grads[j] {
+                    Some(acc) => *acc += &g,
+                    slot @ None => *slot = Some(g),
+                }
+            }
+        }
+        // Keep the gradients of parameters only; a parameter the root does not depend on
+        // gets zeros, like JAX (rather than a missing entry).
+        for (i, node) in inner.nodes[..n].iter().enumerate() {
+            let is_param = node.record.is_none() && node.requires_grad;
+            if !is_param {
+                grads[i] = None;
+            } else if grads[i].is_none() {
+                grads[i] = Some(node.value.zeros_like());
+            }
+        }
+        Gradients {
+            tape_id: self.id,
+            grads,
+        }
+    }
+}
+
+/// A handle to a value on a [`Tape`]: cheap to copy, and arithmetic on it reads like the
+/// maths (`(x.matmul(w) + b).relu()`), recording each step on the tape.
+///
+/// Operators and plain methods panic on shapes that do not fit (with the op and shapes in
+/// the message); every method has a `try_` twin that returns the error instead.
+#[derive(Clone, Copy)]
+pub struct Var<'t, T: Element = f32> {
+    pub(crate) tape: &'t Tape<T>,
+    pub(crate) id: usize,
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// The tape this variable lives on.
+    pub fn tape(&self) -> &'t Tape<T> {
+        self.tape
+    }
+
+    /// The variable's value (shares storage; no copy).
+    pub fn value(&self) -> Tensor<T> {
+        self.tape.inner.borrow().nodes[self.id].value.clone()
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> Vec<usize> {
+        self.tape.inner.borrow().nodes[self.id]
+            .value
+            .shape()
+            .to_vec()
+    }
+
+    /// The value of a one-element variable, such as a loss.
+    ///
+    /// # Panics
+    /// If the variable holds more than one element.
+    pub fn item(&self) -> T {
+        self.tape.inner.borrow().nodes[self.id].value.item()
+    }
+
+    /// Whether gradients flow through this variable (it is a parameter or was computed from one).
+    pub fn requires_grad(&self) -> bool {
+        self.tape.inner.borrow().nodes[self.id].requires_grad
+    }
+
+    /// The same value as a constant: gradients stop here.
+    pub fn detach(self) -> Var<'t, T> {
+        self.tape.constant(&self.value())
+    }
+
+    /// Computes the gradient of this scalar with respect to every parameter it depends on,
+    /// in one reverse sweep over the tape.
+    ///
+    /// # Errors
+    /// If the variable is not a scalar (one element): a silent sum would hide a bug, so pass
+    /// the output's gradient explicitly with [`backward_with`](Var::backward_with).
+    pub fn backward(self) -> Result<Gradients<T>> {
+        let shape = self.shape();
+        if tensor::numel(&shape) != 1 {
+            return Err(TensorError::InvalidArgument {
+                op: "backward",
+                message: format!(
+                    "needs a scalar (one element) to differentiate, got shape {shape:?}; \
+                     reduce it first (sum_all, mean_all) or pass a seed gradient to backward_with"
+                ),
+            });
+        }
+        let seed = Tensor::ones(&shape);
+        Ok(self.tape.backward(self.id, seed))
+    }
+
+    /// Computes vector-Jacobian products: the gradient of `sum(self * seed)` with respect to
+    /// every parameter. `seed` must have this variable's shape.
+    pub fn backward_with(self, seed: &Tensor<T>) -> Result<Gradients<T>> {
+        let shape = self.shape();
+        if seed.shape() != shape.as_slice() {
+            return Err(TensorError::InvalidArgument {
+                op: "backward_with",
+                message: format!(
+                    "the seed gradient must have the output's shape {shape:?}, got {:?}",
+                    seed.shape()
+                ),
+            });
+        }
+        Ok(self.tape.backward(self.id, seed.clone()))
+    }
+}
+
+impl<T: Element> fmt::Debug for Var<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.tape.inner.borrow();
+        let node = &inner.nodes[self.id];
+        let kind = match &node.record {
+            Some(r) => r.op.name(),
+            None if node.requires_grad => "param",
+            None => "constant",
+        };
+        write!(f, "Var#{} ({kind}) {:?}", self.id, node.value)
+    }
+}
+
+/// The gradients one [`Var::backward`] computed, one per parameter the tape holds. Read
+/// them with [`get`](Gradients::get) or by indexing with the parameter's variable.
+#[derive(Debug)]
+pub struct Gradients<T: Element = f32> {
+    tape_id: u64,
+    grads: Vec<Option<Tensor<T>>>,
+}
+
+impl<T: Element> Gradients<T> {
+    /// The gradient of a parameter, or `None` for constants and computed values.
+    ///
+    /// # Panics
+    /// If `var` belongs to another tape (or to this tape before a `reset`).
+    pub fn get(&self, var: Var<'_, T>) -> Option<&Tensor<T>> {
+        assert_eq!(
+            var.tape.id, self.tape_id,
+            "autograd: these gradients were computed on another tape than this variable's"
+        );
+        self.grads.get(var.id).and_then(Option::as_ref)
+    }
+
+    /// Moves a parameter's gradient out, leaving `None` in its place.
+    pub fn take(&mut self, var: Var<'_, T>) -> Option<Tensor<T>> {
+        assert_eq!(
+            var.tape.id, self.tape_id,
+            "autograd: these gradients were computed on another tape than this variable's"
+        );
+        self.grads.get_mut(var.id).and_then(Option::take)
+    }
+}
+
+impl<T: Element> Index<Var<'_, T>> for Gradients<T> {
+    type Output = Tensor<T>;
+
+    /// The gradient of a parameter.
+    ///
+    /// # Panics
+    /// If `var` is not a parameter of this tape (see [`Gradients::get`]).
+    fn index(&self, var: Var<'_, T>) -> &Tensor<T> {
+        self.get(var).unwrap_or_else(|| {
+            panic!(
+                "autograd: no gradient for Var#{}: only parameters (Tape::param) recorded \
+                 before the differentiated value have one",
+                var.id
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
+        Tensor::from_shape_slice(v, s).unwrap()
+    }
+
+    #[test]
+    fn a_variable_used_several_times_accumulates_its_gradients() {
+        let tape = Tape::<f64>::new();
+        let x = tape.param(&t(&[2.0, -1.0], &[2]));
+        // f = sum(x*x + x*x*x + 4x): df/dx = 2x + 3x^2 + 4
+        let f = (x * x + x * x * x + x * 4.0).sum_all();
+        let g = f.backward().unwrap();
+        assert_eq!(g[x].to_vec(), vec![20.0, 5.0]);
+    }
+
+    #[test]
+    fn broadcast_gradients_are_summed_back_to_the_input_shape() {
+        let tape = Tape::<f64>::new();
+        let x = tape.constant(&t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]));
+        let b = tape.param(&t(&[0.0, 0.0, 0.0], &[3]));
+        let c = tape.param(&t(&[1.0, 1.0], &[2, 1]));
+        let f = ((x + b) * c).sum_all();
+        let g = f.backward().unwrap();
+        assert_eq!(g[b].to_vec(), vec![2.0, 2.0, 2.0]);
+        assert_eq!(g[c].shape(), &[2, 1]);
+        assert_eq!(g[c].to_vec(), vec![6.0, 15.0]);
+    }
+
+    #[test]
+    fn constants_are_not_recorded_and_get_no_gradient() {
+        let tape = Tape::<f64>::new();
+        let x = tape.constant(&t(&[1.0, 2.0], &[2]));
+        let y = x.exp() * 2.0;
+        assert!(!y.requires_grad());
+        assert_eq!(tape.len(), 0);
+        let w = tape.param(&t(&[3.0, 4.0], &[2]));
+        let f = (y * w).sum_all();
+        assert_eq!(tape.op_names(), vec!["mul", "sum_all"]);
+        let g = f.backward().unwrap();
+        assert!(g.get(x).is_none());
+        assert!(g.get(y).is_none());
+        assert!(g.get(f).is_none(), "computed values keep no gradient");
+        assert_eq!(g[w].to_vec(), vec![2.0 * 1f64.exp(), 2.0 * 2f64.exp()]);
+    }
+
+    #[test]
+    fn no_grad_and_detach_stop_gradients() {
+        let tape = Tape::<f64>::new();
+        let w = tape.param(&t(&[3.0], &[1]));
+        let frozen = tape.no_grad(|| w * w);
+        assert!(!frozen.requires_grad());
+        let d = (w * 2.0).detach();
+        let f = (w * frozen + w * d).sum_all();
+        // frozen = 9 and d = 6 are constants: df/dw = 9 + 6
+        assert_eq!(f.backward().unwrap()[w].to_vec(), vec![15.0]);
+        // The no_grad scope closes even if its body panics.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tape.no_grad(|| panic!("inside"));
+        }));
+        assert!(r.is_err());
+        assert!((w * 1.0).requires_grad());
+    }
+
+    #[test]
+    fn backward_on_a_non_scalar_is_an_error_unless_seeded() {
+        let tape = Tape::<f64>::new();
+        let w = tape.param(&t(&[1.0, 2.0], &[2]));
+        let y = w * w;
+        let e = y.backward().unwrap_err();
+        assert!(e.to_string().starts_with("backward: needs a scalar"), "{e}");
+        assert!(e.to_string().contains("[2]"));
+        let g = y.backward_with(&t(&[1.0, 10.0], &[2])).unwrap();
+        assert_eq!(g[w].to_vec(), vec![2.0, 40.0]);
+        let e = y.backward_with(&t(&[1.0], &[1])).unwrap_err();
+        assert!(
+            e.to_string().contains("[2]") && e.to_string().contains("[1]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unused_parameter_gets_zeros() {
+        let tape = Tape::<f64>::new();
+        let used = tape.param(&t(&[1.0], &[1]));
+        let unused = tape.param(&t(&[5.0, 6.0], &[2]));
+        let g = (used * 3.0).sum_all().backward().unwrap();
+        assert_eq!(g[unused].to_vec(), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn op_errors_surface_through_try_forms_and_panics_name_them() {
+        let tape = Tape::<f32>::new();
+        let a = tape.param(&Tensor::zeros(&[128, 784]));
+        let b = tape.param(&Tensor::zeros(&[512, 10]));
+        let e = a.try_matmul(b).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "matmul: cannot multiply [128, 784] by [512, 10] (inner dimensions 784 and 512 differ)"
+        );
+        assert_eq!(tape.len(), 0, "a failed op records nothing");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a + b));
+        let msg = r.unwrap_err().downcast::<String>().unwrap();
+        assert_eq!(
+            *msg,
+            "add: shapes [128, 784] and [512, 10] cannot be broadcast together"
+        );
+    }
+
+    #[test]
+    fn variables_of_two_tapes_do_not_mix() {
+        let t1 = Tape::<f64>::new();
+        let t2 = Tape::<f64>::new();
+        let a = t1.param(&t(&[1.0], &[1]));
+        let b = t2.param(&t(&[1.0], &[1]));
+        let e = a.try_add(b).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "add: the operands are variables of different tapes"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "computed on another tape")]
+    fn gradients_of_one_tape_refuse_variables_of_another() {
+        let t1 = Tape::<f64>::new();
+        let t2 = Tape::<f64>::new();
+        let a = t1.param(&t(&[1.0], &[1]));
+        let b = t2.param(&t(&[1.0], &[1]));
+        let g = (a * 2.0).sum_all().backward().unwrap();
+        let _ = g.get(b);
+    }
+
+    #[test]
+    fn reset_frees_the_records_and_invalidates_old_gradients() {
+        let mut tape = Tape::<f64>::new();
+        let old_id = tape.id;
+        {
+            let w = tape.param(&t(&[1.0], &[1]));
+            let _ = (w * w).sum_all();
+        }
+        assert_eq!(tape.len(), 2);
+        tape.reset();
+        assert_eq!(tape.len(), 0);
+        assert_ne!(tape.id, old_id);
+    }
+
+    #[test]
+    fn parameters_share_storage_with_the_caller() {
+        let weights = t(&[1.0, 2.0], &[2]);
+        let tape = Tape::<f64>::new();
+        let w = tape.param(&weights);
+        assert_eq!(
+            w.value().as_array().as_ptr(),
+            weights.as_array().as_ptr(),
+            "putting a parameter on the tape must not copy it"
+        );
+    }
+
+    /// An op whose backward returns a gradient of the wrong shape.
+    struct Broken;
+    impl Op<f64> for Broken {
+        fn name(&self) -> &'static str {
+            "broken"
+        }
+        fn forward(&self, x: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
+            Ok(x[0].clone())
+        }
+        fn backward(
+            &self,
+            _: &[&Tensor<f64>],
+            _: &Tensor<f64>,
+            _: &Tensor<f64>,
+            dx: &mut InputGrads<'_, f64>,
+        ) {
+            dx.set(0, Tensor::zeros(&[7]));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "the backward of `broken` gave input 0 a gradient of shape [7]")]
+    fn a_backward_rule_with_a_wrong_shape_is_reported_by_name() {
+        let tape = Tape::<f64>::new();
+        let w = tape.param(&t(&[1.0, 2.0], &[2]));
+        let y = tape.apply(Broken, [w]).unwrap();
+        let _ = y.sum_all().backward();
+    }
+}
