@@ -1,0 +1,359 @@
+//! Property-based gradient checks: for every differentiable op, random shapes (including
+//! shapes that broadcast) and random values, the tape's gradient must match central finite
+//! differences in f64. Inputs stay away from kinks (relu and abs at 0, ties in max, clamp
+//! bounds) instead of loosening tolerances.
+//!
+//! Every op name in `src/ops/` must have an entry in `gradchecks!` below; the test
+//! `every_op_has_a_gradient_check` fails otherwise.
+
+use std::collections::BTreeSet;
+
+use autograd::Var;
+use autograd::gradcheck::GradCheck;
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use tensor::{Tensor, numel};
+
+// ------------------------------------------------------------------ strategies
+
+/// A shape of 1 to 3 dimensions of sizes 1 to 4.
+fn shape() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(1usize..=4, 1..=3)
+}
+
+/// A tensor of the given shape with values drawn from `values`.
+fn tensor_of(
+    shape: Vec<usize>,
+    values: impl Strategy<Value = f64> + Clone,
+) -> impl Strategy<Value = Tensor<f64>> {
+    let n = numel(&shape);
+    prop::collection::vec(values, n).prop_map(move |v| Tensor::from_vec(v, &shape).unwrap())
+}
+
+/// Values in `[-hi, -lo] U [lo, hi]`: away from zero.
+fn away_from_zero(lo: f64, hi: f64) -> impl Strategy<Value = f64> + Clone {
+    (lo..hi, any::<bool>()).prop_map(|(m, neg)| if neg { -m } else { m })
+}
+
+/// One tensor of random shape.
+fn one(
+    values: impl Strategy<Value = f64> + Clone + 'static,
+) -> impl Strategy<Value = Vec<Tensor<f64>>> {
+    shape().prop_flat_map(move |s| tensor_of(s, values.clone()).prop_map(|t| vec![t]))
+}
+
+/// A shape and another that broadcasts with it (leading dims dropped, some dims set to 1),
+/// in either order.
+fn broadcast_shapes() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+    (shape(), any::<u64>(), any::<bool>()).prop_map(|(s, bits, swap)| {
+        let drop = (bits % (s.len() as u64 + 1)) as usize;
+        let other: Vec<usize> = s[drop..]
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if bits >> (8 + i) & 1 == 1 { 1 } else { d })
+            .collect();
+        if swap { (other, s) } else { (s, other) }
+    })
+}
+
+/// Two tensors whose shapes broadcast together.
+fn pair(
+    a: impl Strategy<Value = f64> + Clone + 'static,
+    b: impl Strategy<Value = f64> + Clone + 'static,
+) -> impl Strategy<Value = Vec<Tensor<f64>>> {
+    broadcast_shapes().prop_flat_map(move |(sa, sb)| {
+        (tensor_of(sa, a.clone()), tensor_of(sb, b.clone())).prop_map(|(x, y)| vec![x, y])
+    })
+}
+
+/// Two broadcasting tensors whose elements differ by more than 1e-3 wherever they meet
+/// (no ties for `maximum`/`minimum`).
+fn pair_without_ties() -> impl Strategy<Value = Vec<Tensor<f64>>> {
+    pair(-3.0..3.0, -3.0..3.0).prop_filter("ties", |v| {
+        v[0].try_sub(&v[1]).unwrap().abs().min_all().unwrap() > 1e-3
+    })
+}
+
+/// A tensor with all elements distinct (gaps of at least 0.05), for `max`/`min`.
+fn distinct() -> impl Strategy<Value = Vec<Tensor<f64>>> {
+    shape().prop_flat_map(|s| {
+        let n = numel(&s);
+        let base: Vec<f64> = (0..n).map(|i| i as f64 * 0.1 - 1.0).collect();
+        (
+            Just(base).prop_shuffle(),
+            prop::collection::vec(-0.025..0.025, n),
+        )
+            .prop_map(move |(v, noise)| {
+                let v: Vec<f64> = v.iter().zip(&noise).map(|(a, b)| a + b).collect();
+                vec![Tensor::from_vec(v, &s).unwrap()]
+            })
+    })
+}
+
+/// An axis as a possibly negative index, with `keepdims`, for a tensor of `ndim` dims.
+fn axis_of(ndim: usize) -> impl Strategy<Value = isize> {
+    let n = ndim as isize;
+    -n..n
+}
+
+/// Matrix-product operands in every supported arrangement: 2-D by 2-D, 3-D by 3-D, batch
+/// of 1 by 3-D, 3-D by 2-D, 2-D by 3-D.
+fn matmul_operands() -> impl Strategy<Value = Vec<Tensor<f64>>> {
+    (1usize..=3, 1usize..=4, 1usize..=4, 1usize..=4, 0usize..5).prop_flat_map(
+        |(b, m, k, n, kind)| {
+            let (sa, sb) = match kind {
+                0 => (vec![m, k], vec![k, n]),
+                1 => (vec![b, m, k], vec![b, k, n]),
+                2 => (vec![1, m, k], vec![b, k, n]),
+                3 => (vec![b, m, k], vec![k, n]),
+                _ => (vec![m, k], vec![b, k, n]),
+            };
+            (tensor_of(sa, -2.0..2.0), tensor_of(sb, -2.0..2.0)).prop_map(|(x, y)| vec![x, y])
+        },
+    )
+}
+
+/// Several tensors that agree on every axis but one, with that axis.
+fn concat_operands() -> impl Strategy<Value = (Vec<Tensor<f64>>, isize)> {
+    (shape(), 2usize..=3).prop_flat_map(|(s, count)| {
+        let ndim = s.len();
+        (0..ndim, prop::collection::vec(1usize..=3, count)).prop_flat_map(move |(ax, lens)| {
+            let tensors: Vec<_> = lens
+                .iter()
+                .map(|&l| {
+                    let mut si = s.clone();
+                    si[ax] = l;
+                    tensor_of(si, -2.0..2.0)
+                })
+                .collect();
+            (tensors, Just(ax as isize))
+        })
+    })
+}
+
+// ------------------------------------------------------------------ the check
+
+/// Runs the gradient check on `f` and requires that `op` was among the recorded ops, so an
+/// entry cannot claim an op it does not exercise.
+fn run<F>(op: &str, inputs: &[Tensor<f64>], f: F) -> Result<(), TestCaseError>
+where
+    F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+{
+    match GradCheck::default().check(inputs, f) {
+        Ok(report) => {
+            prop_assert!(
+                report.ops.contains(&op),
+                "the check for `{}` recorded only {:?}",
+                op,
+                report.ops
+            );
+            Ok(())
+        }
+        Err(failure) => Err(TestCaseError::fail(failure.to_string())),
+    }
+}
+
+/// Declares one proptest per op (named after the op) and the list of covered op names.
+macro_rules! gradchecks {
+    ($($op:ident: $strategy:expr => |$v:ident $(, $p:ident)*| $body:expr;)*) => {
+        $(
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(96))]
+                #[test]
+                fn $op((inputs, params) in $strategy) {
+                    #[allow(unused_variables, unused_parens)]
+                    let ($($p),*) = params;
+                    run(stringify!($op), &inputs, |$v| $body)?;
+                }
+            }
+        )*
+        const COVERED: &[&str] = &[$(stringify!($op)),*];
+    };
+}
+
+/// Inputs with no extra parameters.
+fn plain(
+    s: impl Strategy<Value = Vec<Tensor<f64>>>,
+) -> impl Strategy<Value = (Vec<Tensor<f64>>, ())> {
+    s.prop_map(|v| (v, ()))
+}
+
+/// One tensor and an axis valid for it.
+fn with_axis(
+    s: impl Strategy<Value = Vec<Tensor<f64>>>,
+) -> impl Strategy<Value = (Vec<Tensor<f64>>, (isize, bool))> {
+    s.prop_flat_map(|v| {
+        let n = v[0].ndim();
+        (Just(v), (axis_of(n), any::<bool>()))
+    })
+}
+
+gradchecks! {
+    // arith
+    add: plain(pair(-3.0..3.0, -3.0..3.0)) => |v| v[0] + v[1];
+    sub: plain(pair(-3.0..3.0, -3.0..3.0)) => |v| v[0] - v[1];
+    mul: plain(pair(-3.0..3.0, -3.0..3.0)) => |v| v[0] * v[1];
+    div: plain(pair(-3.0..3.0, away_from_zero(0.5, 3.0))) => |v| v[0] / v[1];
+    neg: plain(one(-3.0..3.0)) => |v| -v[0];
+    add_scalar: (one(-3.0..3.0), -2.0..2.0) => |v, c| v[0] + c;
+    mul_scalar: (one(-3.0..3.0), -2.0..2.0) => |v, c| v[0] * c;
+    div_scalar: (one(-3.0..3.0), away_from_zero(0.5, 3.0)) => |v, c| v[0] / c;
+    scalar_sub: (one(-3.0..3.0), -2.0..2.0) => |v, c| c - v[0];
+    scalar_div: (one(away_from_zero(0.5, 3.0)), -2.0..2.0) => |v, c| c / v[0];
+    maximum: plain(pair_without_ties()) => |v| v[0].maximum(v[1]);
+    minimum: plain(pair_without_ties()) => |v| v[0].minimum(v[1]);
+    // unary
+    exp: plain(one(-3.0..3.0)) => |v| v[0].exp();
+    ln: plain(one(0.1..3.0)) => |v| v[0].ln();
+    sqrt: plain(one(0.1..3.0)) => |v| v[0].sqrt();
+    powf: (one(0.1..3.0), -2.0..3.0) => |v, p| v[0].powf(p);
+    abs: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].abs();
+    clamp: plain(one((-3.0..3.0).prop_filter("bound", |x: &f64| (x.abs() - 1.0).abs() > 1e-3)))
+        => |v| v[0].clamp(-1.0, 1.0);
+    relu: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].relu();
+    sigmoid: plain(one(-6.0..6.0)) => |v| v[0].sigmoid();
+    softplus: plain(one(-6.0..6.0)) => |v| v[0].softplus();
+    tanh: plain(one(-3.0..3.0)) => |v| v[0].tanh();
+    // matmul
+    matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
+    // shape
+    permute: one(-3.0..3.0).prop_flat_map(|v| {
+        let n = v[0].ndim();
+        (Just(v), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+    }) => |v, axes| v[0].permute(&axes);
+    reshape: (one(-3.0..3.0), any::<bool>()) => |v, flat| {
+        let s = v[0].shape();
+        let target: Vec<usize> = if flat { vec![numel(&s)] } else { s.iter().rev().copied().collect() };
+        // A permuted (strided) input exercises the copying path too.
+        if s.len() >= 2 { v[0].transpose().reshape(&target) } else { v[0].reshape(&target) }
+    };
+    broadcast_to: broadcast_shapes().prop_flat_map(|(a, b)| {
+        let target = tensor::broadcast_shapes("test", &a, &b).unwrap();
+        (tensor_of(a, -3.0..3.0).prop_map(|t| vec![t]), Just(target))
+    }) => |v, target| v[0].broadcast_to(&target);
+    concat: concat_operands() => |v, axis| Var::concat(v, axis);
+    stack: (1usize..=3).prop_flat_map(|count| shape().prop_flat_map(move |s| {
+        let ndim = s.len() as isize;
+        (prop::collection::vec(tensor_of(s, -2.0..2.0), count), -(ndim + 1)..=ndim)
+    })) => |v, axis| Var::stack(v, axis);
+    slice_axis: one(-3.0..3.0).prop_flat_map(|v| {
+        let n = v[0].ndim();
+        (Just(v), 0..n).prop_flat_map(|(v, ax)| {
+            let len = v[0].shape()[ax];
+            (Just(v), (Just(ax), 0..len).prop_flat_map(move |(ax, start)| (Just(ax), Just(start), start + 1..=len)))
+        })
+    }) => |v, range| v[0].slice_axis(range.0 as isize, range.1..range.2);
+    gather: one(-3.0..3.0).prop_flat_map(|v| {
+        let n = v[0].ndim();
+        (Just(v), 0..n).prop_flat_map(|(v, ax)| {
+            let len = v[0].shape()[ax];
+            (Just(v), (Just(ax as isize), prop::collection::vec(0..len, 1..=5)))
+        })
+    }) => |v, sel| v[0].gather(sel.0, &sel.1);
+    // reductions
+    sum: with_axis(one(-3.0..3.0)) => |v, a| v[0].sum(a.0, a.1);
+    mean: with_axis(one(-3.0..3.0)) => |v, a| v[0].mean(a.0, a.1);
+    max: with_axis(distinct()) => |v, a| v[0].max(a.0, a.1);
+    min: with_axis(distinct()) => |v, a| v[0].min(a.0, a.1);
+    sum_all: plain(one(-3.0..3.0)) => |v| v[0].sum_all();
+    mean_all: plain(one(-3.0..3.0)) => |v| v[0].mean_all();
+    logsumexp: with_axis(one(-5.0..5.0)) => |v, a| v[0].logsumexp(a.0, a.1);
+    softmax: with_axis(one(-5.0..5.0)) => |v, a| v[0].softmax(a.0);
+    log_softmax: with_axis(one(-5.0..5.0)) => |v, a| v[0].log_softmax(a.0);
+    // select
+    where_cond: pair(-3.0..3.0, -3.0..3.0).prop_flat_map(|v| {
+        let s = tensor::broadcast_shapes("test", v[0].shape(), v[1].shape()).unwrap();
+        (Just(v), tensor_of(s, prop_oneof![Just(0.0), Just(1.0)]))
+    }) => |v, mask| Var::where_cond(&mask, v[0], v[1]);
+}
+
+// ------------------------------------------------------------------ composites
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A 2-layer MLP (relu hidden layer) with softmax cross-entropy against one-hot labels,
+    /// differentiated with respect to both weights and both biases at once.
+    #[test]
+    fn mlp_with_softmax_cross_entropy(
+        (batch, n_in, hidden, classes) in (1usize..=5, 1usize..=4, 1usize..=6, 2usize..=4),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = tensor::random::seeded(seed);
+        let x = Tensor::<f64>::rand_normal(&[batch, n_in], 0.0, 1.0, &mut rng);
+        let labels: Vec<usize> = (0..batch).map(|i| (seed as usize + i) % classes).collect();
+        let y = Tensor::<f64>::one_hot(&labels, classes).unwrap();
+        let params = vec![
+            Tensor::rand_normal(&[n_in, hidden], 0.0, 0.7, &mut rng),
+            Tensor::rand_normal(&[hidden], 0.0, 0.1, &mut rng),
+            Tensor::rand_normal(&[hidden, classes], 0.0, 0.7, &mut rng),
+            Tensor::rand_normal(&[classes], 0.0, 0.1, &mut rng),
+        ];
+        let report = GradCheck::default().check(&params, |p| {
+            let tape = p[0].tape();
+            let h = (tape.constant(&x).matmul(p[0]) + p[1]).relu();
+            let logits = h.matmul(p[2]) + p[3];
+            -(tape.constant(&y) * logits.log_softmax(-1)).sum(-1, false).mean_all()
+        });
+        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+    }
+
+    /// One variable used in many places, through several paths, so that gradients accumulate.
+    #[test]
+    fn one_variable_used_several_times(inputs in one(-2.0..2.0)) {
+        let report = GradCheck::default().check(&inputs, |v| {
+            let x = v[0];
+            (x * x).tanh() + x.exp() * x - x.sum(0, true) * x.sigmoid() + x / (x.square() + 1.0)
+        });
+        prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+    }
+}
+
+// ------------------------------------------------------------------ the listing
+
+/// The name of every op defined under `src/ops/`, read from each `fn name(&self)`.
+fn ops_defined_in_source() -> BTreeSet<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("src/ops exists") {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        while let Some(line) = lines.next() {
+            if line
+                .trim_start()
+                .starts_with("fn name(&self) -> &'static str")
+            {
+                let body = lines.next().expect("a body line after fn name").trim();
+                let name = body.trim_matches('"');
+                assert!(
+                    body.starts_with('"') && body.ends_with('"') && !name.is_empty(),
+                    "{}: `fn name` must return a string literal on its own line, found `{body}`",
+                    path.display()
+                );
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_op_has_a_gradient_check() {
+    let defined = ops_defined_in_source();
+    assert!(
+        defined.len() >= 40,
+        "the source scan found only {defined:?}"
+    );
+    let covered: BTreeSet<String> = COVERED.iter().map(|s| s.to_string()).collect();
+    let missing: Vec<_> = defined.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "ops without a gradient check in tests/gradcheck.rs: {missing:?}"
+    );
+    let unknown: Vec<_> = covered.difference(&defined).collect();
+    assert!(
+        unknown.is_empty(),
+        "gradient checks for ops that do not exist: {unknown:?}"
+    );
+}
