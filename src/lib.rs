@@ -1,1 +1,32 @@
-//! brick
+//! # brick
+//!
+//! A deep-learning framework for Rust with a define-by-run autodiff tape underneath and a
+//! Keras-style API on top. This crate re-exports the four crates it is made of:
+//!
+//! - [`tensor`]: n-dimensional arrays on ndarray, with broadcasting, matmul and reductions;
+//! - [`autograd`]: the reverse-mode tape that differentiates what you compute;
+//! - [`nn`]: layers, losses, initializers, metrics and the `Sequential` model;
+//! - [`optim`]: optimizers with Keras's update rules.
+//!
+//! ```
+//! use brick::prelude::*;
+//!
+//! let tape = Tape::new();
+//! let w = tape.param(&Tensor::from_vec(vec![2.0f32], &[1]).unwrap());
+//! let x = tape.constant(&Tensor::from_vec(vec![3.0f32], &[1]).unwrap());
+//! let loss = (w * x).square().sum_all(); // (w x)^2
+//! let grads = loss.backward().unwrap();
+//! assert_eq!(grads[w].to_vec(), vec![36.0]); // 2 w x^2
+//! ```
+
+pub use autograd;
+pub use nn;
+pub use optim;
+pub use tensor;
+
+/// The names most programs need, in one `use brick::prelude::*`.
+pub mod prelude {
+    pub use autograd::{Gradients, Op, Tape, Var};
+    pub use tensor::random::{SeedableRng, StdRng, seeded};
+    pub use tensor::{Element, Tensor, TensorError};
+}

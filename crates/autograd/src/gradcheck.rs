@@ -114,7 +114,7 @@ impl GradCheck {
             let analytic = grads[*var].to_contiguous();
             let analytic = analytic.as_slice().expect("contiguous");
             let shape = inputs[i].shape().to_vec();
-            for j in 0..inputs[i].len() {
+            for (j, &tape_value) in analytic.iter().enumerate() {
                 let orig = xs[i].as_slice().expect("contiguous")[j];
                 xs[i].as_slice_mut()[j] = orig + self.eps;
                 let plus = objective(&xs);
@@ -123,7 +123,7 @@ impl GradCheck {
                 xs[i].as_slice_mut()[j] = orig;
                 let numeric = (plus - minus) / (2.0 * self.eps);
                 let tolerance = self.atol + self.rtol * numeric.abs();
-                let ratio = (analytic[j] - numeric).abs() / tolerance;
+                let ratio = (tape_value - numeric).abs() / tolerance;
                 let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
                 if ratio > worst_ratio {
                     worst_ratio = ratio;
@@ -132,7 +132,7 @@ impl GradCheck {
                         input_shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
                         input: i,
                         index: unravel(j, &shape),
-                        tape: analytic[j],
+                        tape: tape_value,
                         numeric,
                         tolerance,
                     });

@@ -1,0 +1,105 @@
+//! Core figures: the tape's overhead per recorded op on tiny tensors, and matmul GFLOP/s for
+//! the shapes of an MNIST MLP at batch 128. Prints one JSON object per line.
+//!
+//! Run with `cargo bench --bench core`. Timings are medians over repeated runs; the machine
+//! is shared, so compare figures taken in one run.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use brick::prelude::*;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Seconds per call of `f`: the median of at least 7 calls spread over `min_total_s`.
+fn time_per_call(min_total_s: f64, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < min_total_s || samples.len() < 7 {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed().as_secs_f64());
+    }
+    median(samples)
+}
+
+fn tape_overhead() {
+    const OPS: usize = 1000;
+    for shape in [vec![1usize], vec![4, 4]] {
+        let x = Tensor::<f32>::ones(&shape);
+        // The same chain of element-wise ops, on plain tensors and recorded on a tape.
+        let raw = time_per_call(1.0, || {
+            let mut v = x.clone();
+            for _ in 0..OPS {
+                v = &v * 1.0001 + 0.0001;
+            }
+            black_box(v);
+        });
+        let mut tape = Tape::<f32>::new();
+        let recorded = time_per_call(1.0, || {
+            tape.reset();
+            let mut v = tape.param(&x);
+            for _ in 0..OPS {
+                v = v * 1.0001 + 0.0001;
+            }
+            black_box(v.value());
+        });
+        let backward = time_per_call(1.0, || {
+            tape.reset();
+            let mut v = tape.param(&x);
+            for _ in 0..OPS {
+                v = v * 1.0001 + 0.0001;
+            }
+            black_box(v.sum_all().backward().unwrap());
+        });
+        let per_op = |s: f64| s / (2 * OPS) as f64 * 1e9;
+        println!(
+            "{{\"bench\":\"tape_overhead\",\"shape\":{shape:?},\"ops\":{},\"raw_ns_per_op\":{:.1},\"recorded_ns_per_op\":{:.1},\"overhead_ns_per_op\":{:.1},\"forward_and_backward_ns_per_op\":{:.1}}}",
+            2 * OPS,
+            per_op(raw),
+            per_op(recorded),
+            per_op(recorded - raw),
+            per_op(backward),
+        );
+    }
+}
+
+fn matmul_gflops() {
+    let mut rng = seeded(0);
+    // (m, k, n, layout): "tn" multiplies X^T (a transposed view of a row-major [k, m]) by B,
+    // as the weight gradient X^T . dY of the first layer does.
+    let cases = [
+        (128, 784, 512, "nn"),
+        (784, 128, 512, "tn"),
+        (128, 512, 10, "nn"),
+    ];
+    for (m, k, n, layout) in cases {
+        let a = if layout == "tn" {
+            Tensor::<f32>::rand_uniform(&[k, m], 0.0, 1.0, &mut rng).transpose()
+        } else {
+            Tensor::<f32>::rand_uniform(&[m, k], 0.0, 1.0, &mut rng)
+        };
+        let b = Tensor::<f32>::rand_uniform(&[k, n], 0.0, 1.0, &mut rng);
+        let s = time_per_call(1.0, || {
+            black_box(a.matmul(&b));
+        });
+        let flop = 2.0 * (m * k * n) as f64;
+        println!(
+            "{{\"bench\":\"matmul\",\"m\":{m},\"k\":{k},\"n\":{n},\"layout\":\"{layout}\",\"median_us\":{:.1},\"gflops\":{:.1}}}",
+            s * 1e6,
+            flop / s / 1e9
+        );
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    tape_overhead();
+    matmul_gflops();
+}
