@@ -44,6 +44,10 @@ fn main() -> Result<(), TensorError> {
             );
         }
     }
-    println!("fitted y = {:.3}x + {:.3} (true: y = 3x + 2)", weight.item(), bias.item());
+    println!(
+        "fitted y = {:.3}x + {:.3} (true: y = 3x + 2)",
+        weight.item(),
+        bias.item()
+    );
     Ok(())
 }

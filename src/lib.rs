@@ -30,3 +30,8 @@ pub mod prelude {
     pub use tensor::random::{SeedableRng, StdRng, seeded};
     pub use tensor::{Element, Tensor, TensorError};
 }
+
+/// The README's code blocks, compiled and run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -305,3 +305,68 @@ impl<T: Element> fmt::Display for Tensor<T> {
         fmt::Display::fmt(&self.data, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors() {
+        assert_eq!(Tensor::<f32>::zeros(&[2, 3]).to_vec(), vec![0.0; 6]);
+        assert_eq!(Tensor::<f32>::ones(&[2]).to_vec(), vec![1.0; 2]);
+        assert_eq!(Tensor::<f64>::full(&[1, 2], 7.5).to_vec(), vec![7.5; 2]);
+        assert_eq!(
+            Tensor::<f64>::eye(3).to_vec(),
+            vec![1., 0., 0., 0., 1., 0., 0., 0., 1.]
+        );
+        assert_eq!(
+            Tensor::<f64>::arange(0.0, 1.0, 0.25).to_vec(),
+            vec![0., 0.25, 0.5, 0.75]
+        );
+        assert_eq!(
+            Tensor::<f64>::arange(3.0, 0.0, -1.0).to_vec(),
+            vec![3., 2., 1.]
+        );
+        assert_eq!(Tensor::<f64>::arange(3.0, 0.0, 1.0).len(), 0);
+        assert!(Tensor::<f64>::try_arange(0.0, 1.0, 0.0).is_err());
+        let s = Tensor::scalar(4.0f32);
+        assert_eq!((s.ndim(), s.item()), (0, 4.0));
+        let a = ndarray::array![[1.0f32, 2.0], [3.0, 4.0]];
+        let t: Tensor = a.clone().into();
+        assert_eq!(t.shape(), &[2, 2]);
+        assert_eq!(t.into_array(), a.into_dyn());
+    }
+
+    #[test]
+    fn from_vec_checks_the_element_count() {
+        let e = Tensor::<f32>::from_vec(vec![1.0; 5], &[2, 3]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "from_vec: shape [2, 3] needs 6 elements, got 5"
+        );
+        let e = Tensor::<f32>::zeros(&[2]).try_item().unwrap_err();
+        assert_eq!(e.to_string(), "item: shape [2] needs 1 elements, got 2");
+    }
+
+    #[test]
+    fn access_cast_and_compare() {
+        let t = Tensor::<f64>::from_vec(vec![1.0, 2.5, -3.0, 4.0], &[2, 2]).unwrap();
+        assert_eq!(t.get(&[1, 0]), Some(-3.0));
+        assert_eq!(t.get(&[2, 0]), None);
+        let f: Tensor<f32> = t.cast();
+        assert_eq!(f.to_vec(), vec![1.0f32, 2.5, -3.0, 4.0]);
+        assert!(t.allclose(&(&t + 1e-9), 0.0, 1e-8));
+        assert!(!t.allclose(&(&t + 1e-3), 0.0, 1e-8));
+        assert!(t.all_finite());
+        assert!(!(&t / 0.0).all_finite());
+        let mut u = t.transpose();
+        u.as_slice_mut()[0] = 9.0;
+        assert_eq!(u.to_vec(), vec![9.0, -3.0, 2.5, 4.0]);
+        assert_eq!(
+            t.to_vec(),
+            vec![1.0, 2.5, -3.0, 4.0],
+            "writes never reach a shared tensor"
+        );
+        assert!(format!("{t:?}").starts_with("Tensor<f64>[2, 2]"));
+    }
+}
