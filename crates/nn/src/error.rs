@@ -1,0 +1,121 @@
+//! The error type of `nn`: everything a user can get wrong from outside (data, names,
+//! configuration, files) is one of these, and the message says what was expected and what came.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use tensor::TensorError;
+
+/// The result type of `nn`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong. Every variant carries what was expected and what was found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tensor operation failed (shapes that do not fit, an index out of range).
+    Tensor(TensorError),
+    /// A name (activation, initializer, loss, metric, optimizer) that is not known; lists
+    /// the valid ones.
+    UnknownName {
+        kind: &'static str,
+        name: String,
+        valid: Vec<&'static str>,
+    },
+    /// Data or a value that does not have the shape or content that is needed.
+    InvalidData { context: String, message: String },
+    /// A configuration value out of its range (batch_size 0, a negative learning rate, ...).
+    InvalidConfig { context: String, message: String },
+    /// The model is used in a way its state does not allow yet (fit before compile, ...).
+    NotReady { message: String },
+    /// Reading or writing a file failed.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file was read but its content is not in the expected format.
+    Format {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Tensor(e) => write!(f, "{e}"),
+            Error::UnknownName { kind, name, valid } => write!(
+                f,
+                "unknown {kind} '{name}'; valid names are: {}",
+                valid.join(", ")
+            ),
+            Error::InvalidData { context, message } | Error::InvalidConfig { context, message } => {
+                write!(f, "{context}: {message}")
+            }
+            Error::NotReady { message } => write!(f, "{message}"),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::Format {
+                path,
+                line: Some(line),
+                message,
+            } => write!(f, "{}:{line}: {message}", path.display()),
+            Error::Format {
+                path,
+                line: None,
+                message,
+            } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Tensor(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<TensorError> for Error {
+    fn from(e: TensorError) -> Self {
+        Error::Tensor(e)
+    }
+}
+
+impl Error {
+    /// Bad data passed in by the user.
+    pub fn data(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidData {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A configuration value out of range.
+    pub fn config(context: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A file that could not be read or written.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A file whose content is not in the expected format.
+    pub fn format(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+}
