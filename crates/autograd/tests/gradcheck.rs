@@ -214,6 +214,16 @@ gradchecks! {
     sigmoid: plain(one(-6.0..6.0)) => |v| v[0].sigmoid();
     softplus: plain(one(-6.0..6.0)) => |v| v[0].softplus();
     tanh: plain(one(-3.0..3.0)) => |v| v[0].tanh();
+    // activations
+    leaky_relu: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].leaky_relu(0.2);
+    elu: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].elu(1.3);
+    selu: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].selu();
+    gelu: plain(one(-4.0..4.0)) => |v| v[0].gelu();
+    softsign: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].softsign();
+    swish: plain(one(-6.0..6.0)) => |v| v[0].swish();
+    hard_sigmoid: plain(one((-5.0..5.0).prop_filter("kink", |x: &f64| (x.abs() - 3.0).abs() > 1e-3)))
+        => |v| v[0].hard_sigmoid();
+    step: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].step();
     // matmul
     matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
     // shape

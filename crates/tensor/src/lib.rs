@@ -35,7 +35,7 @@ mod tensor;
 
 pub use element::{Element, cst};
 pub use error::{Result, TensorError};
-pub use ops::unary::{sigmoid_scalar, softplus_scalar};
+pub use ops::unary::{erf_scalar, gelu_scalar, sigmoid_scalar, softplus_scalar};
 pub use shape::{broadcast_shapes, normalize_axis, numel};
 pub use tensor::Tensor;
 

@@ -5,6 +5,7 @@
 //! Adding an op is one such block plus one entry in the gradient-check suite
 //! (`tests/gradcheck.rs`), whose listing test fails until the entry exists.
 
+pub mod activation;
 pub mod arith;
 pub mod matmul;
 pub mod reduce;

@@ -24,6 +24,19 @@ pub fn softplus_scalar<T: Element>(x: T) -> T {
     x.max(T::zero()) + (-x.abs()).exp().ln_1p()
 }
 
+/// The Gauss error function, accurate to about one ulp (from `libm`).
+#[inline]
+pub fn erf_scalar<T: Element>(x: T) -> T {
+    T::from_f64_lossy(libm::erf(x.to_f64_exact()))
+}
+
+/// The exact GELU, `x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))`.
+#[inline]
+pub fn gelu_scalar<T: Element>(x: T) -> T {
+    let xf = x.to_f64_exact();
+    T::from_f64_lossy(0.5 * xf * (1.0 + libm::erf(xf * std::f64::consts::FRAC_1_SQRT_2)))
+}
+
 impl<T: Element> Tensor<T> {
     /// `e^x`.
     pub fn exp(&self) -> Tensor<T> {
