@@ -1,3 +1,406 @@
 //! # optim
 //!
-//! Optimizers that update parameters from their gradients, with Keras 3's update rules.
+//! Optimizers that update parameters from their gradients, each with Keras 3's exact update
+//! rule and defaults (written out in each optimizer's documentation): [`SGD`], [`RMSprop`],
+//! [`Adam`], [`AdamW`], [`Adagrad`]; gradient clipping (`clipnorm`, `clipvalue`,
+//! `global_clipnorm`), decoupled weight decay, and learning-rate schedules.
+//!
+//! They work on plain tensors, so a hand-written training loop needs nothing else:
+//!
+//! ```
+//! use autograd::Tape;
+//! use optim::{Optimizer, SGD};
+//! use tensor::Tensor;
+//!
+//! let mut w = Tensor::from_vec(vec![1.0f32, -2.0], &[2]).unwrap();
+//! let mut sgd = SGD::new(0.1).momentum(0.9);
+//! for _ in 0..3 {
+//!     let g = {
+//!         let tape = Tape::new();
+//!         let wv = tape.param(&w);
+//!         let loss = (wv * wv).sum_all(); // minimum at 0
+//!         loss.backward().unwrap()[wv].clone()
+//!     };
+//!     sgd.step(&mut [&mut w], &[&g]).unwrap();
+//! }
+//! assert!(w.to_vec()[0].abs() < 1.0);
+//! assert_eq!(sgd.iterations(), 3);
+//! ```
+//!
+//! Each step follows Keras's order: clip the gradients, apply weight decay
+//! (`w -= w * weight_decay * lr`), apply the update rule, then count the iteration. A
+//! schedule's learning rate is read at the iteration count before the step.
+
+mod adagrad;
+mod adam;
+mod common;
+mod error;
+mod rmsprop;
+pub mod schedule;
+mod sgd;
+
+pub use adagrad::Adagrad;
+pub use adam::{Adam, AdamW};
+pub use common::{Common, LearningRate};
+pub use error::OptimError;
+pub use rmsprop::RMSprop;
+pub use schedule::LearningRateSchedule;
+pub use sgd::SGD;
+
+use tensor::{Element, Tensor};
+
+/// The names [`by_name`] accepts, as Keras spells them.
+pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "rmsprop", "adam", "adamw", "adagrad"];
+
+/// An optimizer: turns gradients into parameter updates, keeping per-parameter state
+/// (momentum, running averages) between steps.
+///
+/// Parameters are identified by position: pass them in the same order at every step, as
+/// Keras does with its variable list. An implementation writes [`update`](Optimizer::update)
+/// (the rule for one parameter) and [`build`](Optimizer::build); [`step`](Optimizer::step)
+/// does the clipping, weight decay and bookkeeping around it.
+pub trait Optimizer<T: Element> {
+    /// The Keras name (`"rmsprop"`).
+    fn name(&self) -> &'static str;
+
+    /// The options every optimizer shares (learning rate, clipping, weight decay, iterations).
+    fn common(&self) -> &Common;
+
+    /// Mutable access to the shared options.
+    fn common_mut(&mut self) -> &mut Common;
+
+    /// The rule's own hyperparameters with Keras's names (`("rho", 0.9)`), for configs and
+    /// summaries.
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)>;
+
+    /// Checks the hyperparameters; an error names the bad one and the valid range.
+    fn validate(&self) -> Result<(), OptimError>;
+
+    /// Creates zeroed state for parameters of these shapes (called by the first `step`).
+    fn build(&mut self, shapes: &[Vec<usize>]);
+
+    /// The per-parameter state tensors, in a fixed order (for checkpoints).
+    fn state(&self) -> Vec<&Tensor<T>>;
+
+    /// Mutable access to the state tensors, in the order of [`state`](Optimizer::state).
+    fn state_mut(&mut self) -> Vec<&mut Tensor<T>>;
+
+    /// Applies the update rule to parameter `index`, in place, in one pass over its elements.
+    fn update(
+        &mut self,
+        index: usize,
+        param: &mut [T],
+        grad: &[T],
+        learning_rate: T,
+        iteration: u64,
+    );
+
+    /// One optimization step: `params[i] ` is updated from `grads[i]`.
+    ///
+    /// # Errors
+    /// If the counts differ, a gradient's shape differs from its parameter's, the parameters
+    /// differ from those of earlier steps, or a hyperparameter is invalid. Nothing is changed
+    /// then.
+    fn step(
+        &mut self,
+        params: &mut [&mut Tensor<T>],
+        grads: &[&Tensor<T>],
+    ) -> Result<(), OptimError> {
+        self.validate()?;
+        self.common().check(self.name(), params, grads)?;
+        if !self.common().is_built() {
+            let shapes: Vec<Vec<usize>> = params.iter().map(|p| p.shape().to_vec()).collect();
+            self.build(&shapes);
+            self.common_mut().set_built(shapes);
+        }
+        let iteration = self.common().iterations();
+        let lr = self.common().current_learning_rate();
+        let lr_t = T::from_f64_lossy(lr);
+        let grads = self.common().clip(grads);
+        if let Some(wd) = self.common().weight_decay {
+            let wd = T::from_f64_lossy(wd);
+            for p in params.iter_mut() {
+                p.map_inplace(|w| w - w * wd * lr_t);
+            }
+        }
+        for (i, (p, g)) in params.iter_mut().zip(grads.iter()).enumerate() {
+            let g = g.to_contiguous();
+            let g = g.as_slice().expect("contiguous");
+            self.update(i, p.as_slice_mut(), g, lr_t, iteration);
+        }
+        self.common_mut().increment();
+        Ok(())
+    }
+
+    /// The number of steps taken.
+    fn iterations(&self) -> u64 {
+        self.common().iterations()
+    }
+
+    /// The learning rate the next step will use.
+    fn learning_rate(&self) -> f64 {
+        self.common().current_learning_rate()
+    }
+
+    /// Sets a constant learning rate (what a per-epoch scheduler callback does).
+    ///
+    /// # Errors
+    /// If the optimizer was created with a schedule, or the rate is negative or not finite.
+    fn set_learning_rate(&mut self, learning_rate: f64) -> Result<(), OptimError> {
+        self.common_mut().set_learning_rate(learning_rate)
+    }
+}
+
+/// What `compile` accepts as an optimizer: a Keras name (`"rmsprop"`, with Keras's
+/// defaults), an optimizer value, or a boxed one (for optimizers users write themselves).
+pub trait IntoOptimizer<T: Element> {
+    /// Converts, or explains why not (an unknown name lists the valid ones).
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer<T>>, OptimError>;
+}
+
+impl<T: Element> IntoOptimizer<T> for &str {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        by_name(self)
+    }
+}
+
+impl<T: Element> IntoOptimizer<T> for String {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        by_name(&self)
+    }
+}
+
+impl<T: Element> IntoOptimizer<T> for Box<dyn Optimizer<T>> {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+        Ok(self)
+    }
+}
+
+macro_rules! into_optimizer_for {
+    ($($ty:ident),*) => {$(
+        impl<T: Element> IntoOptimizer<T> for $ty<T> {
+            fn into_optimizer(self) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+                Ok(Box::new(self))
+            }
+        }
+    )*};
+}
+
+into_optimizer_for!(SGD, RMSprop, Adam, AdamW, Adagrad);
+
+/// An optimizer by its Keras name, with Keras's default hyperparameters.
+///
+/// ```
+/// let opt = optim::by_name::<f32>("rmsprop").unwrap();
+/// assert_eq!(opt.learning_rate(), 0.001);
+/// let err = optim::by_name::<f32>("adamm").err().unwrap();
+/// assert_eq!(err.to_string(), "unknown optimizer 'adamm'; valid names are: sgd, rmsprop, adam, adamw, adagrad");
+/// ```
+pub fn by_name<T: Element>(name: &str) -> Result<Box<dyn Optimizer<T>>, OptimError> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "sgd" => Box::new(SGD::<T>::default()),
+        "rmsprop" => Box::new(RMSprop::<T>::default()),
+        "adam" => Box::new(Adam::<T>::default()),
+        "adamw" => Box::new(AdamW::<T>::default()),
+        "adagrad" => Box::new(Adagrad::<T>::default()),
+        _ => {
+            return Err(OptimError::UnknownName {
+                name: name.to_string(),
+                valid: OPTIMIZER_NAMES,
+            });
+        }
+    })
+}
+
+/// Builder methods for the options every optimizer shares, generated for each optimizer.
+macro_rules! common_builders {
+    ($ty:ident) => {
+        impl<T: tensor::Element> $ty<T> {
+            /// Decoupled weight decay: before each update, `w -= w * weight_decay * lr`.
+            pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+                self.common.weight_decay = Some(weight_decay);
+                self
+            }
+
+            /// Clips each gradient tensor to at most this L2 norm.
+            pub fn clipnorm(mut self, clipnorm: f64) -> Self {
+                self.common.clipnorm = Some(clipnorm);
+                self
+            }
+
+            /// Clips every gradient element to `[-clipvalue, clipvalue]`.
+            pub fn clipvalue(mut self, clipvalue: f64) -> Self {
+                self.common.clipvalue = Some(clipvalue);
+                self
+            }
+
+            /// Scales all gradients together so that their joint L2 norm is at most this.
+            pub fn global_clipnorm(mut self, global_clipnorm: f64) -> Self {
+                self.common.global_clipnorm = Some(global_clipnorm);
+                self
+            }
+        }
+    };
+}
+pub(crate) use common_builders;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::schedule::ExponentialDecay;
+
+    pub(crate) fn t(v: &[f64]) -> Tensor<f64> {
+        Tensor::from_shape_slice(v, &[v.len()]).unwrap()
+    }
+
+    /// Runs `steps` steps on one parameter starting at `w0` with constant gradient `g`.
+    pub(crate) fn run(
+        opt: &mut dyn Optimizer<f64>,
+        w0: &[f64],
+        g: &[f64],
+        steps: usize,
+    ) -> Vec<f64> {
+        let mut w = t(w0);
+        let g = t(g);
+        for _ in 0..steps {
+            opt.step(&mut [&mut w], &[&g]).unwrap();
+        }
+        w.to_vec()
+    }
+
+    pub(crate) fn close(a: &[f64], b: &[f64]) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-12, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn decoupled_weight_decay_comes_before_the_update() {
+        // w = 1 - 1 * 0.1 * 0.5 = 0.95, then w -= 0.5 * 0.2 = 0.85
+        close(
+            &run(&mut SGD::new(0.5).weight_decay(0.1), &[1.0], &[0.2], 1),
+            &[0.85],
+        );
+    }
+
+    #[test]
+    fn clipnorm_clips_each_tensor_by_its_own_norm() {
+        let mut sgd = SGD::new(1.0).clipnorm(1.0);
+        let (mut a, mut b) = (t(&[0.0, 0.0]), t(&[0.0]));
+        sgd.step(&mut [&mut a, &mut b], &[&t(&[3.0, 4.0]), &t(&[0.5])])
+            .unwrap();
+        close(&a.to_vec(), &[-0.6, -0.8]);
+        close(&b.to_vec(), &[-0.5]);
+    }
+
+    #[test]
+    fn global_clipnorm_scales_all_gradients_together() {
+        let mut sgd = SGD::new(1.0).global_clipnorm(1.0);
+        let (mut a, mut b) = (t(&[0.0]), t(&[0.0]));
+        sgd.step(&mut [&mut a, &mut b], &[&t(&[3.0]), &t(&[4.0])])
+            .unwrap();
+        close(&a.to_vec(), &[-0.6]);
+        close(&b.to_vec(), &[-0.8]);
+        // Below the limit nothing changes.
+        let mut sgd = SGD::new(1.0).global_clipnorm(10.0);
+        close(&run(&mut sgd, &[0.0], &[3.0], 1), &[-3.0]);
+    }
+
+    #[test]
+    fn clipvalue_clips_elements() {
+        close(
+            &run(
+                &mut SGD::new(1.0).clipvalue(0.5),
+                &[0.0, 0.0],
+                &[2.0, -0.25],
+                1,
+            ),
+            &[-0.5, 0.25],
+        );
+    }
+
+    #[test]
+    fn a_schedule_is_read_at_the_iteration_before_the_step() {
+        let mut sgd = SGD::<f64>::new(ExponentialDecay::new(0.1, 1, 0.5));
+        assert_eq!(sgd.learning_rate(), 0.1);
+        // steps use 0.1, then 0.05
+        close(&run(&mut sgd, &[0.0], &[1.0], 2), &[-0.15]);
+        assert_eq!(sgd.learning_rate(), 0.025);
+        assert!(sgd.set_learning_rate(0.3).is_err());
+        let mut constant = SGD::<f64>::new(0.1);
+        constant.set_learning_rate(0.3).unwrap();
+        assert_eq!(constant.learning_rate(), 0.3);
+        assert!(constant.set_learning_rate(-1.0).is_err());
+    }
+
+    #[test]
+    fn mismatched_parameters_are_errors_that_change_nothing() {
+        let mut sgd = SGD::<f64>::new(0.1).momentum(0.9);
+        let mut w = t(&[1.0, 2.0]);
+        let e = sgd.step(&mut [&mut w], &[]).unwrap_err();
+        assert_eq!(e.to_string(), "sgd.step: got 1 parameters but 0 gradients");
+        let e = sgd.step(&mut [&mut w], &[&t(&[1.0])]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "sgd.step: parameter 0 has shape [2] but its gradient has shape [1]"
+        );
+        assert_eq!(w.to_vec(), vec![1.0, 2.0]);
+        assert_eq!(sgd.iterations(), 0);
+        sgd.step(&mut [&mut w], &[&t(&[1.0, 1.0])]).unwrap();
+        let mut other = t(&[1.0, 2.0, 3.0]);
+        let e = sgd
+            .step(&mut [&mut other], &[&t(&[1.0, 1.0, 1.0])])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("had shape [2] at earlier steps, now [3]"),
+            "{e}"
+        );
+        assert_eq!(other.to_vec(), vec![1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn invalid_hyperparameters_are_reported_by_name() {
+        let mut w = t(&[1.0]);
+        let g = t(&[1.0]);
+        let e = SGD::<f64>::new(0.1)
+            .momentum(1.5)
+            .step(&mut [&mut w], &[&g])
+            .unwrap_err();
+        assert_eq!(e.to_string(), "sgd: momentum must be in [0, 1], got 1.5");
+        let e = RMSprop::<f64>::new(-0.1)
+            .step(&mut [&mut w], &[&g])
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rmsprop: learning_rate must be in [0, inf], got -0.1"
+        );
+        let e = Adam::<f64>::new(0.1)
+            .clipnorm(1.0)
+            .clipvalue(1.0)
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("clipnorm and clipvalue"), "{e}");
+        assert_eq!(w.to_vec(), vec![1.0]);
+    }
+
+    #[test]
+    fn names_give_keras_defaults() {
+        let expect = [
+            ("sgd", 0.01),
+            ("rmsprop", 0.001),
+            ("adam", 0.001),
+            ("adamw", 0.001),
+            ("adagrad", 0.001),
+        ];
+        for (name, lr) in expect {
+            let o = by_name::<f32>(name).unwrap();
+            assert_eq!((o.name(), o.learning_rate()), (name, lr));
+        }
+        assert_eq!(by_name::<f32>("Adam").unwrap().name(), "adam");
+        assert!(by_name::<f32>("nadam").is_err());
+        let o: Box<dyn Optimizer<f32>> = RMSprop::new(0.01).into_optimizer().unwrap();
+        assert_eq!(o.learning_rate(), 0.01);
+    }
+}

@@ -1,0 +1,298 @@
+//! Adam and AdamW.
+
+use tensor::{Element, Tensor};
+
+use crate::common::{Common, LearningRate};
+use crate::error::{OptimError, check_range};
+use crate::{Optimizer, common_builders};
+
+/// Keras 3's `Adam`.
+///
+/// Defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7, `amsgrad`
+/// false. At step `t` (counting from 1), per element:
+/// - `alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`;
+/// - `m += (g - m) * (1 - beta_1)`, `v += (g^2 - v) * (1 - beta_2)`;
+/// - amsgrad: `v_max = max(v_max, v)`, used in place of `v` below;
+/// - `w -= alpha * m / (sqrt(v) + epsilon)` (epsilon on the uncorrected `v`, "epsilon hat").
+#[derive(Clone, Debug)]
+pub struct Adam<T: Element = f32> {
+    pub beta_1: f64,
+    pub beta_2: f64,
+    pub epsilon: f64,
+    pub amsgrad: bool,
+    common: Common,
+    momentums: Vec<Tensor<T>>,
+    velocities: Vec<Tensor<T>>,
+    velocity_hats: Vec<Tensor<T>>,
+}
+
+impl<T: Element> Default for Adam<T> {
+    fn default() -> Self {
+        Self::new(0.001)
+    }
+}
+
+impl<T: Element> Adam<T> {
+    /// Adam with this learning rate and Keras's other defaults.
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
+        Adam {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+            common: Common::new(learning_rate),
+            momentums: Vec::new(),
+            velocities: Vec::new(),
+            velocity_hats: Vec::new(),
+        }
+    }
+
+    /// Decay of the first-moment estimate, in `[0, 1)`.
+    pub fn beta_1(mut self, beta_1: f64) -> Self {
+        self.beta_1 = beta_1;
+        self
+    }
+
+    /// Decay of the second-moment estimate, in `[0, 1)`.
+    pub fn beta_2(mut self, beta_2: f64) -> Self {
+        self.beta_2 = beta_2;
+        self
+    }
+
+    /// Small constant added to `sqrt(v)`.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Use the running maximum of `v` (AMSGrad).
+    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+        self.amsgrad = amsgrad;
+        self
+    }
+
+    fn check(&self, name: &'static str) -> Result<(), OptimError> {
+        self.common.validate(name)?;
+        check_range(name, "beta_1", self.beta_1, 0.0, 1.0)?;
+        check_range(name, "beta_2", self.beta_2, 0.0, 1.0)?;
+        check_range(name, "epsilon", self.epsilon, 0.0, f64::INFINITY)
+    }
+
+    fn adam_update(&mut self, index: usize, w: &mut [T], g: &[T], lr: T, iteration: u64) {
+        let t = T::from_u64(iteration + 1).expect("step count fits the float type");
+        let b1 = T::from_f64_lossy(self.beta_1);
+        let b2 = T::from_f64_lossy(self.beta_2);
+        let alpha = lr * (T::one() - b2.powf(t)).sqrt() / (T::one() - b1.powf(t));
+        let one_minus_b1 = T::from_f64_lossy(1.0 - self.beta_1);
+        let one_minus_b2 = T::from_f64_lossy(1.0 - self.beta_2);
+        let eps = T::from_f64_lossy(self.epsilon);
+        let m = self.momentums[index].as_slice_mut();
+        let v = self.velocities[index].as_slice_mut();
+        let mut v_hat = self.velocity_hats.get_mut(index).map(|t| t.as_slice_mut());
+        for i in 0..w.len() {
+            let gi = g[i];
+            m[i] += (gi - m[i]) * one_minus_b1;
+            v[i] += (gi * gi - v[i]) * one_minus_b2;
+            let v_used = match v_hat.as_deref_mut() {
+                Some(vh) => {
+                    vh[i] = vh[i].max(v[i]);
+                    vh[i]
+                }
+                None => v[i],
+            };
+            w[i] -= m[i] * alpha / (v_used.sqrt() + eps);
+        }
+    }
+
+    fn adam_build(&mut self, shapes: &[Vec<usize>]) {
+        let zeros = || shapes.iter().map(|s| Tensor::zeros(s)).collect::<Vec<_>>();
+        self.momentums = zeros();
+        self.velocities = zeros();
+        self.velocity_hats = if self.amsgrad { zeros() } else { Vec::new() };
+    }
+
+    fn adam_hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("beta_1", self.beta_1),
+            ("beta_2", self.beta_2),
+            ("epsilon", self.epsilon),
+            ("amsgrad", self.amsgrad as u8 as f64),
+        ]
+    }
+}
+
+common_builders!(Adam);
+
+impl<T: Element> Optimizer<T> for Adam<T> {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        self.adam_hyperparameters()
+    }
+    fn validate(&self) -> Result<(), OptimError> {
+        self.check("adam")
+    }
+    fn build(&mut self, shapes: &[Vec<usize>]) {
+        self.adam_build(shapes)
+    }
+    fn state(&self) -> Vec<&Tensor<T>> {
+        self.momentums
+            .iter()
+            .chain(&self.velocities)
+            .chain(&self.velocity_hats)
+            .collect()
+    }
+    fn state_mut(&mut self) -> Vec<&mut Tensor<T>> {
+        self.momentums
+            .iter_mut()
+            .chain(&mut self.velocities)
+            .chain(&mut self.velocity_hats)
+            .collect()
+    }
+    fn update(&mut self, index: usize, w: &mut [T], g: &[T], lr: T, iteration: u64) {
+        self.adam_update(index, w, g, lr, iteration)
+    }
+}
+
+/// Keras 3's `AdamW`: [`Adam`] with decoupled weight decay on by default (0.004), applied
+/// before each update as `w -= w * weight_decay * lr`.
+#[derive(Clone, Debug)]
+pub struct AdamW<T: Element = f32>(Adam<T>);
+
+impl<T: Element> Default for AdamW<T> {
+    fn default() -> Self {
+        Self::new(0.001)
+    }
+}
+
+impl<T: Element> AdamW<T> {
+    /// AdamW with this learning rate, weight decay 0.004 and Adam's other defaults.
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
+        AdamW(Adam::new(learning_rate).weight_decay(0.004))
+    }
+
+    /// Decoupled weight decay factor.
+    pub fn weight_decay(self, weight_decay: f64) -> Self {
+        AdamW(self.0.weight_decay(weight_decay))
+    }
+
+    /// See [`Adam::beta_1`].
+    pub fn beta_1(self, beta_1: f64) -> Self {
+        AdamW(self.0.beta_1(beta_1))
+    }
+
+    /// See [`Adam::beta_2`].
+    pub fn beta_2(self, beta_2: f64) -> Self {
+        AdamW(self.0.beta_2(beta_2))
+    }
+
+    /// See [`Adam::epsilon`].
+    pub fn epsilon(self, epsilon: f64) -> Self {
+        AdamW(self.0.epsilon(epsilon))
+    }
+
+    /// See [`Adam::amsgrad`].
+    pub fn amsgrad(self, amsgrad: bool) -> Self {
+        AdamW(self.0.amsgrad(amsgrad))
+    }
+
+    /// See [`Adam::clipnorm`].
+    pub fn clipnorm(self, clipnorm: f64) -> Self {
+        AdamW(self.0.clipnorm(clipnorm))
+    }
+
+    /// See [`Adam::clipvalue`].
+    pub fn clipvalue(self, clipvalue: f64) -> Self {
+        AdamW(self.0.clipvalue(clipvalue))
+    }
+
+    /// See [`Adam::global_clipnorm`].
+    pub fn global_clipnorm(self, global_clipnorm: f64) -> Self {
+        AdamW(self.0.global_clipnorm(global_clipnorm))
+    }
+}
+
+impl<T: Element> Optimizer<T> for AdamW<T> {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+    fn common(&self) -> &Common {
+        &self.0.common
+    }
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.0.common
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        self.0.adam_hyperparameters()
+    }
+    fn validate(&self) -> Result<(), OptimError> {
+        self.0.check("adamw")
+    }
+    fn build(&mut self, shapes: &[Vec<usize>]) {
+        self.0.adam_build(shapes)
+    }
+    fn state(&self) -> Vec<&Tensor<T>> {
+        Optimizer::state(&self.0)
+    }
+    fn state_mut(&mut self) -> Vec<&mut Tensor<T>> {
+        Optimizer::state_mut(&mut self.0)
+    }
+    fn update(&mut self, index: usize, w: &mut [T], g: &[T], lr: T, iteration: u64) {
+        self.0.adam_update(index, w, g, lr, iteration)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{close, run};
+
+    fn adam_by_hand(lr: f64, g: f64, steps: usize, amsgrad: bool, wd: f64) -> f64 {
+        let (mut w, mut m, mut v, mut vmax) = (1.0f64, 0.0, 0.0, 0.0f64);
+        for t in 1..=steps {
+            let g = g * t as f64; // growing gradients make amsgrad differ from adam
+            w -= w * wd * lr;
+            let alpha = lr * (1.0 - 0.999f64.powi(t as i32)).sqrt() / (1.0 - 0.9f64.powi(t as i32));
+            m += (g - m) * (1.0 - 0.9);
+            v += (g * g - v) * (1.0 - 0.999);
+            vmax = vmax.max(v);
+            let vu = if amsgrad { vmax } else { v };
+            w -= m * alpha / (vu.sqrt() + 1e-7);
+        }
+        w
+    }
+
+    fn run_growing(opt: &mut dyn Optimizer<f64>, steps: usize) -> f64 {
+        let mut w = Tensor::from_vec(vec![1.0], &[1]).unwrap();
+        for t in 1..=steps {
+            let g = Tensor::from_vec(vec![-3.0 * t as f64], &[1]).unwrap();
+            opt.step(&mut [&mut w], &[&g]).unwrap();
+        }
+        w.item()
+    }
+
+    #[test]
+    fn first_step_moves_by_about_the_learning_rate() {
+        // The bias correction makes the first step lr * g / |g| (up to epsilon).
+        let w = run(&mut Adam::new(0.01), &[1.0], &[2.0], 1);
+        assert!((w[0] - 0.99).abs() < 1e-6, "{w:?}");
+    }
+
+    #[test]
+    fn adam_amsgrad_and_adamw_match_the_rule_by_hand() {
+        for (amsgrad, wd) in [(false, 0.0), (true, 0.0)] {
+            let got = run_growing(&mut Adam::new(0.01).amsgrad(amsgrad), 5);
+            close(&[got], &[adam_by_hand(0.01, -3.0, 5, amsgrad, wd)]);
+        }
+        let got = run_growing(&mut AdamW::new(0.01).weight_decay(0.1), 5);
+        close(&[got], &[adam_by_hand(0.01, -3.0, 5, false, 0.1)]);
+        assert_eq!(AdamW::<f32>::default().common().weight_decay, Some(0.004));
+    }
+}

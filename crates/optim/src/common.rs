@@ -1,0 +1,255 @@
+//! What every optimizer shares: the learning rate (constant or scheduled), clipping, weight
+//! decay, the iteration count and the parameter shapes it was built for.
+
+use std::borrow::Cow;
+
+use tensor::{Element, Tensor};
+
+use crate::error::{OptimError, check_range};
+use crate::schedule::LearningRateSchedule;
+
+/// A constant learning rate or a schedule of the iteration count.
+pub enum LearningRate {
+    Constant(f64),
+    Schedule(Box<dyn LearningRateSchedule>),
+}
+
+impl Clone for LearningRate {
+    fn clone(&self) -> Self {
+        match self {
+            LearningRate::Constant(v) => LearningRate::Constant(*v),
+            LearningRate::Schedule(s) => LearningRate::Schedule(s.clone_box()),
+        }
+    }
+}
+
+impl std::fmt::Debug for LearningRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LearningRate::Constant(v) => write!(f, "{v}"),
+            LearningRate::Schedule(s) => write!(f, "{}{:?}", s.name(), s.config()),
+        }
+    }
+}
+
+impl From<f64> for LearningRate {
+    fn from(v: f64) -> Self {
+        LearningRate::Constant(v)
+    }
+}
+
+impl From<f32> for LearningRate {
+    fn from(v: f32) -> Self {
+        LearningRate::Constant(v as f64)
+    }
+}
+
+impl<S: LearningRateSchedule + 'static> From<S> for LearningRate {
+    fn from(s: S) -> Self {
+        LearningRate::Schedule(Box::new(s))
+    }
+}
+
+/// The options and bookkeeping shared by all optimizers.
+#[derive(Clone, Debug)]
+pub struct Common {
+    pub learning_rate: LearningRate,
+    /// Decoupled weight decay (`None`: off).
+    pub weight_decay: Option<f64>,
+    /// Per-tensor L2 norm limit of gradients.
+    pub clipnorm: Option<f64>,
+    /// Element-wise limit of gradients.
+    pub clipvalue: Option<f64>,
+    /// Joint L2 norm limit of all gradients.
+    pub global_clipnorm: Option<f64>,
+    iterations: u64,
+    shapes: Option<Vec<Vec<usize>>>,
+}
+
+impl Common {
+    /// Options with this learning rate and nothing else set.
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
+        Common {
+            learning_rate: learning_rate.into(),
+            weight_decay: None,
+            clipnorm: None,
+            clipvalue: None,
+            global_clipnorm: None,
+            iterations: 0,
+            shapes: None,
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Sets the step count (when resuming from a checkpoint).
+    pub fn set_iterations(&mut self, iterations: u64) {
+        self.iterations = iterations;
+    }
+
+    pub(crate) fn increment(&mut self) {
+        self.iterations += 1;
+    }
+
+    /// Whether the optimizer has state for a list of parameters.
+    pub fn is_built(&self) -> bool {
+        self.shapes.is_some()
+    }
+
+    /// The parameter shapes the optimizer was built for.
+    pub fn shapes(&self) -> Option<&[Vec<usize>]> {
+        self.shapes.as_deref()
+    }
+
+    pub(crate) fn set_built(&mut self, shapes: Vec<Vec<usize>>) {
+        self.shapes = Some(shapes);
+    }
+
+    /// The learning rate at the current iteration.
+    pub fn current_learning_rate(&self) -> f64 {
+        match &self.learning_rate {
+            LearningRate::Constant(v) => *v,
+            LearningRate::Schedule(s) => s.learning_rate(self.iterations),
+        }
+    }
+
+    pub(crate) fn set_learning_rate(&mut self, lr: f64) -> Result<(), OptimError> {
+        if let LearningRate::Schedule(s) = &self.learning_rate {
+            return Err(OptimError::InvalidHyperparameter {
+                optimizer: "optimizer",
+                name: "learning_rate",
+                message: format!(
+                    "is set by the schedule '{}' and cannot be changed; create the optimizer with a constant rate instead",
+                    s.name()
+                ),
+            });
+        }
+        check_range("optimizer", "learning_rate", lr, 0.0, f64::INFINITY)?;
+        self.learning_rate = LearningRate::Constant(lr);
+        Ok(())
+    }
+
+    /// Checks the shared options.
+    pub fn validate(&self, optimizer: &'static str) -> Result<(), OptimError> {
+        if let LearningRate::Constant(lr) = self.learning_rate {
+            check_range(optimizer, "learning_rate", lr, 0.0, f64::INFINITY)?;
+        }
+        if let Some(wd) = self.weight_decay {
+            check_range(optimizer, "weight_decay", wd, 0.0, f64::INFINITY)?;
+        }
+        let clips = [
+            ("clipnorm", self.clipnorm),
+            ("clipvalue", self.clipvalue),
+            ("global_clipnorm", self.global_clipnorm),
+        ];
+        for (name, v) in clips {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(OptimError::InvalidHyperparameter {
+                        optimizer,
+                        name,
+                        message: format!("must be a positive number, got {v}"),
+                    });
+                }
+            }
+        }
+        let set: Vec<&str> = clips
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(n, _)| *n)
+            .collect();
+        if set.len() > 1 {
+            return Err(OptimError::InvalidHyperparameter {
+                optimizer,
+                name: "clipping",
+                message: format!(
+                    "allows one of clipnorm, clipvalue, global_clipnorm; got {}",
+                    set.join(" and ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that parameters and gradients pair up, and match the built state.
+    pub(crate) fn check<T: Element>(
+        &self,
+        optimizer: &'static str,
+        params: &[&mut Tensor<T>],
+        grads: &[&Tensor<T>],
+    ) -> Result<(), OptimError> {
+        let mismatch = |message: String| OptimError::Mismatch { optimizer, message };
+        if params.len() != grads.len() {
+            return Err(mismatch(format!(
+                "got {} parameters but {} gradients",
+                params.len(),
+                grads.len()
+            )));
+        }
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            if p.shape() != g.shape() {
+                return Err(mismatch(format!(
+                    "parameter {i} has shape {:?} but its gradient has shape {:?}",
+                    p.shape(),
+                    g.shape()
+                )));
+            }
+        }
+        if let Some(shapes) = &self.shapes {
+            if shapes.len() != params.len() {
+                return Err(mismatch(format!(
+                    "built for {} parameters, got {}; pass the same parameters in the same order at every step",
+                    shapes.len(),
+                    params.len()
+                )));
+            }
+            for (i, (s, p)) in shapes.iter().zip(params).enumerate() {
+                if s.as_slice() != p.shape() {
+                    return Err(mismatch(format!(
+                        "parameter {i} had shape {s:?} at earlier steps, now {:?}; pass the same parameters in the same order at every step",
+                        p.shape()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The gradients after clipping (borrowed unchanged when no clipping is set).
+    pub(crate) fn clip<'g, T: Element>(&self, grads: &[&'g Tensor<T>]) -> Vec<Cow<'g, Tensor<T>>> {
+        if let Some(c) = self.clipnorm {
+            // g * c / max(||g||, c), per tensor.
+            grads
+                .iter()
+                .map(|g| {
+                    let norm = l2_norm(g);
+                    let c = T::from_f64_lossy(c);
+                    let denom = if norm > c { norm } else { c };
+                    Cow::Owned(g.map(|v| v * c / denom))
+                })
+                .collect()
+        } else if let Some(c) = self.global_clipnorm {
+            // All gradients scaled by c * min(1 / ||all||, 1 / c).
+            let total: T = grads
+                .iter()
+                .map(|g| g.as_array().iter().map(|&v| v * v).sum::<T>())
+                .sum();
+            let norm = total.sqrt();
+            let c = T::from_f64_lossy(c);
+            let scale = c * (T::one() / norm).min(T::one() / c);
+            grads.iter().map(|g| Cow::Owned(*g * scale)).collect()
+        } else if let Some(c) = self.clipvalue {
+            let c = T::from_f64_lossy(c);
+            grads.iter().map(|g| Cow::Owned(g.clamp(-c, c))).collect()
+        } else {
+            grads.iter().map(|g| Cow::Borrowed(*g)).collect()
+        }
+    }
+}
+
+fn l2_norm<T: Element>(g: &Tensor<T>) -> T {
+    g.as_array().iter().map(|&v| v * v).sum::<T>().sqrt()
+}

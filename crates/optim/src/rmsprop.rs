@@ -1,0 +1,190 @@
+//! RMSprop: gradients divided by a running root mean square.
+
+use tensor::{Element, Tensor};
+
+use crate::common::{Common, LearningRate};
+use crate::error::{OptimError, check_range};
+use crate::{Optimizer, common_builders};
+
+/// Keras 3's `RMSprop`.
+///
+/// Defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7, `centered`
+/// false. Per element:
+/// - `v = rho * v + (1 - rho) * g^2`;
+/// - centered: `a = rho * a + (1 - rho) * g`, denominator `sqrt(v - a^2 + epsilon)`;
+///   otherwise `sqrt(v + epsilon)` (epsilon inside the root, unlike PyTorch);
+/// - `increment = lr * g / denominator`;
+/// - with momentum: `m = momentum * m + increment`, `w -= m`; otherwise `w -= increment`.
+#[derive(Clone, Debug)]
+pub struct RMSprop<T: Element = f32> {
+    pub rho: f64,
+    pub momentum: f64,
+    pub epsilon: f64,
+    pub centered: bool,
+    common: Common,
+    velocities: Vec<Tensor<T>>,
+    momentums: Vec<Tensor<T>>,
+    average_gradients: Vec<Tensor<T>>,
+}
+
+impl<T: Element> Default for RMSprop<T> {
+    fn default() -> Self {
+        Self::new(0.001)
+    }
+}
+
+impl<T: Element> RMSprop<T> {
+    /// RMSprop with this learning rate and Keras's other defaults.
+    pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
+        RMSprop {
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+            common: Common::new(learning_rate),
+            velocities: Vec::new(),
+            momentums: Vec::new(),
+            average_gradients: Vec::new(),
+        }
+    }
+
+    /// Discounting factor of the running mean square, in `[0, 1]`.
+    pub fn rho(mut self, rho: f64) -> Self {
+        self.rho = rho;
+        self
+    }
+
+    /// Momentum factor in `[0, 1]`.
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Small constant inside the square root.
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Normalise by the running variance instead of the mean square.
+    pub fn centered(mut self, centered: bool) -> Self {
+        self.centered = centered;
+        self
+    }
+}
+
+common_builders!(RMSprop);
+
+impl<T: Element> Optimizer<T> for RMSprop<T> {
+    fn name(&self) -> &'static str {
+        "rmsprop"
+    }
+    fn common(&self) -> &Common {
+        &self.common
+    }
+    fn common_mut(&mut self) -> &mut Common {
+        &mut self.common
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("rho", self.rho),
+            ("momentum", self.momentum),
+            ("epsilon", self.epsilon),
+            ("centered", self.centered as u8 as f64),
+        ]
+    }
+    fn validate(&self) -> Result<(), OptimError> {
+        self.common.validate("rmsprop")?;
+        check_range("rmsprop", "rho", self.rho, 0.0, 1.0)?;
+        check_range("rmsprop", "momentum", self.momentum, 0.0, 1.0)?;
+        check_range("rmsprop", "epsilon", self.epsilon, 0.0, f64::INFINITY)
+    }
+    fn build(&mut self, shapes: &[Vec<usize>]) {
+        let zeros = || shapes.iter().map(|s| Tensor::zeros(s)).collect::<Vec<_>>();
+        self.velocities = zeros();
+        self.momentums = if self.momentum > 0.0 {
+            zeros()
+        } else {
+            Vec::new()
+        };
+        self.average_gradients = if self.centered { zeros() } else { Vec::new() };
+    }
+    fn state(&self) -> Vec<&Tensor<T>> {
+        self.velocities
+            .iter()
+            .chain(&self.momentums)
+            .chain(&self.average_gradients)
+            .collect()
+    }
+    fn state_mut(&mut self) -> Vec<&mut Tensor<T>> {
+        self.velocities
+            .iter_mut()
+            .chain(&mut self.momentums)
+            .chain(&mut self.average_gradients)
+            .collect()
+    }
+    fn update(&mut self, index: usize, w: &mut [T], g: &[T], lr: T, _iteration: u64) {
+        let rho = T::from_f64_lossy(self.rho);
+        let one_minus_rho = T::from_f64_lossy(1.0 - self.rho);
+        let eps = T::from_f64_lossy(self.epsilon);
+        let mu = T::from_f64_lossy(self.momentum);
+        let v = self.velocities[index].as_slice_mut();
+        let mut a = self
+            .average_gradients
+            .get_mut(index)
+            .map(|t| t.as_slice_mut());
+        let mut m = self.momentums.get_mut(index).map(|t| t.as_slice_mut());
+        for i in 0..w.len() {
+            let gi = g[i];
+            v[i] = rho * v[i] + one_minus_rho * (gi * gi);
+            let denominator = match a.as_deref_mut() {
+                Some(a) => {
+                    a[i] = rho * a[i] + one_minus_rho * gi;
+                    v[i] - a[i] * a[i] + eps
+                }
+                None => v[i] + eps,
+            };
+            let increment = lr * gi / denominator.sqrt();
+            match m.as_deref_mut() {
+                Some(m) => {
+                    m[i] = mu * m[i] + increment;
+                    w[i] -= m[i];
+                }
+                None => w[i] -= increment,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{close, run};
+
+    #[test]
+    fn first_steps_plain_centered_and_with_momentum() {
+        // v = 0.1 * 4 = 0.4; w -= 0.01 * 2 / sqrt(0.4 + 1e-7)
+        let step1 = 0.02 / (0.4f64 + 1e-7).sqrt();
+        close(
+            &run(&mut RMSprop::new(0.01), &[1.0], &[2.0], 1),
+            &[1.0 - step1],
+        );
+        // v2 = 0.9 * 0.4 + 0.4 = 0.76
+        let step2 = 0.02 / (0.76f64 + 1e-7).sqrt();
+        close(
+            &run(&mut RMSprop::new(0.01), &[1.0], &[2.0], 2),
+            &[1.0 - step1 - step2],
+        );
+        // centered: a = 0.2, denominator sqrt(0.4 - 0.04 + 1e-7)
+        let c1 = 0.02 / (0.36f64 + 1e-7).sqrt();
+        close(
+            &run(&mut RMSprop::new(0.01).centered(true), &[1.0], &[2.0], 1),
+            &[1.0 - c1],
+        );
+        // momentum 0.5: m1 = step1, m2 = 0.5 * step1 + step2
+        close(
+            &run(&mut RMSprop::new(0.01).momentum(0.5), &[1.0], &[2.0], 2),
+            &[1.0 - step1 - (0.5 * step1 + step2)],
+        );
+    }
+}
