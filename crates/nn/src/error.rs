@@ -111,7 +111,11 @@ impl Error {
     }
 
     /// A file whose content is not in the expected format.
-    pub fn format(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn format(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Format {
             path: path.into(),
             line,

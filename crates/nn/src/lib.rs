@@ -7,3 +7,8 @@ pub mod data;
 mod error;
 
 pub use error::{Error, Result};
+pub mod activations;
+pub mod initializers;
+
+pub use activations::{Activation, IntoActivation};
+pub use initializers::{Initializer, IntoInitializer};
