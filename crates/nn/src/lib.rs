@@ -12,3 +12,5 @@ pub mod initializers;
 
 pub use activations::{Activation, IntoActivation};
 pub use initializers::{Initializer, IntoInitializer};
+pub mod losses;
+pub use losses::{IntoLoss, Loss};
