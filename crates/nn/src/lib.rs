@@ -14,3 +14,5 @@ pub use activations::{Activation, IntoActivation};
 pub use initializers::{Initializer, IntoInitializer};
 pub mod losses;
 pub use losses::{IntoLoss, Loss};
+pub mod metrics;
+pub use metrics::{IntoMetric, Metric, MetricKind};
