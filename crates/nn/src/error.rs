@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use optim::OptimError;
 use tensor::TensorError;
 
 /// The result type of `nn`.
@@ -15,6 +16,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// A tensor operation failed (shapes that do not fit, an index out of range).
     Tensor(TensorError),
+    /// An optimizer could not be created or could not step.
+    Optim(OptimError),
     /// A name (activation, initializer, loss, metric, optimizer) that is not known; lists
     /// the valid ones.
     UnknownName {
@@ -45,6 +48,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Tensor(e) => write!(f, "{e}"),
+            Error::Optim(e) => write!(f, "{e}"),
             Error::UnknownName { kind, name, valid } => write!(
                 f,
                 "unknown {kind} '{name}'; valid names are: {}",
@@ -73,6 +77,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Tensor(e) => Some(e),
+            Error::Optim(e) => Some(e),
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
@@ -82,6 +87,12 @@ impl std::error::Error for Error {
 impl From<TensorError> for Error {
     fn from(e: TensorError) -> Self {
         Error::Tensor(e)
+    }
+}
+
+impl From<OptimError> for Error {
+    fn from(e: OptimError) -> Self {
+        Error::Optim(e)
     }
 }
 

@@ -16,3 +16,7 @@ pub mod losses;
 pub use losses::{IntoLoss, Loss};
 pub mod metrics;
 pub use metrics::{IntoMetric, Metric, MetricKind};
+pub mod layers;
+pub use layers::{ActivationLayer, Dense, Layer};
+mod model;
+pub use model::{FitOptions, History, Logs, NO_METRICS, Sequential, format_metric};

@@ -85,7 +85,7 @@ impl Loss {
         matches!(self, Loss::SparseCategoricalCrossentropy { .. })
     }
 
-    fn from_logits(&self) -> bool {
+    fn takes_logits(&self) -> bool {
         match *self {
             Loss::BinaryCrossentropy { from_logits, .. }
             | Loss::CategoricalCrossentropy { from_logits, .. }
@@ -204,7 +204,7 @@ impl Loss {
     /// Whether the loss can take the input of a layer with this activation instead of its
     /// output (sigmoid before binary cross-entropy, softmax before categorical).
     pub fn fuses_with(&self, activation: Activation) -> bool {
-        !self.from_logits()
+        !self.takes_logits()
             && matches!(
                 (self, activation),
                 (Loss::BinaryCrossentropy { .. }, Activation::Sigmoid)

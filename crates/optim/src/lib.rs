@@ -59,7 +59,7 @@ pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "rmsprop", "adam", "adamw", "adagr
 /// Keras does with its variable list. An implementation writes [`update`](Optimizer::update)
 /// (the rule for one parameter) and [`build`](Optimizer::build); [`step`](Optimizer::step)
 /// does the clipping, weight decay and bookkeeping around it.
-pub trait Optimizer<T: Element> {
+pub trait Optimizer<T: Element>: Send {
     /// The Keras name (`"rmsprop"`).
     fn name(&self) -> &'static str;
 

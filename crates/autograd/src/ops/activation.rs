@@ -13,7 +13,7 @@ fn chain<T: Element>(dy: &Tensor<T>, x: &Tensor<T>, d: impl Fn(T) -> T) -> Tenso
         .expect("gradient has the input's shape")
 }
 
-/// `x` for `x > 0`, `alpha x` otherwise.
+/// `x` for `x >= 0`, `alpha x` otherwise (Keras: gradient 1 at 0).
 pub struct LeakyReluOp<T>(pub T);
 
 impl<T: Element> Op<T> for LeakyReluOp<T> {
@@ -22,7 +22,7 @@ impl<T: Element> Op<T> for LeakyReluOp<T> {
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         let a = self.0;
-        Ok(x[0].map(|v| if v > T::zero() { v } else { a * v }))
+        Ok(x[0].map(|v| if v >= T::zero() { v } else { a * v }))
     }
     fn backward(
         &self,
@@ -33,7 +33,7 @@ impl<T: Element> Op<T> for LeakyReluOp<T> {
     ) {
         let a = self.0;
         dx.set_with(0, || {
-            chain(dy, x[0], |v| if v > T::zero() { T::one() } else { a })
+            chain(dy, x[0], |v| if v >= T::zero() { T::one() } else { a })
         });
     }
 }

@@ -1,0 +1,245 @@
+//! `fit`: the training loop, with Keras's batching, shuffling, validation split and
+//! per-epoch logs.
+
+use tensor::random::seeded;
+use tensor::{Element, Tensor};
+
+use crate::error::{Error, Result};
+use crate::metrics::Metric;
+use crate::model::progress::Progress;
+use crate::model::{History, Logs, Sequential, check_batch_size};
+
+/// How [`Sequential::fit`] trains; `..Default::default()` gives Keras's defaults.
+///
+/// ```
+/// let options = nn::FitOptions::<f32> { epochs: 5, batch_size: 128, ..Default::default() };
+/// assert!(options.shuffle);
+/// ```
+#[derive(Clone, Debug)]
+pub struct FitOptions<T: Element = f32> {
+    /// Passes over the training data (Keras's default 1).
+    pub epochs: usize,
+    /// Samples per gradient step (default 32); the last batch of an epoch may be smaller.
+    pub batch_size: usize,
+    /// Visit the training samples in a new random order each epoch (default true).
+    pub shuffle: bool,
+    /// The fraction of samples, taken from the end before any shuffling, held out for
+    /// validation (default 0).
+    pub validation_split: f64,
+    /// Held-out data evaluated after each epoch (instead of `validation_split`).
+    pub validation_data: Option<(Tensor<T>, Tensor<T>)>,
+    /// 0: silent; 1: a live progress bar per epoch; 2: one line per epoch (default 1).
+    pub verbose: u8,
+    /// The epoch to start from, for resuming (default 0).
+    pub initial_epoch: usize,
+    /// Seed of the per-epoch shuffles; `None` uses the model's seed.
+    pub seed: Option<u64>,
+}
+
+impl<T: Element> Default for FitOptions<T> {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            validation_split: 0.0,
+            validation_data: None,
+            verbose: 1,
+            initial_epoch: 0,
+            seed: None,
+        }
+    }
+}
+
+/// Sample-weighted sums of the loss and metrics over the batches of an epoch or an
+/// evaluation, as Keras's loss tracker and metric objects keep them.
+pub(crate) struct Accumulator {
+    metrics: Vec<Metric>,
+    loss_sum: f64,
+    samples: usize,
+    metric_sums: Vec<f64>,
+    metric_counts: Vec<usize>,
+}
+
+impl Accumulator {
+    pub fn new(metrics: &[Metric]) -> Self {
+        Accumulator {
+            metrics: metrics.to_vec(),
+            loss_sum: 0.0,
+            samples: 0,
+            metric_sums: vec![0.0; metrics.len()],
+            metric_counts: vec![0; metrics.len()],
+        }
+    }
+
+    /// Adds a batch: its mean loss and its targets and predictions.
+    pub fn add<T: Element>(
+        &mut self,
+        loss: f64,
+        y_true: &Tensor<T>,
+        y_pred: &Tensor<T>,
+    ) -> Result<()> {
+        let n = y_pred.shape()[0];
+        self.loss_sum += loss * n as f64;
+        self.samples += n;
+        for (i, m) in self.metrics.iter().enumerate() {
+            let (s, c) = m.batch_sum(y_true, y_pred)?;
+            self.metric_sums[i] += s;
+            self.metric_counts[i] += c;
+        }
+        Ok(())
+    }
+
+    /// The means so far, keys prefixed with `prefix` (`"val_"`).
+    pub fn logs(&self, prefix: &str) -> Logs {
+        let mut logs = Logs::default();
+        for (i, m) in self.metrics.iter().enumerate() {
+            logs.insert(
+                format!("{prefix}{}", m.name),
+                self.metric_sums[i] / self.metric_counts[i].max(1) as f64,
+            );
+        }
+        logs.insert(
+            format!("{prefix}loss"),
+            self.loss_sum / self.samples.max(1) as f64,
+        );
+        logs
+    }
+}
+
+/// A seed for epoch `epoch`'s shuffle, so that each epoch's order depends only on the base
+/// seed and the epoch (a resumed run shuffles as an uninterrupted one).
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    // SplitMix64 of the pair.
+    let mut z = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl<T: Element> Sequential<T> {
+    /// Trains the model on `x` (`[samples, features]`) and `y` (`[samples, outputs]`, or
+    /// `[samples]` class labels for sparse categorical cross-entropy), as Keras's `fit`.
+    ///
+    /// Every input is checked before anything changes: shapes, sample counts, NaN or
+    /// infinity, labels out of range, batch size, epochs, the validation split.
+    ///
+    /// # Errors
+    /// Before `compile`, or for data or options that do not fit (the message says what was
+    /// expected and what came); the model is unchanged then.
+    pub fn fit(&mut self, x: &Tensor<T>, y: &Tensor<T>, options: FitOptions<T>) -> Result<History> {
+        self.compiled("fit")?;
+        check_batch_size("fit", options.batch_size)?;
+        if options.epochs == 0 {
+            return Err(Error::config("fit", "epochs must be at least 1, got 0"));
+        }
+        if options.initial_epoch >= options.epochs {
+            return Err(Error::config(
+                "fit",
+                format!(
+                    "initial_epoch ({}) must be below epochs ({})",
+                    options.initial_epoch, options.epochs
+                ),
+            ));
+        }
+        let vs = options.validation_split;
+        if !(0.0..1.0).contains(&vs) {
+            return Err(Error::config(
+                "fit",
+                format!("validation_split must be in [0, 1), got {vs}"),
+            ));
+        }
+        if vs > 0.0 && options.validation_data.is_some() {
+            return Err(Error::config(
+                "fit",
+                "give validation_split or validation_data, not both",
+            ));
+        }
+        self.check_x("fit", x)?;
+        let y = self.check_targets("fit", x, y)?;
+        let n = x.shape()[0];
+        let (x_train, y_train, validation) = if vs > 0.0 {
+            // Keras: the last fraction, before shuffling.
+            let split_at = (n as f64 * (1.0 - vs)).floor() as usize;
+            if split_at == 0 || split_at == n {
+                return Err(Error::config(
+                    "fit",
+                    format!(
+                        "validation_split {vs} of {n} samples leaves {split_at} for training and {} for validation; both need at least one",
+                        n - split_at
+                    ),
+                ));
+            }
+            (
+                x.slice_axis(0, 0..split_at),
+                y.slice_axis(0, 0..split_at),
+                Some((x.slice_axis(0, split_at..n), y.slice_axis(0, split_at..n))),
+            )
+        } else {
+            let validation = match &options.validation_data {
+                Some((xv, yv)) => {
+                    self.check_x("fit: validation_data", xv)?;
+                    let yv = self.check_targets("fit: validation_data", xv, yv)?;
+                    Some((xv.clone(), yv))
+                }
+                None => None,
+            };
+            (x.clone(), y, validation)
+        };
+        // Everything is checked: create the weights if this is the first data seen.
+        self.check_inputs("fit", x)?;
+
+        let n_train = x_train.shape()[0];
+        let batch_size = options.batch_size;
+        let steps = n_train.div_ceil(batch_size);
+        let seed = options.seed.unwrap_or(self.seed());
+        let mut history = History::default();
+        let mut order: Vec<usize> = (0..n_train).collect();
+        for epoch in options.initial_epoch..options.epochs {
+            let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
+            if options.shuffle {
+                use rand::seq::SliceRandom;
+                order.sort_unstable();
+                order.shuffle(&mut seeded(epoch_seed(seed, epoch)));
+            }
+            let mut acc = Accumulator::new(self.metrics());
+            for step in 0..steps {
+                let (start, end) = (step * batch_size, ((step + 1) * batch_size).min(n_train));
+                let (xb, yb) = if options.shuffle {
+                    let idx = &order[start..end];
+                    (x_train.gather(0, idx), y_train.gather(0, idx))
+                } else {
+                    (
+                        x_train.slice_axis(0, start..end),
+                        y_train.slice_axis(0, start..end),
+                    )
+                };
+                let (loss, y_pred) = self.train_step(&xb, &yb)?;
+                acc.add(loss, &yb, &y_pred)?;
+                progress.update(step + 1, &acc.logs(""));
+            }
+            let mut logs = acc.logs("");
+            if let Some((xv, yv)) = &validation {
+                let val = self.evaluate(xv, yv, batch_size)?;
+                for (k, v) in val.iter() {
+                    logs.insert(format!("val_{k}"), v);
+                }
+            }
+            progress.finish(&logs);
+            history.push(epoch, &logs);
+        }
+        Ok(history)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_seeds_differ_by_epoch_and_seed() {
+        assert_ne!(epoch_seed(1, 0), epoch_seed(1, 1));
+        assert_ne!(epoch_seed(1, 0), epoch_seed(2, 0));
+        assert_eq!(epoch_seed(7, 3), epoch_seed(7, 3));
+    }
+}
