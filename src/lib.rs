@@ -27,8 +27,26 @@ pub use tensor;
 /// The names most programs need, in one `use brick::prelude::*`.
 pub mod prelude {
     pub use autograd::{Gradients, Op, Tape, Var};
+    pub use nn::data::{
+        StandardScaler, load_mnist_images, load_mnist_labels, read_csv, stratified_k_fold,
+        to_categorical, train_test_split,
+    };
+    pub use nn::{
+        Activation, ActivationLayer, Dense, FitOptions, History, Initializer, Layer, Logs, Loss,
+        Metric, NO_METRICS, Sequential,
+    };
+    pub use optim::schedule::{CosineDecay, ExponentialDecay, PiecewiseConstantDecay};
+    pub use optim::{Adagrad, Adam, AdamW, Optimizer, RMSprop, SGD};
     pub use tensor::random::{SeedableRng, StdRng, seeded};
     pub use tensor::{Element, Tensor, TensorError};
+}
+
+/// The data files bundled with brick (`data/` at the repository root), so that examples and
+/// tests run offline.
+pub fn data_path(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(file)
 }
 
 /// The README's code blocks, compiled and run as doctests so that they stay true.

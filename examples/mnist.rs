@@ -1,0 +1,95 @@
+//! The classic Keras MNIST tutorial network, exactly: 784 -> Dense 512 relu -> Dense 10
+//! softmax, RMSprop, categorical cross-entropy, accuracy, 5 epochs of batch 128.
+//!
+//! By default it trains on the bundled 10,000-digit sample (first 8,000 for training, last
+//! 2,000 for testing). With `--data DIR` it reads the full MNIST files from DIR
+//! (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`,
+//! `t10k-labels-idx1-ubyte[.gz]`).
+//!
+//! Run with `cargo run --release --example mnist [-- --data DIR] [-- --epochs N]`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use brick::prelude::*;
+
+type Split = (Tensor, Vec<usize>, Tensor, Vec<usize>);
+
+/// A file in `dir`, gzipped or not.
+fn find(dir: &Path, stem: &str) -> Result<PathBuf, String> {
+    [dir.join(stem), dir.join(format!("{stem}.gz"))]
+        .into_iter()
+        .find(|p| p.exists())
+        .ok_or_else(|| format!("{}: neither {stem} nor {stem}.gz exists", dir.display()))
+}
+
+fn load(data_dir: Option<&Path>) -> Result<Split, Box<dyn std::error::Error>> {
+    Ok(match data_dir {
+        None => {
+            let images =
+                load_mnist_images::<f32>(brick::data_path("mnist-10k-images-idx3-ubyte.gz"))?;
+            let labels = load_mnist_labels(brick::data_path("mnist-10k-labels-idx1-ubyte.gz"))?;
+            let n = labels.len();
+            let split = n * 4 / 5;
+            (
+                images.slice_axis(0, 0..split),
+                labels[..split].to_vec(),
+                images.slice_axis(0, split..n),
+                labels[split..].to_vec(),
+            )
+        }
+        Some(dir) => (
+            load_mnist_images(find(dir, "train-images-idx3-ubyte")?)?,
+            load_mnist_labels(find(dir, "train-labels-idx1-ubyte")?)?,
+            load_mnist_images(find(dir, "t10k-images-idx3-ubyte")?)?,
+            load_mnist_labels(find(dir, "t10k-labels-idx1-ubyte")?)?,
+        ),
+    })
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let data_dir = arg("--data").map(PathBuf::from);
+    let epochs: usize = arg("--epochs").map(|e| e.parse()).transpose()?.unwrap_or(5);
+
+    let (x_train, train_labels, x_test, test_labels) = load(data_dir.as_deref())?;
+    let y_train = to_categorical::<f32>(&train_labels, Some(10))?;
+    let y_test = to_categorical::<f32>(&test_labels, Some(10))?;
+    println!(
+        "{} training and {} test images of {} pixels",
+        x_train.shape()[0],
+        x_test.shape()[0],
+        x_train.shape()[1]
+    );
+
+    let mut model = Sequential::with_seed(42);
+    model.add(Dense::new(512).input_dim(784).activation("relu"))?;
+    model.add(Dense::new(10).activation("softmax"))?;
+    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])?;
+    print!("{}", model.summary());
+
+    let start = Instant::now();
+    model.fit(
+        &x_train,
+        &y_train,
+        FitOptions {
+            epochs,
+            batch_size: 128,
+            ..Default::default()
+        },
+    )?;
+    let train_time = start.elapsed().as_secs_f64();
+
+    let test = model.evaluate(&x_test, &y_test, 128)?;
+    println!(
+        "test loss {:.4}, test accuracy {:.2}% (training took {train_time:.2} s)",
+        test.loss(),
+        100.0 * test.get("accuracy").unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
