@@ -57,6 +57,23 @@ pub struct Sequential<T: Element = f32> {
     compiled: Option<Compiled<T>>,
 }
 
+impl<T: Element> std::fmt::Debug for Sequential<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layers: Vec<String> = self
+            .layers
+            .iter()
+            .map(|l| format!("{} ({})", l.name().unwrap_or("?"), l.class_name()))
+            .collect();
+        f.debug_struct("Sequential")
+            .field("name", &self.name)
+            .field("layers", &layers)
+            .field("input_dim", &self.input_dim)
+            .field("params", &self.count_params())
+            .field("loss", &self.loss())
+            .finish()
+    }
+}
+
 impl<T: Element> Default for Sequential<T> {
     fn default() -> Self {
         Self::new()
@@ -621,3 +638,6 @@ fn snake_case(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
