@@ -71,4 +71,45 @@ pub trait Layer<T: Element>: Send {
 
     /// Settings shown in graph drawings and saved with the model (`("units", "8")`).
     fn config(&self) -> Vec<(&'static str, String)>;
+
+    /// Copies of the weights, in [`params`](Layer::params) order (Keras's `get_weights`).
+    fn get_weights(&self) -> Vec<Tensor<T>> {
+        self.params().into_iter().cloned().collect()
+    }
+
+    /// Replaces the weights, in [`params`](Layer::params) order (Keras's `set_weights`).
+    ///
+    /// # Errors
+    /// If the layer is not built, or the count or a shape differs, or a value is not finite;
+    /// nothing is changed then.
+    fn set_weights(&mut self, weights: &[Tensor<T>]) -> Result<()> {
+        let name = self.name().unwrap_or(self.class_name()).to_string();
+        if !self.is_built() {
+            return Err(Error::NotReady {
+                message: format!("set_weights: layer '{name}' has no weights yet"),
+            });
+        }
+        let expected: Vec<Vec<usize>> = self.params().iter().map(|p| p.shape().to_vec()).collect();
+        let got: Vec<Vec<usize>> = weights.iter().map(|w| w.shape().to_vec()).collect();
+        if expected != got {
+            return Err(Error::data(
+                format!("set_weights: layer '{name}'"),
+                format!(
+                    "expected {} tensors of shapes {expected:?}, got {} of shapes {got:?}",
+                    expected.len(),
+                    got.len()
+                ),
+            ));
+        }
+        if let Some(i) = weights.iter().position(|w| !w.all_finite()) {
+            return Err(Error::data(
+                format!("set_weights: layer '{name}'"),
+                format!("tensor {i} contains NaN or infinity"),
+            ));
+        }
+        for (p, w) in self.params_mut().into_iter().zip(weights) {
+            *p = w.to_contiguous();
+        }
+        Ok(())
+    }
 }

@@ -75,20 +75,32 @@ impl<T: Element> std::fmt::Debug for Sequential<T> {
 }
 
 impl<T: Element> Default for Sequential<T> {
+    /// An empty model with a random seed.
     fn default() -> Self {
-        Self::new()
+        Self::empty(rand::random())
+    }
+}
+
+impl Sequential<f32> {
+    /// An empty `f32` model whose weights and shuffles come from a random seed (like Keras
+    /// without `set_random_seed`); see [`with_seed`](Sequential::with_seed). For another
+    /// element type use `Sequential::<f64>::default()`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty `f32` model whose initial weights and per-epoch shuffles are determined by
+    /// `seed`. For another element type: `Sequential::<f64>::default()` and
+    /// [`set_seed`](Sequential::set_seed).
+    pub fn with_seed(seed: u64) -> Self {
+        let mut m = Self::default();
+        m.set_seed(seed);
+        m
     }
 }
 
 impl<T: Element> Sequential<T> {
-    /// An empty model whose weights and shuffles come from a random seed (like Keras
-    /// without `set_random_seed`); see [`with_seed`](Sequential::with_seed).
-    pub fn new() -> Self {
-        Self::with_seed(rand::random())
-    }
-
-    /// An empty model whose initial weights and per-epoch shuffles are determined by `seed`.
-    pub fn with_seed(seed: u64) -> Self {
+    fn empty(seed: u64) -> Self {
         Sequential {
             name: "sequential".to_string(),
             layers: Vec::new(),
@@ -97,6 +109,13 @@ impl<T: Element> Sequential<T> {
             rng: seeded(seed),
             compiled: None,
         }
+    }
+
+    /// Sets the seed that the weights drawn from now on, and the per-epoch shuffles, derive
+    /// from.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.rng = seeded(seed);
     }
 
     /// Sets the model's name (shown by `summary`).
@@ -239,6 +258,19 @@ impl<T: Element> Sequential<T> {
         &self.layers
     }
 
+    /// The layers, mutably (to set one layer's weights with [`Layer::set_weights`]).
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer<T>>] {
+        &mut self.layers
+    }
+
+    /// The layer named `name`.
+    pub fn layer(&self, name: &str) -> Option<&dyn Layer<T>> {
+        self.layers
+            .iter()
+            .find(|l| l.name() == Some(name))
+            .map(|l| l.as_ref())
+    }
+
     /// The total number of weights.
     pub fn count_params(&self) -> usize {
         self.layers
@@ -348,11 +380,13 @@ impl<T: Element> Sequential<T> {
                 format!("tensor {i} contains NaN or infinity"),
             ));
         }
-        let mut it = weights.iter();
+        let mut rest = weights;
         for layer in &mut self.layers {
-            for p in layer.params_mut() {
-                *p = it.next().expect("count checked").to_contiguous();
-            }
+            let (mine, others) = rest.split_at(layer.params().len());
+            layer
+                .set_weights(mine)
+                .expect("checked above for the whole model");
+            rest = others;
         }
         Ok(())
     }

@@ -473,3 +473,53 @@ fn one_unit_models_accept_flat_targets() {
     let column = m.evaluate(&x, &y.reshape(&[8, 1]), 8).unwrap();
     assert_eq!(flat, column);
 }
+
+#[test]
+fn one_layer_weights_can_be_read_and_set() {
+    let mut m = model();
+    let w = m.layers()[1].get_weights();
+    assert_eq!(w[0].shape(), &[5, 3]);
+    let e = m.layers_mut()[1]
+        .set_weights(&w[..1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layer 'dense_1'") && e.contains("[[5, 3], [3]]"),
+        "{e}"
+    );
+    let zeros: Vec<Tensor> = w.iter().map(|t| t.zeros_like()).collect();
+    m.layers_mut()[1].set_weights(&zeros).unwrap();
+    assert_eq!(m.get_weights()[2], zeros[0]);
+    assert_eq!(m.layer("dense_1").unwrap().get_weights(), zeros);
+}
+
+#[test]
+fn models_of_other_element_types() {
+    let mut m = Sequential::<f64>::default();
+    m.set_seed(4);
+    m.add(Dense::new(2).input_dim(3).activation("tanh"))
+        .unwrap();
+    m.compile("sgd", "mse", NO_METRICS).unwrap();
+    let x = Tensor::<f64>::ones(&[4, 3]);
+    let y = Tensor::<f64>::zeros(&[4, 2]);
+    let h = m
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 3,
+                verbose: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(h.loss()[2] < h.loss()[0]);
+    let kernel = |seed| {
+        let mut again = Sequential::<f64>::default();
+        again.set_seed(seed);
+        again.add(Dense::new(2).input_dim(3)).unwrap();
+        again.get_weights()[0].clone()
+    };
+    assert_eq!(kernel(4), kernel(4));
+    assert_ne!(kernel(4), kernel(5));
+}
