@@ -28,7 +28,7 @@ pub use tensor;
 pub mod prelude {
     pub use autograd::{Gradients, Op, Tape, Var};
     pub use nn::data::{
-        StandardScaler, load_mnist_images, load_mnist_labels, read_csv, stratified_k_fold,
+        CsvData, StandardScaler, load_mnist_images, load_mnist_labels, read_csv, stratified_k_fold,
         to_categorical, train_test_split,
     };
     pub use nn::{

@@ -266,9 +266,9 @@ fn parse_feature<T: Element>(cell: &str, column: &str, line: usize, source: &Pat
 }
 
 impl<T: Element> CsvData<T> {
-    /// Class labels for classification: the distinct label strings sorted (byte order), and
-    /// each row's index into them, ready for [`to_categorical`](super::to_categorical) or a
-    /// sparse cross-entropy loss.
+    /// Class labels for classification: the distinct labels sorted (by value when all are
+    /// numbers, so `"2"` comes before `"10"`; otherwise by name), and each row's index into
+    /// them, ready for [`to_categorical`](super::to_categorical) or a sparse cross-entropy loss.
     ///
     /// ```
     /// use std::path::Path;
@@ -277,24 +277,30 @@ impl<T: Element> CsvData<T> {
     /// let (classes, y) = data.class_labels();
     /// assert_eq!(classes, ["a", "b"]);
     /// assert_eq!(y, [1, 0, 1]);
+    /// let codes = parse_csv::<f32>("x,y\n1,10\n2,2\n3,0\n", "y", Path::new("t.csv")).unwrap();
+    /// assert_eq!(codes.class_labels(), (vec!["0".into(), "2".into(), "10".into()], vec![2, 1, 0]));
     /// ```
     pub fn class_labels(&self) -> (Vec<String>, Vec<usize>) {
-        let classes: Vec<String> = self
+        let mut classes: Vec<String> = self
             .labels
             .iter()
             .collect::<BTreeSet<_>>()
             .into_iter()
             .cloned()
             .collect();
-        let indices = self
-            .labels
+        // Numeric class codes sort by value ("2" before "10"), names alphabetically.
+        let numbers: Option<Vec<f64>> = classes.iter().map(|c| c.parse::<f64>().ok()).collect();
+        if let Some(numbers) = numbers {
+            let mut order: Vec<usize> = (0..classes.len()).collect();
+            order.sort_by(|&a, &b| numbers[a].total_cmp(&numbers[b]));
+            classes = order.into_iter().map(|i| classes[i].clone()).collect();
+        }
+        let index: std::collections::HashMap<&str, usize> = classes
             .iter()
-            .map(|l| {
-                classes
-                    .binary_search(l)
-                    .expect("every label is one of the classes built from the labels")
-            })
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
             .collect();
+        let indices = self.labels.iter().map(|l| index[l.as_str()]).collect();
         (classes, indices)
     }
 
