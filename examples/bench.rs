@@ -1,0 +1,295 @@
+//! The performance benchmark: the same work the peer scripts (Keras, PyTorch, JAX) measure,
+//! printed as one JSON object per line.
+//!
+//! - `mnist_mlp`: 784 -> 512 relu -> 10 softmax, RMSprop (Keras defaults), categorical
+//!   cross-entropy, batch 128, on the bundled 10,000 real digits tiled to 60,000 rows; the
+//!   time of each epoch (no shuffling, as the peers' `fit(shuffle=False)`), the loss per
+//!   epoch, and the peak resident memory of the process.
+//! - `xor_tiny`: 2 -> 8 tanh -> 1 sigmoid, binary cross-entropy, SGD lr 0.5, the 4 XOR points
+//!   as one batch; microseconds per training step.
+//! - `iris_mlp`: 4 -> 16 relu -> 3 softmax, Adam lr 0.01, batch 16, 200 epochs over the 150
+//!   standardized samples in a fixed order; total seconds.
+//! - `matmul`: GFLOP/s of the MNIST MLP's three products.
+//!
+//! Run `cargo run --release --example bench` for everything (each work in its own process,
+//! so peak memory is per work), or `-- --bench mnist_mlp` for one. Sizes: `--n`, `--epochs`,
+//! `--steps`, `--iris-epochs`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use brick::prelude::*;
+
+struct Args {
+    bench: String,
+    n: usize,
+    epochs: usize,
+    steps: usize,
+    iris_epochs: usize,
+}
+
+fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
+    let argv: Vec<String> = std::env::args().collect();
+    let get = |name: &str| {
+        argv.iter()
+            .position(|a| a == name)
+            .and_then(|i| argv.get(i + 1))
+            .cloned()
+    };
+    Ok(Args {
+        bench: get("--bench").unwrap_or_else(|| "all".into()),
+        n: get("--n").map(|v| v.parse()).transpose()?.unwrap_or(60_000),
+        epochs: get("--epochs").map(|v| v.parse()).transpose()?.unwrap_or(4),
+        steps: get("--steps")
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(2000),
+        iris_epochs: get("--iris-epochs")
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or(200),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The process's peak resident set size in MiB (Linux: VmHWM in /proc/self/status).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn json_list(v: &[f64], digits: usize) -> String {
+    let items: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The bundled digits tiled to `n` rows, as the peer scripts build them.
+fn mnist_tiled(n: usize) -> Result<(Tensor, Tensor), Box<dyn std::error::Error>> {
+    let labels = load_mnist_labels(brick::data_path("mnist-10k-labels-idx1-ubyte.gz"))?;
+    let images = load_mnist_images::<f32>(brick::data_path("mnist-10k-images-idx3-ubyte.gz"))?;
+    let count = labels.len();
+    let pixels = images.as_slice().ok_or("contiguous images")?;
+    let mut x = Vec::with_capacity(n * 784);
+    let mut tiled_labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let src = i % count;
+        x.extend_from_slice(&pixels[src * 784..(src + 1) * 784]);
+        tiled_labels.push(labels[src]);
+    }
+    drop(images);
+    Ok((
+        Tensor::from_vec(x, &[n, 784])?,
+        to_categorical(&tiled_labels, Some(10))?,
+    ))
+}
+
+fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (x, y) = mnist_tiled(args.n)?;
+    let mut model = Sequential::with_seed(0);
+    model.add(Dense::new(512).input_dim(784).activation("relu"))?;
+    model.add(Dense::new(10).activation("softmax"))?;
+    model.compile(RMSprop::new(0.001), "categorical_crossentropy", NO_METRICS)?;
+    let mut epoch_s = Vec::new();
+    let mut losses = Vec::new();
+    for epoch in 0..args.epochs {
+        let options = FitOptions {
+            epochs: epoch + 1,
+            initial_epoch: epoch,
+            batch_size: 128,
+            shuffle: false,
+            verbose: 0,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let h = model.fit(&x, &y, options)?;
+        epoch_s.push(t.elapsed().as_secs_f64());
+        losses.push(h.loss()[0]);
+    }
+    let rest = if epoch_s.len() > 1 {
+        median(epoch_s[1..].to_vec())
+    } else {
+        epoch_s[0]
+    };
+    println!(
+        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
+        threads(),
+        args.n,
+        args.epochs,
+        args.n.div_ceil(128),
+        epoch_s[0],
+        rest,
+        json_list(&epoch_s, 4),
+        json_list(&losses, 5),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+fn xor_tiny(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], &[4, 2])?;
+    let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], &[4, 1])?;
+    let build = || -> Result<Sequential, Box<dyn std::error::Error>> {
+        let mut m = Sequential::with_seed(0);
+        m.add(Dense::new(8).input_dim(2).activation("tanh"))?;
+        m.add(Dense::new(1).activation("sigmoid"))?;
+        m.compile(SGD::new(0.5), "binary_crossentropy", ["accuracy"])?;
+        Ok(m)
+    };
+    // train_on_batch, one call per step.
+    let mut model = build()?;
+    let t0 = Instant::now();
+    model.train_on_batch(&x, &y)?;
+    let first_step_s = t0.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 1..args.steps {
+        black_box(model.train_on_batch(&x, &y)?);
+    }
+    let per_step = t.elapsed().as_secs_f64() / (args.steps - 1) as f64;
+    let accuracy = model
+        .evaluate(&x, &y, 4)?
+        .get("accuracy")
+        .unwrap_or(f64::NAN);
+    println!(
+        "{{\"bench\": \"xor_tiny\", \"framework\": \"brick\", \"variant\": \"train_on_batch\", \"threads\": {}, \"steps\": {}, \"us_per_step\": {:.2}, \"first_step_s\": {:.6}, \"accuracy\": {accuracy}, \"reached_100\": {}, \"peak_rss_mib\": {}}}",
+        threads(),
+        args.steps,
+        per_step * 1e6,
+        first_step_s,
+        accuracy == 1.0,
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    // fit over all steps at once (one epoch per step of the 4 points).
+    let mut model = build()?;
+    let t = Instant::now();
+    let options = FitOptions {
+        epochs: args.steps,
+        batch_size: 4,
+        shuffle: false,
+        verbose: 0,
+        ..Default::default()
+    };
+    let h = model.fit(&x, &y, options)?;
+    let per_step = t.elapsed().as_secs_f64() / args.steps as f64;
+    let accuracy = h.last("accuracy").unwrap_or(f64::NAN);
+    println!(
+        "{{\"bench\": \"xor_tiny\", \"framework\": \"brick\", \"variant\": \"fit\", \"threads\": {}, \"steps\": {}, \"us_per_step\": {:.2}, \"accuracy\": {accuracy}, \"reached_100\": {}}}",
+        threads(),
+        args.steps,
+        per_step * 1e6,
+        accuracy == 1.0
+    );
+    Ok(())
+}
+
+fn iris_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let data = read_csv::<f32>(brick::data_path("iris.csv"), "species")?;
+    let (_, labels) = data.class_labels();
+    let (_, x) = StandardScaler::fit_transform(&data.features)?;
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    {
+        use rand::seq::SliceRandom;
+        order.shuffle(&mut seeded(0));
+    }
+    let x = x.gather(0, &order);
+    let ordered: Vec<usize> = order.iter().map(|&i| labels[i]).collect();
+    let y = to_categorical::<f32>(&ordered, Some(3))?;
+    let mut model = Sequential::with_seed(0);
+    model.add(Dense::new(16).input_dim(4).activation("relu"))?;
+    model.add(Dense::new(3).activation("softmax"))?;
+    model.compile(Adam::new(0.01), "categorical_crossentropy", ["accuracy"])?;
+    let t = Instant::now();
+    let options = FitOptions {
+        epochs: args.iris_epochs,
+        batch_size: 16,
+        shuffle: false,
+        verbose: 0,
+        ..Default::default()
+    };
+    let h = model.fit(&x, &y, options)?;
+    let total = t.elapsed().as_secs_f64();
+    println!(
+        "{{\"bench\": \"iris_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"threads\": {}, \"epochs\": {}, \"batch\": 16, \"total_s\": {total:.4}, \"train_accuracy\": {:.4}, \"peak_rss_mib\": {}}}",
+        threads(),
+        args.iris_epochs,
+        h.last("accuracy").unwrap_or(f64::NAN),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+fn matmul() {
+    let mut rng = seeded(0);
+    for (m, k, n, layout) in [
+        (128, 784, 512, "nn"),
+        (784, 128, 512, "tn"),
+        (128, 512, 10, "nn"),
+    ] {
+        let a = if layout == "tn" {
+            Tensor::<f32>::rand_uniform(&[k, m], 0.0, 1.0, &mut rng).transpose()
+        } else {
+            Tensor::<f32>::rand_uniform(&[m, k], 0.0, 1.0, &mut rng)
+        };
+        let b = Tensor::<f32>::rand_uniform(&[k, n], 0.0, 1.0, &mut rng);
+        for _ in 0..3 {
+            black_box(a.matmul(&b));
+        }
+        let mut times = Vec::new();
+        let start = Instant::now();
+        while start.elapsed().as_secs_f64() < 1.0 || times.len() < 5 {
+            let t = Instant::now();
+            black_box(a.matmul(&b));
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let flop = 2.0 * (m * k * n) as f64;
+        println!(
+            "{{\"bench\": \"sgemm\", \"lib\": \"brick\", \"threads\": {}, \"m\": {m}, \"k\": {k}, \"n\": {n}, \"layout\": \"{layout}\", \"reps\": {}, \"gflops_median\": {:.2}, \"gflops_best\": {:.2}}}",
+            threads(),
+            times.len(),
+            flop / median(times.clone()) / 1e9,
+            flop / times.iter().cloned().fold(f64::INFINITY, f64::min) / 1e9
+        );
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    match args.bench.as_str() {
+        "mnist_mlp" => mnist_mlp(&args)?,
+        "xor_tiny" => xor_tiny(&args)?,
+        "iris_mlp" => iris_mlp(&args)?,
+        "matmul" | "sgemm" => matmul(),
+        "all" => {
+            // One process per work, so that each peak memory figure is its own.
+            let exe = std::env::current_exe()?;
+            let passthrough: Vec<String> = std::env::args().skip(1).collect();
+            for bench in ["matmul", "mnist_mlp", "xor_tiny", "iris_mlp"] {
+                let status = std::process::Command::new(&exe)
+                    .args(&passthrough)
+                    .args(["--bench", bench])
+                    .status()?;
+                if !status.success() {
+                    return Err(format!("benchmark {bench} failed: {status}").into());
+                }
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown --bench '{other}'; valid: all, mnist_mlp, xor_tiny, iris_mlp, matmul"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
