@@ -35,5 +35,6 @@ pub mod ops;
 mod tape;
 
 pub use op::{InputGrads, Op};
+pub use ops::dense::OutputActivation;
 pub use tape::{Gradients, Tape, Var};
 pub use tensor::{Element, Result, Tensor, TensorError};

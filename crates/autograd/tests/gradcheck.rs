@@ -8,8 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use autograd::Var;
 use autograd::gradcheck::GradCheck;
+use autograd::{OutputActivation, Var};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use tensor::{Tensor, numel};
@@ -131,6 +131,62 @@ fn concat_operands() -> impl Strategy<Value = (Vec<Tensor<f64>>, isize)> {
     })
 }
 
+/// `x [n, k]`, `w [k, m]`, maybe `b [m]`, and an activation index for `dense`. Relu's
+/// pre-activations stay away from 0.
+fn dense_operands() -> impl Strategy<Value = (Vec<Tensor<f64>>, usize)> {
+    (1usize..=4, 1usize..=4, 1usize..=4, any::<bool>(), 0usize..4).prop_flat_map(
+        |(n, k, m, bias, act)| {
+            let mut parts = vec![
+                tensor_of(vec![n, k], -2.0..2.0).boxed(),
+                tensor_of(vec![k, m], -1.0..1.0).boxed(),
+            ];
+            if bias {
+                parts.push(tensor_of(vec![m], -1.0..1.0).boxed());
+            }
+            (parts, Just(act)).prop_filter("relu kink", |(v, act)| {
+                *act != 1 || {
+                    let z = v[0].matmul(&v[1]);
+                    let z = match v.get(2) {
+                        Some(b) => &z + b,
+                        None => z,
+                    };
+                    z.abs().min_all().unwrap() > 1e-3
+                }
+            })
+        },
+    )
+}
+
+/// Logits and targets of one shape (rows of classes when `rows`), targets in [0, 1].
+fn logits_and_targets(rows: bool) -> impl Strategy<Value = Vec<Tensor<f64>>> {
+    let shape = if rows {
+        (1usize..=4, 2usize..=4)
+            .prop_map(|(r, c)| vec![r, c])
+            .boxed()
+    } else {
+        shape().boxed()
+    };
+    shape.prop_flat_map(|s| {
+        (tensor_of(s.clone(), -5.0..5.0), tensor_of(s, 0.0..1.0)).prop_map(|(z, t)| vec![z, t])
+    })
+}
+
+/// Whether no clamped log-probability lies within 1e-4 of a clip bound (a kink).
+fn away_from_clip_bounds(z: &Tensor<f64>, clip: Option<f64>, softmax: bool) -> bool {
+    let Some(eps) = clip else { return true };
+    let bounds = [eps.ln(), (1.0 - eps).ln()];
+    let logs: Vec<f64> = if softmax {
+        z.log_softmax(-1).to_vec()
+    } else {
+        z.to_vec()
+            .iter()
+            .flat_map(|&v| [-tensor::softplus_scalar(-v), -tensor::softplus_scalar(v)])
+            .collect()
+    };
+    logs.iter()
+        .all(|l| bounds.iter().all(|b| (l - b).abs() > 1e-4))
+}
+
 // ------------------------------------------------------------------ the check
 
 /// Runs the gradient check on `f` and requires that `op` was among the recorded ops, so an
@@ -224,6 +280,17 @@ gradchecks! {
     hard_sigmoid: plain(one((-5.0..5.0).prop_filter("kink", |x: &f64| (x.abs() - 3.0).abs() > 1e-3)))
         => |v| v[0].hard_sigmoid();
     step: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].step();
+    // fused layer and losses
+    dense: dense_operands() => |v, spec| {
+        let act = [OutputActivation::Linear, OutputActivation::Relu, OutputActivation::Sigmoid, OutputActivation::Tanh][spec];
+        v[0].dense(v[1], v.get(2).copied(), act)
+    };
+    sigmoid_cross_entropy: logits_and_targets(false).prop_flat_map(|v| (Just(v), prop_oneof![Just(None), Just(Some(0.1))]))
+        .prop_filter("clip bound", |(v, clip)| away_from_clip_bounds(&v[0], *clip, false))
+        => |v, clip| v[0].sigmoid_cross_entropy(v[1], clip);
+    softmax_cross_entropy: logits_and_targets(true).prop_flat_map(|v| (Just(v), prop_oneof![Just(None), Just(Some(0.05))]))
+        .prop_filter("clip bound", |(v, clip)| away_from_clip_bounds(&v[0], *clip, true))
+        => |v, clip| v[0].softmax_cross_entropy(v[1], clip);
     // matmul
     matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
     // shape

@@ -254,33 +254,26 @@ impl Loss {
                 (x + (x * cst::<T>(-2.0)).softplus() - cst::<T>(std::f64::consts::LN_2))
                     .mean(-1, false)
             }
-            Loss::BinaryCrossentropy { from_logits, .. } => {
-                let (log_p, log_not_p) = if from_logits {
-                    // log sigmoid(z) = -softplus(-z); log(1 - sigmoid(z)) = -softplus(z)
-                    (-(-y_pred).softplus(), -y_pred.softplus())
-                } else if fused {
-                    (
-                        (-(-z).softplus()).clamp(lo.ln(), hi.ln()),
-                        (-z.softplus()).clamp((T::one() - hi).ln(), (T::one() - lo).ln()),
-                    )
-                } else {
-                    let p = y_pred.clamp(lo, hi);
-                    (p.ln(), scalar_minus(tape, T::one(), p).ln())
-                };
+            Loss::BinaryCrossentropy { from_logits, .. } if from_logits || fused => {
+                // One fused op; clamped as Keras's probability clipping when fused.
+                let clip = (!from_logits).then(|| cst::<T>(EPSILON));
+                return Ok(z.try_sigmoid_cross_entropy(y_true, clip)?);
+            }
+            Loss::BinaryCrossentropy { .. } => {
+                let p = y_pred.clamp(lo, hi);
                 let not_t = scalar_minus(tape, T::one(), y_true);
-                (-(y_true * log_p + not_t * log_not_p)).mean(-1, false)
+                (-(y_true * p.ln() + not_t * scalar_minus(tape, T::one(), p).ln())).mean(-1, false)
             }
             Loss::CategoricalCrossentropy { from_logits, .. }
-            | Loss::SparseCategoricalCrossentropy { from_logits } => {
-                let log_p = if from_logits {
-                    y_pred.log_softmax(-1)
-                } else if fused {
-                    z.log_softmax(-1).clamp(lo.ln(), hi.ln())
-                } else {
-                    let p = y_pred / y_pred.sum(-1, true);
-                    p.clamp(lo, hi).ln()
-                };
-                -(y_true * log_p).sum(-1, false)
+            | Loss::SparseCategoricalCrossentropy { from_logits }
+                if from_logits || fused =>
+            {
+                let clip = (!from_logits).then(|| cst::<T>(EPSILON));
+                return Ok(z.try_softmax_cross_entropy(y_true, clip)?);
+            }
+            Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
+                let p = y_pred / y_pred.sum(-1, true);
+                -(y_true * p.clamp(lo, hi).ln()).sum(-1, false)
             }
         };
         Ok(per_sample.mean_all())

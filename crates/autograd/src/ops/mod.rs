@@ -7,6 +7,8 @@
 
 pub mod activation;
 pub mod arith;
+pub mod dense;
+pub mod loss;
 pub mod matmul;
 pub mod reduce;
 pub mod select;

@@ -1,6 +1,6 @@
 //! The fully connected layer.
 
-use autograd::Var;
+use autograd::{OutputActivation, Var};
 use tensor::random::StdRng;
 use tensor::{Element, Tensor};
 
@@ -179,14 +179,24 @@ impl<T: Element> Layer<T> for Dense<T> {
         }
     }
     fn forward<'t>(&self, x: Var<'t, T>, params: &[Var<'t, T>]) -> Result<Var<'t, T>> {
-        let y = x.try_matmul(params[0])?;
-        Ok(match params.get(1) {
-            Some(&b) => y.try_add(b)?,
-            None => y,
-        })
+        Ok(x.try_dense(params[0], params.get(1).copied(), OutputActivation::Linear)?)
     }
     fn activation(&self) -> Activation {
         self.activation
+    }
+    /// One fused op for the activations whose derivative follows from their output.
+    fn forward_activated<'t>(&self, x: Var<'t, T>, params: &[Var<'t, T>]) -> Result<Var<'t, T>> {
+        let fused = match self.activation {
+            Activation::Linear => Some(OutputActivation::Linear),
+            Activation::Relu => Some(OutputActivation::Relu),
+            Activation::Sigmoid => Some(OutputActivation::Sigmoid),
+            Activation::Tanh => Some(OutputActivation::Tanh),
+            _ => None,
+        };
+        match fused {
+            Some(act) => Ok(x.try_dense(params[0], params.get(1).copied(), act)?),
+            None => Ok(self.activation.apply(self.forward(x, params)?)),
+        }
     }
     fn config(&self) -> Vec<(&'static str, String)> {
         vec![

@@ -69,6 +69,12 @@ pub trait Layer<T: Element>: Send {
         Activation::Linear
     }
 
+    /// [`forward`](Layer::forward) followed by the activation; layers override it to fuse
+    /// the two.
+    fn forward_activated<'t>(&self, x: Var<'t, T>, params: &[Var<'t, T>]) -> Result<Var<'t, T>> {
+        Ok(self.activation().apply(self.forward(x, params)?))
+    }
+
     /// Settings shown in graph drawings and saved with the model (`("units", "8")`).
     fn config(&self) -> Vec<(&'static str, String)>;
 

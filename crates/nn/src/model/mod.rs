@@ -404,12 +404,12 @@ impl<T: Element> Sequential<T> {
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
             let n = layer.params().len();
-            h = layer.forward(h, &params[offset..offset + n])?;
+            let p = &params[offset..offset + n];
             offset += n;
             if i == last && split_last {
-                return Ok((h, layer.activation()));
+                return Ok((layer.forward(h, p)?, layer.activation()));
             }
-            h = layer.activation().apply(h);
+            h = layer.forward_activated(h, p)?;
         }
         Ok((h, Activation::Linear))
     }

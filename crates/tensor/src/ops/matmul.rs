@@ -109,6 +109,55 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+impl<T: Element> Tensor<T> {
+    /// `self @ w + b` for a batch `[n, k]`, weights `[k, m]` and an optional bias `[m]`: the
+    /// bias is written first and the product accumulated onto it, so adding it costs no
+    /// extra pass.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0], &[2, 2]).unwrap();
+    /// let b = Tensor::from_vec(vec![10.0f32, 20.0], &[2]).unwrap();
+    /// assert_eq!(x.try_linear(&w, Some(&b)).unwrap().to_vec(), vec![11.0, 22.0]);
+    /// ```
+    ///
+    /// # Errors
+    /// If `self` or `w` is not 2-D, the inner dimensions differ, or `b` is not `[m]`.
+    pub fn try_linear(&self, w: &Tensor<T>, b: Option<&Tensor<T>>) -> Result<Tensor<T>> {
+        if let Some(t) = [self, w].into_iter().find(|t| t.ndim() != 2) {
+            return Err(TensorError::RankMismatch {
+                op: "linear",
+                expected: "a 2-D batch and 2-D weights".into(),
+                shape: t.shape().to_vec(),
+            });
+        }
+        let (_, _, _, n, out_shape) = matmul_shapes(self.shape(), w.shape())?;
+        let mut out = match b {
+            Some(b) => {
+                if b.shape() != [n] {
+                    return Err(TensorError::ShapeMismatch {
+                        op: "linear",
+                        lhs: out_shape,
+                        rhs: b.shape().to_vec(),
+                    });
+                }
+                b.as_array()
+                    .broadcast(IxDyn(&out_shape))
+                    .expect("shape checked")
+                    .to_owned()
+            }
+            None => ndarray::ArrayD::<T>::zeros(IxDyn(&out_shape)),
+        };
+        {
+            let mut c = out.view_mut().into_dimensionality::<Ix2>().expect("2-D");
+            let beta = if b.is_some() { T::one() } else { T::zero() };
+            gemm_into(T::one(), &matrix(self, 0), &matrix(w, 0), beta, &mut c);
+        }
+        Ok(Tensor::from_array(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +205,18 @@ mod tests {
         assert_eq!(c.slice_axis(0, 1..2).reshape(&[2, 2]), second);
         let w1 = w.reshape(&[1, 3, 2]);
         assert_eq!(a.matmul(&w1), c);
+    }
+
+    #[test]
+    fn linear_adds_the_bias_rows() {
+        let x = Tensor::<f64>::from_vec((0..6).map(|v| v as f64).collect(), &[2, 3]).unwrap();
+        let w =
+            Tensor::<f64>::from_vec((0..12).map(|v| v as f64 * 0.5).collect(), &[3, 4]).unwrap();
+        let b = Tensor::<f64>::from_vec(vec![1.0, -1.0, 2.0, 0.5], &[4]).unwrap();
+        assert_eq!(x.try_linear(&w, Some(&b)).unwrap(), &x.matmul(&w) + &b);
+        assert_eq!(x.try_linear(&w, None).unwrap(), x.matmul(&w));
+        assert!(x.try_linear(&w, Some(&Tensor::zeros(&[3]))).is_err());
+        assert!(x.try_linear(&w.transpose(), None).is_err());
     }
 
     #[test]

@@ -1,0 +1,113 @@
+//! The fully connected layer as one op: `activation(x @ w + b)`, for activations whose
+//! derivative is a function of their output (linear, relu, sigmoid, tanh). One op instead of
+//! three means one pass over the output forward, one backward, and no intermediate tensors.
+
+use tensor::{Element, Result, Tensor};
+
+use crate::op::{InputGrads, Op};
+use crate::ops::unwrap_op;
+use crate::tape::Var;
+
+/// An activation whose derivative can be computed from its output `y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputActivation {
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl OutputActivation {
+    fn apply<T: Element>(self, v: T) -> T {
+        match self {
+            OutputActivation::Linear => v,
+            OutputActivation::Relu => v.max(T::zero()),
+            OutputActivation::Sigmoid => tensor::sigmoid_scalar(v),
+            OutputActivation::Tanh => v.tanh(),
+        }
+    }
+
+    /// The derivative at the point whose output is `y`.
+    fn derivative<T: Element>(self, y: T) -> T {
+        match self {
+            OutputActivation::Linear => T::one(),
+            OutputActivation::Relu => {
+                if y > T::zero() {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }
+            OutputActivation::Sigmoid => y * (T::one() - y),
+            OutputActivation::Tanh => T::one() - y * y,
+        }
+    }
+}
+
+/// `activation(x @ w + b)` for `x` `[n, k]`, `w` `[k, m]` and `b` `[m]` (inputs in that
+/// order; without a bias, two inputs).
+pub struct DenseOp(pub OutputActivation);
+
+impl<T: Element> Op<T> for DenseOp {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let mut y = x[0].try_linear(x[1], x.get(2).copied())?;
+        if self.0 != OutputActivation::Linear {
+            let act = self.0;
+            y.map_inplace(|v| act.apply(v));
+        }
+        Ok(y)
+    }
+    fn backward(
+        &self,
+        x: &[&Tensor<T>],
+        y: &Tensor<T>,
+        dy: &Tensor<T>,
+        dx: &mut InputGrads<'_, T>,
+    ) {
+        let act = self.0;
+        let dz = if act == OutputActivation::Linear {
+            dy.clone()
+        } else {
+            dy.try_zip_map(y, "dense_backward", |g, v| g * act.derivative(v))
+                .expect("gradient has the output's shape")
+        };
+        dx.set_with(0, || dz.matmul(&x[1].transpose()));
+        dx.set_with(1, || x[0].transpose().matmul(&dz));
+        if x.len() > 2 {
+            dx.set_with(2, || dz.sum(0, false));
+        }
+    }
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// `activation(self @ w + b)` in one op; `self` is a batch `[n, k]`, `w` `[k, m]`, `b`
+    /// `[m]`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit; see [`try_dense`](Var::try_dense).
+    #[track_caller]
+    pub fn dense(
+        self,
+        w: Var<'t, T>,
+        b: Option<Var<'t, T>>,
+        activation: OutputActivation,
+    ) -> Var<'t, T> {
+        unwrap_op(self.try_dense(w, b, activation))
+    }
+
+    /// [`dense`](Var::dense) that returns an error for shapes that do not fit.
+    pub fn try_dense(
+        self,
+        w: Var<'t, T>,
+        b: Option<Var<'t, T>>,
+        activation: OutputActivation,
+    ) -> Result<Var<'t, T>> {
+        match b {
+            Some(b) => self.tape.apply(DenseOp(activation), [self, w, b]),
+            None => self.tape.apply(DenseOp(activation), [self, w]),
+        }
+    }
+}
