@@ -4,6 +4,7 @@ use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range};
+use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
 /// Keras 3's `Adagrad`.
@@ -90,10 +91,12 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
     fn update(&mut self, index: usize, w: &mut [T], g: &[T], lr: T, _iteration: u64) {
         let eps = T::from_f64_lossy(self.epsilon);
         let acc = self.accumulators[index].as_slice_mut();
-        for ((w, a), &g) in w.iter_mut().zip(acc.iter_mut()).zip(g) {
-            *a += g * g;
-            *w -= lr * g / (*a + eps).sqrt();
-        }
+        for_each_chunk(w, g, [acc], |w, g, [acc]| {
+            for ((w, a), &g) in w.iter_mut().zip(acc.iter_mut()).zip(g) {
+                *a += g * g;
+                *w -= lr * g / (*a + eps).sqrt();
+            }
+        });
     }
 }
 

@@ -4,6 +4,7 @@ use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range};
+use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
 /// Keras 3's `Adam`.
@@ -88,19 +89,24 @@ impl<T: Element> Adam<T> {
         let eps = T::from_f64_lossy(self.epsilon);
         let m = self.momentums[index].as_slice_mut();
         let v = self.velocities[index].as_slice_mut();
-        let mut v_hat = self.velocity_hats.get_mut(index).map(|t| t.as_slice_mut());
-        for i in 0..w.len() {
-            let gi = g[i];
-            m[i] += (gi - m[i]) * one_minus_b1;
-            v[i] += (gi * gi - v[i]) * one_minus_b2;
-            let v_used = match v_hat.as_deref_mut() {
-                Some(vh) => {
-                    vh[i] = vh[i].max(v[i]);
-                    vh[i]
+        match self.velocity_hats.get_mut(index) {
+            None => for_each_chunk(w, g, [m, v], |w, g, [m, v]| {
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m += (g - *m) * one_minus_b1;
+                    *v += (g * g - *v) * one_minus_b2;
+                    *w -= *m * alpha / (v.sqrt() + eps);
                 }
-                None => v[i],
-            };
-            w[i] -= m[i] * alpha / (v_used.sqrt() + eps);
+            }),
+            Some(v_hat) => {
+                for_each_chunk(w, g, [m, v, v_hat.as_slice_mut()], |w, g, [m, v, vh]| {
+                    for i in 0..w.len() {
+                        m[i] += (g[i] - m[i]) * one_minus_b1;
+                        v[i] += (g[i] * g[i] - v[i]) * one_minus_b2;
+                        vh[i] = vh[i].max(v[i]);
+                        w[i] -= m[i] * alpha / (vh[i].sqrt() + eps);
+                    }
+                })
+            }
         }
     }
 

@@ -35,6 +35,7 @@ mod adagrad;
 mod adam;
 mod common;
 mod error;
+mod kernel;
 mod rmsprop;
 pub mod schedule;
 mod sgd;

@@ -4,6 +4,7 @@ use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range};
+use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
 /// Keras 3's `RMSprop`.
@@ -129,29 +130,44 @@ impl<T: Element> Optimizer<T> for RMSprop<T> {
         let eps = T::from_f64_lossy(self.epsilon);
         let mu = T::from_f64_lossy(self.momentum);
         let v = self.velocities[index].as_slice_mut();
-        let mut a = self
-            .average_gradients
-            .get_mut(index)
-            .map(|t| t.as_slice_mut());
-        let mut m = self.momentums.get_mut(index).map(|t| t.as_slice_mut());
-        for i in 0..w.len() {
-            let gi = g[i];
-            v[i] = rho * v[i] + one_minus_rho * (gi * gi);
-            let denominator = match a.as_deref_mut() {
-                Some(a) => {
-                    a[i] = rho * a[i] + one_minus_rho * gi;
-                    v[i] - a[i] * a[i] + eps
+        // One branch-free loop per variant, so that each vectorizes.
+        match (
+            self.average_gradients.get_mut(index),
+            self.momentums.get_mut(index),
+        ) {
+            (None, None) => for_each_chunk(w, g, [v], |w, g, [v]| {
+                for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+                    *v = rho * *v + one_minus_rho * (g * g);
+                    *w -= lr * g / (*v + eps).sqrt();
                 }
-                None => v[i] + eps,
-            };
-            let increment = lr * gi / denominator.sqrt();
-            match m.as_deref_mut() {
-                Some(m) => {
-                    m[i] = mu * m[i] + increment;
-                    w[i] -= m[i];
+            }),
+            (Some(a), None) => for_each_chunk(w, g, [v, a.as_slice_mut()], |w, g, [v, a]| {
+                for (((w, &g), v), a) in w.iter_mut().zip(g).zip(v.iter_mut()).zip(a.iter_mut()) {
+                    *v = rho * *v + one_minus_rho * (g * g);
+                    *a = rho * *a + one_minus_rho * g;
+                    *w -= lr * g / (*v - *a * *a + eps).sqrt();
                 }
-                None => w[i] -= increment,
-            }
+            }),
+            (None, Some(m)) => for_each_chunk(w, g, [v, m.as_slice_mut()], |w, g, [v, m]| {
+                for (((w, &g), v), m) in w.iter_mut().zip(g).zip(v.iter_mut()).zip(m.iter_mut()) {
+                    *v = rho * *v + one_minus_rho * (g * g);
+                    *m = mu * *m + lr * g / (*v + eps).sqrt();
+                    *w -= *m;
+                }
+            }),
+            (Some(a), Some(m)) => for_each_chunk(
+                w,
+                g,
+                [v, a.as_slice_mut(), m.as_slice_mut()],
+                |w, g, [v, a, m]| {
+                    for i in 0..w.len() {
+                        v[i] = rho * v[i] + one_minus_rho * (g[i] * g[i]);
+                        a[i] = rho * a[i] + one_minus_rho * g[i];
+                        m[i] = mu * m[i] + lr * g[i] / (v[i] - a[i] * a[i] + eps).sqrt();
+                        w[i] -= m[i];
+                    }
+                },
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@ use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range};
+use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
 /// Gradient descent with optional (Nesterov) momentum; Keras 3's `SGD`.
@@ -97,23 +98,29 @@ impl<T: Element> Optimizer<T> for SGD<T> {
     }
     fn update(&mut self, index: usize, w: &mut [T], g: &[T], lr: T, _iteration: u64) {
         if self.momentum == 0.0 {
-            for (w, &g) in w.iter_mut().zip(g) {
-                *w -= g * lr;
-            }
+            for_each_chunk(w, g, [], |w, g, []| {
+                for (w, &g) in w.iter_mut().zip(g) {
+                    *w -= g * lr;
+                }
+            });
             return;
         }
         let mu = T::from_f64_lossy(self.momentum);
         let m = self.momentums[index].as_slice_mut();
         if self.nesterov {
-            for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
-                *m = *m * mu - g * lr;
-                *w += *m * mu - g * lr;
-            }
+            for_each_chunk(w, g, [m], |w, g, [m]| {
+                for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                    *m = *m * mu - g * lr;
+                    *w += *m * mu - g * lr;
+                }
+            });
         } else {
-            for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
-                *m = *m * mu - g * lr;
-                *w += *m;
-            }
+            for_each_chunk(w, g, [m], |w, g, [m]| {
+                for ((w, m), &g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                    *m = *m * mu - g * lr;
+                    *w += *m;
+                }
+            });
         }
     }
 }

@@ -57,7 +57,16 @@ fn matrix<T: Element>(t: &Tensor<T>, i: usize) -> ArrayView2<'_, T> {
     v.into_dimensionality::<Ix2>().expect("rank checked")
 }
 
-/// `c = alpha * a @ b + beta * c` for 2-D views, through ndarray's GEMM.
+/// Products below this many floating-point operations run on one thread: splitting them
+/// costs more in synchronisation than it saves (about 50 us of single-core work).
+const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+
+/// `c = alpha * a @ b + beta * c` for 2-D views (strided operands are read in place).
+///
+/// Large products are split into independent blocks of `c` (by columns, or by rows when `c`
+/// is narrow) computed on rayon's thread pool, one block per thread; each block is a
+/// single-threaded GEMM from ndarray's `matrixmultiply`. Set `RAYON_NUM_THREADS` to limit
+/// the threads.
 pub fn gemm_into<T: Element>(
     alpha: T,
     a: &ArrayView2<'_, T>,
@@ -65,7 +74,45 @@ pub fn gemm_into<T: Element>(
     beta: T,
     c: &mut ArrayViewMut2<'_, T>,
 ) {
-    general_mat_mul(alpha, a, b, beta, c);
+    let splits = rayon::current_num_threads()
+        .next_power_of_two()
+        .trailing_zeros() as usize;
+    split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), splits);
+}
+
+fn split_gemm<T: Element>(
+    alpha: T,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    beta: T,
+    mut c: ArrayViewMut2<'_, T>,
+    splits: usize,
+) {
+    let (m, n) = c.dim();
+    let k = a.ncols();
+    if splits == 0 || 2 * m * n * k < PARALLEL_MIN_FLOPS || (m < 32 && n < 32) {
+        general_mat_mul(alpha, &a, &b, beta, &mut c);
+        return;
+    }
+    // Halves on a multiple of 16, the width of the kernels' register blocks.
+    let half = |len: usize| (len.div_ceil(2)).div_ceil(16) * 16;
+    if n >= m || m < 32 {
+        let mid = half(n).min(n);
+        let (b1, b2) = b.split_at(Axis(1), mid);
+        let (c1, c2) = c.split_at(Axis(1), mid);
+        rayon::join(
+            || split_gemm(alpha, a, b1, beta, c1, splits - 1),
+            || split_gemm(alpha, a, b2, beta, c2, splits - 1),
+        );
+    } else {
+        let mid = half(m).min(m);
+        let (a1, a2) = a.split_at(Axis(0), mid);
+        let (c1, c2) = c.split_at(Axis(0), mid);
+        rayon::join(
+            || split_gemm(alpha, a1, b, beta, c1, splits - 1),
+            || split_gemm(alpha, a2, b, beta, c2, splits - 1),
+        );
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -205,6 +252,34 @@ mod tests {
         assert_eq!(c.slice_axis(0, 1..2).reshape(&[2, 2]), second);
         let w1 = w.reshape(&[1, 3, 2]);
         assert_eq!(a.matmul(&w1), c);
+    }
+
+    #[test]
+    fn split_products_equal_the_single_threaded_one() {
+        // Big enough to be split, with sizes that are not multiples of the split alignment.
+        let (m, k, n) = (97, 131, 203);
+        let a: Vec<f64> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f64> = (0..k * n)
+            .map(|i| ((i * 53 % 97) as f64) / 40.0 - 1.2)
+            .collect();
+        let ta = Tensor::from_vec(a.clone(), &[m, k]).unwrap();
+        let tb = Tensor::from_vec(b.clone(), &[k, n]).unwrap();
+        let want = naive(&a, &b, m, k, n);
+        for threads in [1, 2, 3, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| ta.matmul(&tb));
+            for (x, y) in got.to_vec().iter().zip(&want) {
+                assert!((x - y).abs() < 1e-10, "{threads} threads");
+            }
+            // Tall and narrow: split by rows; and a transposed operand.
+            let tall = pool.install(|| tb.transpose().matmul(&ta.transpose()));
+            assert!(tall.allclose(&got.transpose(), 1e-12, 1e-10));
+        }
     }
 
     #[test]
