@@ -8,6 +8,9 @@ use tensor::Element;
 /// (tens of microseconds of work), small enough to share a 400K-weight kernel among cores.
 const CHUNK: usize = 32 * 1024;
 
+/// One chunk of a parameter, its gradient and its state slices.
+type Chunk<'a, T, const S: usize> = (&'a mut [T], &'a [T], [&'a mut [T]; S]);
+
 /// Calls `f(w, g, states)` on matching chunks of the parameter `w`, its gradient `g` and its
 /// `S` state slices, in parallel when there is more than one chunk. `f` is the whole rule
 /// for a run of elements, written as a plain loop so that it vectorizes.
@@ -23,7 +26,7 @@ pub(crate) fn for_each_chunk<T: Element, const S: usize>(
         return;
     }
     let mut state_chunks = states.map(|s| s.chunks_mut(CHUNK));
-    let chunks: Vec<(&mut [T], &[T], [&mut [T]; S])> = w
+    let chunks: Vec<Chunk<'_, T, S>> = w
         .chunks_mut(CHUNK)
         .zip(g.chunks(CHUNK))
         .map(|(w, g)| {
