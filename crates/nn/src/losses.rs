@@ -104,12 +104,7 @@ impl Loss {
     ) -> Result<()> {
         let ctx = || format!("{} targets", self.name());
         let units = *output_shape.last().unwrap_or(&1);
-        if let Some((i, v)) = y_true
-            .as_array()
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !v.is_finite())
-        {
+        if let Some((i, v)) = y_true.first_non_finite() {
             return Err(Error::data(
                 ctx(),
                 format!("element {i} is {v}, expected a finite number"),

@@ -29,6 +29,7 @@
 mod element;
 mod error;
 pub mod ops;
+pub mod parallel;
 pub mod random;
 mod shape;
 mod tensor;

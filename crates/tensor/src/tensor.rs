@@ -267,7 +267,26 @@ impl<T: Element> Tensor<T> {
 
     /// Whether every element is finite (no NaN, no infinity).
     pub fn all_finite(&self) -> bool {
-        self.data.iter().all(|x| x.is_finite())
+        self.first_non_finite().is_none()
+    }
+
+    /// The row-major position and value of the first NaN or infinite element, if any. Fast
+    /// on contiguous data (a vectorized pass; the position is searched only on failure), so
+    /// that checking a whole data set before training costs little.
+    pub fn first_non_finite(&self) -> Option<(usize, T)> {
+        let find = |it: &mut dyn Iterator<Item = T>| it.enumerate().find(|(_, v)| !v.is_finite());
+        match self.data.as_slice() {
+            Some(s) => {
+                // `v * 0` is 0 for finite values and NaN otherwise; a chunk's sum stays 0
+                // exactly when all its values are finite.
+                let chunk = 4096;
+                let bad = s
+                    .chunks(chunk)
+                    .position(|c| c.iter().fold(T::zero(), |acc, &v| acc + v * T::zero()) != T::zero())?;
+                find(&mut s[bad * chunk..].iter().copied()).map(|(i, v)| (i + bad * chunk, v))
+            }
+            None => find(&mut self.data.iter().copied()),
+        }
     }
 
     /// Whether both tensors have the same shape and `|a - b| <= atol + rtol * |b|` everywhere.
@@ -359,6 +378,16 @@ mod tests {
         assert!(!t.allclose(&(&t + 1e-3), 0.0, 1e-8));
         assert!(t.all_finite());
         assert!(!(&t / 0.0).all_finite());
+        let mut big = Tensor::<f32>::zeros(&[3, 5000]);
+        assert_eq!(big.first_non_finite(), None);
+        big.as_slice_mut()[9001] = f32::NEG_INFINITY;
+        big.as_slice_mut()[12000] = f32::NAN;
+        assert_eq!(big.first_non_finite(), Some((9001, f32::NEG_INFINITY)));
+        // Row-major order of the transpose: the NaN at (2, 2000) is (2000, 2) there, first.
+        assert_eq!(
+            big.transpose().first_non_finite().map(|(i, _)| i),
+            Some(2000 * 3 + 2)
+        );
         let mut u = t.transpose();
         u.as_slice_mut()[0] = 9.0;
         assert_eq!(u.to_vec(), vec![9.0, -3.0, 2.5, 4.0]);

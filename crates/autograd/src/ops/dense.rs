@@ -17,33 +17,6 @@ pub enum OutputActivation {
     Tanh,
 }
 
-impl OutputActivation {
-    fn apply<T: Element>(self, v: T) -> T {
-        match self {
-            OutputActivation::Linear => v,
-            OutputActivation::Relu => v.max(T::zero()),
-            OutputActivation::Sigmoid => tensor::sigmoid_scalar(v),
-            OutputActivation::Tanh => v.tanh(),
-        }
-    }
-
-    /// The derivative at the point whose output is `y`.
-    fn derivative<T: Element>(self, y: T) -> T {
-        match self {
-            OutputActivation::Linear => T::one(),
-            OutputActivation::Relu => {
-                if y > T::zero() {
-                    T::one()
-                } else {
-                    T::zero()
-                }
-            }
-            OutputActivation::Sigmoid => y * (T::one() - y),
-            OutputActivation::Tanh => T::one() - y * y,
-        }
-    }
-}
-
 /// `activation(x @ w + b)` for `x` `[n, k]`, `w` `[k, m]` and `b` `[m]` (inputs in that
 /// order; without a bias, two inputs).
 pub struct DenseOp(pub OutputActivation);
@@ -54,9 +27,12 @@ impl<T: Element> Op<T> for DenseOp {
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         let mut y = x[0].try_linear(x[1], x.get(2).copied())?;
-        if self.0 != OutputActivation::Linear {
-            let act = self.0;
-            y.map_inplace(|v| act.apply(v));
+        // One closure per activation, so that each loop is branch-free.
+        match self.0 {
+            OutputActivation::Linear => {}
+            OutputActivation::Relu => y.map_inplace(|v| v.max(T::zero())),
+            OutputActivation::Sigmoid => y.map_inplace(tensor::sigmoid_scalar),
+            OutputActivation::Tanh => y.map_inplace(T::tanh),
         }
         Ok(y)
     }
@@ -67,12 +43,15 @@ impl<T: Element> Op<T> for DenseOp {
         dy: &Tensor<T>,
         dx: &mut InputGrads<'_, T>,
     ) {
-        let act = self.0;
-        let dz = if act == OutputActivation::Linear {
-            dy.clone()
-        } else {
-            dy.try_zip_map(y, "dense_backward", |g, v| g * act.derivative(v))
+        let zip = |f: fn(T, T) -> T| {
+            dy.try_zip_map(y, "dense_backward", f)
                 .expect("gradient has the output's shape")
+        };
+        let dz = match self.0 {
+            OutputActivation::Linear => dy.clone(),
+            OutputActivation::Relu => zip(|g, y| if y > T::zero() { g } else { T::zero() }),
+            OutputActivation::Sigmoid => zip(|g, y| g * y * (T::one() - y)),
+            OutputActivation::Tanh => zip(|g, y| g * (T::one() - y * y)),
         };
         dx.set_with(0, || dz.matmul(&x[1].transpose()));
         dx.set_with(1, || x[0].transpose().matmul(&dz));

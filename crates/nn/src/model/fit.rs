@@ -128,6 +128,16 @@ impl<T: Element> Sequential<T> {
     /// Before `compile`, or for data or options that do not fit (the message says what was
     /// expected and what came); the model is unchanged then.
     pub fn fit(&mut self, x: &Tensor<T>, y: &Tensor<T>, options: FitOptions<T>) -> Result<History> {
+        // On a pool thread, the matrix products split across cores without waking threads.
+        tensor::parallel::install(|| self.fit_on_pool(x, y, options))
+    }
+
+    fn fit_on_pool(
+        &mut self,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+        options: FitOptions<T>,
+    ) -> Result<History> {
         self.compiled("fit")?;
         check_batch_size("fit", options.batch_size)?;
         if options.epochs == 0 {

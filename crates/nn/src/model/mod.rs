@@ -471,12 +471,7 @@ impl<T: Element> Sequential<T> {
                 ));
             }
         }
-        if let Some((i, v)) = x
-            .as_array()
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !v.is_finite())
-        {
+        if let Some((i, v)) = x.first_non_finite() {
             let w = x.shape()[1];
             return Err(Error::data(
                 format!("{op}: x"),
