@@ -35,7 +35,7 @@ use tensor::{Element, Result, Tensor};
 /// let grads = y.backward().unwrap();
 /// assert_eq!(grads[x].item(), 12.0);
 /// ```
-pub trait Op<T: Element>: 'static {
+pub trait Op<T: Element>: Send + 'static {
     /// A short lower-case name (`"matmul"`, `"softmax"`) used in errors and tape listings.
     fn name(&self) -> &'static str;
 

@@ -226,7 +226,7 @@ impl<T: Element> Sequential<T> {
                 };
                 let (loss, y_pred) = self.train_step(&xb, &yb)?;
                 acc.add(loss, &yb, &y_pred)?;
-                progress.update(step + 1, &acc.logs(""));
+                progress.update(step + 1, || acc.logs(""));
             }
             let mut logs = acc.logs("");
             if let Some((xv, yv)) = &validation {

@@ -55,6 +55,8 @@ pub struct Sequential<T: Element = f32> {
     seed: u64,
     rng: StdRng,
     compiled: Option<Compiled<T>>,
+    /// Reused by every training step (reset after each).
+    tape: Tape<T>,
 }
 
 impl<T: Element> std::fmt::Debug for Sequential<T> {
@@ -108,6 +110,7 @@ impl<T: Element> Sequential<T> {
             seed,
             rng: seeded(seed),
             compiled: None,
+            tape: Tape::new(),
         }
     }
 
@@ -614,34 +617,48 @@ impl<T: Element> Sequential<T> {
     /// Forward, backward and one optimizer step on a batch; the loss and predictions from
     /// before the update.
     pub(crate) fn train_step(&mut self, x: &Tensor<T>, y: &Tensor<T>) -> Result<(f64, Tensor<T>)> {
-        let (loss, y_pred, grads) = {
-            let compiled = self.compiled("fit")?;
-            let tape = Tape::new();
-            let params: Vec<Var<'_, T>> = self
-                .layers
-                .iter()
-                .flat_map(|l| l.params())
-                .map(|p| tape.param(p))
-                .collect();
-            let (z, act) = self.forward_on(tape.constant(x), &params, true)?;
-            let loss = compiled.loss.compute_fused(tape.constant(y), z, act)?;
-            let y_pred = tape.no_grad(|| act.apply(z)).value();
-            let mut grads = loss.backward()?;
-            let grads: Vec<Tensor<T>> = params
-                .iter()
-                .map(|&p| grads.take(p).expect("every parameter has a gradient"))
-                .collect();
-            (loss.item().to_f64_exact(), y_pred, grads)
-        };
+        // The tape is kept between steps so that its buffers are reused. It is reset (its
+        // values dropped) before the update, so that the weights are not shared (and copied)
+        // when the optimizer writes them.
+        let mut tape = std::mem::take(&mut self.tape);
+        let recorded = self.record_step(&tape, x, y);
+        tape.reset();
+        self.tape = tape;
+        let (loss, y_pred, grads) = recorded?;
         let Sequential {
             layers, compiled, ..
         } = self;
-        let compiled = compiled.as_mut().expect("checked above");
+        let compiled = compiled.as_mut().expect("checked in record_step");
         let mut params: Vec<&mut Tensor<T>> =
             layers.iter_mut().flat_map(|l| l.params_mut()).collect();
         let grad_refs: Vec<&Tensor<T>> = grads.iter().collect();
         compiled.optimizer.step(&mut params, &grad_refs)?;
         Ok((loss, y_pred))
+    }
+
+    /// The forward and backward pass of a training step: loss, predictions and gradients.
+    fn record_step(
+        &self,
+        tape: &Tape<T>,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+    ) -> Result<(f64, Tensor<T>, Vec<Tensor<T>>)> {
+        let compiled = self.compiled("fit")?;
+        let params: Vec<Var<'_, T>> = self
+            .layers
+            .iter()
+            .flat_map(|l| l.params())
+            .map(|p| tape.param(p))
+            .collect();
+        let (z, act) = self.forward_on(tape.constant(x), &params, true)?;
+        let loss = compiled.loss.compute_fused(tape.constant(y), z, act)?;
+        let y_pred = tape.no_grad(|| act.apply(z)).value();
+        let mut grads = loss.backward()?;
+        let grads: Vec<Tensor<T>> = params
+            .iter()
+            .map(|&p| grads.take(p).expect("every parameter has a gradient"))
+            .collect();
+        Ok((loss.item().to_f64_exact(), y_pred, grads))
     }
 }
 

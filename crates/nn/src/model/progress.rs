@@ -53,8 +53,9 @@ impl Progress {
         }
     }
 
-    /// Records that `current` steps are done, redrawing if it is time to.
-    pub fn update(&mut self, current: usize, logs: &Logs) {
+    /// Records that `current` steps are done, redrawing if it is time to; `logs` is called
+    /// only then.
+    pub fn update(&mut self, current: usize, logs: impl FnOnce() -> Logs) {
         if current == 1 {
             self.after_first_step = Some(Instant::now());
         }
@@ -67,7 +68,7 @@ impl Progress {
         }
         self.last_draw = Some(Instant::now());
         let eta = self.time_per_step(current) * (self.target - current.min(self.target)) as f64;
-        let line = self.line(current, &format_duration(eta), logs, true);
+        let line = self.line(current, &format_duration(eta), &logs(), true);
         self.draw(&line, false);
     }
 

@@ -80,6 +80,36 @@ pub fn gemm_into<T: Element>(
     split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), splits);
 }
 
+/// Products of at most this many multiply-adds skip the packed GEMM: for a tiny model its
+/// packing buffers and setup cost more than the arithmetic.
+const SMALL_PRODUCT: usize = 4096;
+
+/// `c = alpha * a @ b + beta * c` by the definition, for tiny operands.
+fn small_gemm<T: Element>(
+    alpha: T,
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    let (m, n) = c.dim();
+    let k = a.ncols();
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = T::zero();
+            for p in 0..k {
+                acc += a[[i, p]] * b[[p, j]];
+            }
+            let old = if beta == T::zero() {
+                T::zero()
+            } else {
+                beta * c[[i, j]]
+            };
+            c[[i, j]] = old + alpha * acc;
+        }
+    }
+}
+
 fn split_gemm<T: Element>(
     alpha: T,
     a: ArrayView2<'_, T>,
@@ -90,6 +120,10 @@ fn split_gemm<T: Element>(
 ) {
     let (m, n) = c.dim();
     let k = a.ncols();
+    if m * n * k <= SMALL_PRODUCT {
+        small_gemm(alpha, &a, &b, beta, &mut c);
+        return;
+    }
     if splits == 0 || 2 * m * n * k < PARALLEL_MIN_FLOPS || (m < 32 && n < 32) {
         general_mat_mul(alpha, &a, &b, beta, &mut c);
         return;
@@ -280,6 +314,28 @@ mod tests {
             let tall = pool.install(|| tb.transpose().matmul(&ta.transpose()));
             assert!(tall.allclose(&got.transpose(), 1e-12, 1e-10));
         }
+    }
+
+    #[test]
+    fn tiny_products_take_the_direct_path_with_the_same_result() {
+        for (m, k, n) in [(4, 2, 8), (3, 0, 2), (1, 1, 1), (16, 16, 16)] {
+            let a: Vec<f64> = (0..m * k).map(|i| i as f64 * 0.3 - 1.0).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| 2.0 - i as f64 * 0.7).collect();
+            let c = Tensor::from_vec(a.clone(), &[m, k])
+                .unwrap()
+                .matmul(&Tensor::from_vec(b.clone(), &[k, n]).unwrap());
+            for (x, y) in c.to_vec().iter().zip(naive(&a, &b, m, k, n)) {
+                assert!((x - y).abs() < 1e-12);
+            }
+        }
+        // beta = 1 accumulates (the bias path of linear).
+        let x = Tensor::<f64>::ones(&[2, 3]);
+        let w = Tensor::<f64>::ones(&[3, 2]);
+        let b = Tensor::from_vec(vec![0.5, -1.0], &[2]).unwrap();
+        assert_eq!(
+            x.try_linear(&w, Some(&b)).unwrap().to_vec(),
+            vec![3.5, 2.0, 3.5, 2.0]
+        );
     }
 
     #[test]
