@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""The comparison table of brick and its peers from one run's JSON lines.
+
+Usage: python3 tools/peers/compare.py bench-results.jsonl
+Each figure is the median over the runs in the file (brick runs twice in bench_compare.sh);
+ratios are peer / brick (above 1: brick is faster or smaller).
+"""
+import json
+import statistics
+import sys
+
+
+def load(path):
+    rows = []
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("{"):
+            rows.append(json.loads(line))
+    return rows
+
+
+def pick(rows, bench, key, **match):
+    vals = [r[key] for r in rows if r.get("bench") == bench and key in r
+            and all(r.get(k) == v for k, v in match.items())]
+    return statistics.median(vals) if vals else None
+
+
+COLUMNS = [
+    ("Keras (TF)", dict(framework="keras", backend="tensorflow", jit_compile_arg="auto")),
+    ("Keras (JAX)", dict(framework="keras", backend="jax")),
+    ("PyTorch, 2 threads", dict(framework="torch", threads=2)),
+    ("JAX, jitted step", dict(framework="jax", variant="jit_step")),
+    ("JAX, epoch in one scan", dict(framework="jax", variant="jit_scan")),
+]
+
+WORKS = [
+    # (label, bench, key, extra match, unit, scale)
+    ("MNIST MLP epoch (median of epochs 2-4)", "mnist_mlp", "epoch_rest_median_s", {}, "s", 1),
+    ("XOR training step", "xor_tiny", "us_per_step", {}, "us", 1),
+    ("Iris 200 epochs, total", "iris_mlp", "total_s", {}, "s", 1),
+    ("peak memory of the MNIST run", "mnist_mlp", "peak_rss_mib", {}, "MiB", 1),
+]
+
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "us":
+        return f"{v:.1f} us"
+    if unit == "MiB":
+        return f"{v:.0f} MiB"
+    return f"{v:.3f} s"
+
+
+def main():
+    rows = load(sys.argv[1])
+    print("| work | " + " | ".join(c for c, _ in COLUMNS) + " | brick | fastest peer / brick |")
+    print("|---" * (len(COLUMNS) + 3) + "|")
+    for label, bench, key, extra, unit, _ in WORKS:
+        cells, peers = [], []
+        for _, match in COLUMNS:
+            m = dict(match)
+            if bench == "xor_tiny":
+                # Keras: its train_on_batch loop; PyTorch: its eager loop; JAX: as named.
+                if m.get("framework") == "keras":
+                    m["variant"] = "train_on_batch"
+            v = pick(rows, bench, key, **m)
+            cells.append(fmt(v, unit))
+            if v is not None:
+                peers.append(v)
+        brick_match = {"framework": "brick"}
+        if bench == "xor_tiny":
+            brick_match["variant"] = "train_on_batch"
+        b = pick(rows, bench, key, **brick_match)
+        ratio = f"{min(peers) / b:.2f}x" if peers and b else "-"
+        print(f"| {label} | " + " | ".join(cells) + f" | {fmt(b, unit)} | {ratio} |")
+    print()
+    print("| matmul, 2 threads (GFLOP/s, median) | numpy | PyTorch | JAX | brick | brick / best |")
+    print("|---|---|---|---|---|---|")
+    for m, k, n, layout in [(128, 784, 512, "nn"), (784, 128, 512, "tn"), (128, 512, 10, "nn")]:
+        vals = {lib: pick(rows, "sgemm", "gflops_median", lib=lib, threads=2, m=m, k=k, n=n, layout=layout)
+                for lib in ("numpy", "torch", "jax", "brick")}
+        best = max(v for lib, v in vals.items() if lib != "brick" and v is not None)
+        cells = " | ".join("-" if v is None else f"{v:.1f}" for v in vals.values())
+        b = vals["brick"]
+        print(f"| [{m},{k}]x[{k},{n}] {layout} | {cells} | {b / best:.0%} |" if b else f"| {m}x{k}x{n} | {cells} | - |")
+
+
+if __name__ == "__main__":
+    main()
