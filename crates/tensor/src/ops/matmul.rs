@@ -3,7 +3,7 @@
 //!
 //! Operands may be strided views (a `transpose()` is free): the product reads them in place.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn, linalg::general_mat_mul};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
 
 use crate::element::Element;
 use crate::error::{Result, TensorError};
@@ -110,6 +110,57 @@ fn small_gemm<T: Element>(
     }
 }
 
+/// One block on one thread, through the `gemm` crate's kernels (the instruction set is
+/// chosen at run time).
+fn kernel_gemm<T: Element>(
+    alpha: T,
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    let (m, n) = c.dim();
+    let k = a.ncols();
+    debug_assert_eq!((a.nrows(), b.nrows(), b.ncols()), (m, k, n));
+    let stride = |s: &[isize]| [s[0], s[1]];
+    let (sa, sb, sc) = (
+        stride(a.strides()),
+        stride(b.strides()),
+        stride(c.strides()),
+    );
+    // SAFETY: each pointer comes from a live ndarray view with the dimensions and (element)
+    // strides passed with it, so every element `gemm` addresses, `p + i * row_stride +
+    // j * col_stride` for `i` and `j` within the dimensions, lies inside that view. `c` is a
+    // mutable view, so Rust's borrow rules guarantee it overlaps neither `a` nor `b`, and
+    // nothing else reads or writes it during the call. `gemm` supports exactly f32 and f64,
+    // the two `Element` types. With `read_dst` false (beta zero) it writes every element of
+    // `c` without reading it. Its scalars are (factor of the old c, factor of the product):
+    // ours swapped.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            sc[1],
+            sc[0],
+            beta != T::zero(),
+            a.as_ptr(),
+            sa[1],
+            sa[0],
+            b.as_ptr(),
+            sb[1],
+            sb[0],
+            beta,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 fn split_gemm<T: Element>(
     alpha: T,
     a: ArrayView2<'_, T>,
@@ -125,7 +176,7 @@ fn split_gemm<T: Element>(
         return;
     }
     if splits == 0 || 2 * m * n * k < PARALLEL_MIN_FLOPS || (m < 32 && n < 32) {
-        general_mat_mul(alpha, &a, &b, beta, &mut c);
+        kernel_gemm(alpha, &a, &b, beta, &mut c);
         return;
     }
     // Halves on a multiple of 16, the width of the kernels' register blocks.
@@ -335,6 +386,31 @@ mod tests {
         assert_eq!(
             x.try_linear(&w, Some(&b)).unwrap().to_vec(),
             vec![3.5, 2.0, 3.5, 2.0]
+        );
+    }
+
+    #[test]
+    fn operands_with_negative_and_unit_free_strides() {
+        use ndarray::{Array2, s};
+        // Large enough for the kernel path (not the direct small loop).
+        let a = Array2::<f64>::from_shape_fn((40, 30), |(i, j)| (i as f64 - j as f64 * 0.5).sin());
+        let b = Array2::<f64>::from_shape_fn((60, 50), |(i, j)| (i as f64 * 0.3 + j as f64).cos());
+        // b reversed along both axes and taking every other row: negative and non-unit strides.
+        let b_view = b.slice(s![..;-2, ..;-1]).to_owned();
+        let reversed = Tensor::from_array(b.slice(s![..;-2, ..;-1]).to_owned());
+        let at = Tensor::from_array(a.clone());
+        let want = a.dot(&b_view);
+        assert!(
+            at.matmul(&reversed)
+                .allclose(&Tensor::from_array(want), 1e-12, 1e-12)
+        );
+        let mut b_neg = b.clone();
+        b_neg.invert_axis(ndarray::Axis(0));
+        let from_neg = Tensor::from_array(b_neg.slice_move(s![..30, ..]));
+        let want = a.dot(&b.slice(s![30..;-1, ..]).to_owned());
+        assert!(
+            at.matmul(&from_neg)
+                .allclose(&Tensor::from_array(want), 1e-12, 1e-12)
         );
     }
 
