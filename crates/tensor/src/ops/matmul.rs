@@ -65,7 +65,7 @@ const PARALLEL_MIN_FLOPS: usize = 4_000_000;
 ///
 /// Large products are split into independent blocks of `c` (by columns, or by rows when `c`
 /// is narrow) computed on rayon's thread pool, one block per thread; each block is a
-/// single-threaded GEMM from ndarray's `matrixmultiply`. Set `RAYON_NUM_THREADS` to limit
+/// single-threaded GEMM from the `gemm` crate (tiny ones a direct loop). Set `RAYON_NUM_THREADS` to limit
 /// the threads.
 pub fn gemm_into<T: Element>(
     alpha: T,
