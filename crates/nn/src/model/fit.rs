@@ -197,7 +197,7 @@ impl<T: Element> Sequential<T> {
             (x.clone(), y, validation)
         };
         // Everything is checked: create the weights if this is the first data seen.
-        self.check_inputs("fit", x)?;
+        self.build_for(x)?;
 
         let n_train = x_train.shape()[0];
         let batch_size = options.batch_size;
@@ -230,7 +230,8 @@ impl<T: Element> Sequential<T> {
             }
             let mut logs = acc.logs("");
             if let Some((xv, yv)) = &validation {
-                let val = self.evaluate(xv, yv, batch_size)?;
+                // Checked before the first epoch; not scanned again every epoch.
+                let val = self.evaluate_checked(xv, yv, batch_size)?;
                 for (k, v) in val.iter() {
                     logs.insert(format!("val_{k}"), v);
                 }

@@ -432,16 +432,15 @@ impl<T: Element> Sequential<T> {
         })
     }
 
-    /// Checks that `x` is `[n, input_dim]` with finite values; builds the model from `x`'s
-    /// width if it has no weights yet.
-    fn check_inputs(&mut self, op: &str, x: &Tensor<T>) -> Result<()> {
-        self.check_x(op, x)?;
+    /// Creates the weights from `x`'s width if the model has none yet (`x` already checked).
+    fn build_for(&mut self, x: &Tensor<T>) -> Result<()> {
         if !self.is_built() {
             self.build(x.shape()[1])?;
         }
         Ok(())
     }
 
+    /// Checks that `x` is `[n, input_dim]` (if the input size is known) with finite values.
     fn check_x(&self, op: &str, x: &Tensor<T>) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::NotReady {
@@ -562,6 +561,17 @@ impl<T: Element> Sequential<T> {
         self.check_x("evaluate", x)?;
         check_batch_size("evaluate", batch_size)?;
         let y = self.check_targets("evaluate", x, y)?;
+        self.evaluate_checked(x, &y, batch_size)
+    }
+
+    /// [`evaluate`](Sequential::evaluate) on inputs already checked (and targets already
+    /// shaped) by the caller.
+    pub(crate) fn evaluate_checked(
+        &self,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+        batch_size: usize,
+    ) -> Result<Logs> {
         let mut acc = fit::Accumulator::new(self.metrics());
         let n = x.shape()[0];
         for start in (0..n).step_by(batch_size) {
@@ -590,7 +600,7 @@ impl<T: Element> Sequential<T> {
         self.compiled("train_on_batch")?;
         self.check_x("train_on_batch", x)?;
         let y = self.check_targets("train_on_batch", x, y)?;
-        self.check_inputs("train_on_batch", x)?;
+        self.build_for(x)?;
         let mut acc = fit::Accumulator::new(self.metrics());
         let (loss, y_pred) = self.train_step(x, &y)?;
         acc.add(loss, &y, &y_pred)?;
