@@ -146,14 +146,14 @@ impl Common {
             ("global_clipnorm", self.global_clipnorm),
         ];
         for (name, v) in clips {
-            if let Some(v) = v {
-                if !(v.is_finite() && v > 0.0) {
-                    return Err(OptimError::InvalidHyperparameter {
-                        optimizer,
-                        name,
-                        message: format!("must be a positive number, got {v}"),
-                    });
-                }
+            if let Some(v) = v
+                && !(v.is_finite() && v > 0.0)
+            {
+                return Err(OptimError::InvalidHyperparameter {
+                    optimizer,
+                    name,
+                    message: format!("must be a positive number, got {v}"),
+                });
             }
         }
         let set: Vec<&str> = clips

@@ -151,15 +151,15 @@ impl<T: Element> Sequential<T> {
         if let Some(e) = layer.take_error() {
             return Err(e);
         }
-        if let Some(d) = layer.input_dim() {
-            if !self.layers.is_empty() {
-                return Err(Error::config(
-                    "add",
-                    format!(
-                        "input_dim ({d}) can only be given to the first layer; later layers take the previous layer's output size"
-                    ),
-                ));
-            }
+        if let Some(d) = layer.input_dim()
+            && !self.layers.is_empty()
+        {
+            return Err(Error::config(
+                "add",
+                format!(
+                    "input_dim ({d}) can only be given to the first layer; later layers take the previous layer's output size"
+                ),
+            ));
         }
         if layer.name().is_none() {
             let base = snake_case(layer.class_name());
@@ -462,16 +462,16 @@ impl<T: Element> Sequential<T> {
                 "has no samples (shape [0, ...])",
             ));
         }
-        if let Some(d) = self.input_dim {
-            if x.shape()[1] != d {
-                return Err(Error::data(
-                    format!("{op}: x"),
-                    format!(
-                        "expected {d} features per sample (the model's input), got shape {:?}",
-                        x.shape()
-                    ),
-                ));
-            }
+        if let Some(d) = self.input_dim
+            && x.shape()[1] != d
+        {
+            return Err(Error::data(
+                format!("{op}: x"),
+                format!(
+                    "expected {d} features per sample (the model's input), got shape {:?}",
+                    x.shape()
+                ),
+            ));
         }
         if let Some((i, v)) = x.first_non_finite() {
             let w = x.shape()[1];

@@ -56,12 +56,12 @@ impl<T: Element> Tensor<T> {
         f: impl Fn(T, T) -> T,
     ) -> Result<()> {
         if self.shape() == other.shape() {
-            if self.data.is_standard_layout() {
-                if let Some(b) = other.as_slice() {
-                    let a = self.as_slice_mut();
-                    a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
-                    return Ok(());
-                }
+            if self.data.is_standard_layout()
+                && let Some(b) = other.as_slice()
+            {
+                let a = self.as_slice_mut();
+                a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
+                return Ok(());
             }
             Zip::from(&mut self.data)
                 .and(&other.data)
