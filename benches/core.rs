@@ -1,5 +1,9 @@
-//! Core figures: the tape's overhead per recorded op on tiny tensors, and matmul GFLOP/s for
-//! the shapes of an MNIST MLP at batch 128. Prints one JSON object per line.
+//! Core figures: the tape's overhead per recorded op on tiny tensors, matmul GFLOP/s for the
+//! shapes of an MNIST MLP at batch 128, and one optimizer step over that MLP's 407,050
+//! parameters. Prints one JSON object per line.
+//!
+//! `BRICK_SIMD=baseline` (or `avx2`) caps the instruction set of brick's own loops, to show
+//! what run-time dispatch gains.
 //!
 //! Run with `cargo bench --bench core`. Timings are medians over repeated runs; the machine
 //! is shared, so compare figures taken in one run.
@@ -98,8 +102,45 @@ fn matmul_gflops() {
     }
 }
 
+/// One update of the MNIST MLP's parameters (784x512, 512, 512x10, 10) by each optimizer.
+fn optimizer_step() {
+    let mut rng = seeded(1);
+    let shapes: [&[usize]; 4] = [&[784, 512], &[512], &[512, 10], &[10]];
+    let grads: Vec<Tensor<f32>> = shapes
+        .iter()
+        .map(|s| Tensor::rand_uniform(s, -1e-3, 1e-3, &mut rng))
+        .collect();
+    let grad_refs: Vec<&Tensor<f32>> = grads.iter().collect();
+    let optimizers: Vec<(&str, Box<dyn Optimizer<f32>>)> = vec![
+        ("sgd", Box::new(SGD::new(0.01))),
+        ("sgd_momentum", Box::new(SGD::new(0.01).momentum(0.9))),
+        ("rmsprop", Box::new(RMSprop::new(0.001))),
+        ("adam", Box::new(Adam::new(0.001))),
+    ];
+    for (label, mut opt) in optimizers {
+        let mut params: Vec<Tensor<f32>> = shapes
+            .iter()
+            .map(|s| Tensor::rand_uniform(s, -0.05, 0.05, &mut rng))
+            .collect();
+        let s = tensor::parallel::install(|| {
+            time_per_call(1.0, || {
+                let mut refs: Vec<&mut Tensor<f32>> = params.iter_mut().collect();
+                opt.step(&mut refs, &grad_refs).unwrap();
+            })
+        });
+        println!(
+            "{{\"bench\":\"optimizer_step\",\"optimizer\":\"{}\",\"params\":407050,\"simd\":\"{:?}\",\"threads\":{},\"median_us\":{:.1}}}",
+            label,
+            tensor::simd::level(),
+            tensor::parallel::num_threads(),
+            s * 1e6
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     tape_overhead();
     matmul_gflops();
+    optimizer_step();
 }

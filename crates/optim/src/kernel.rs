@@ -13,7 +13,8 @@ type Chunk<'a, T, const S: usize> = (&'a mut [T], &'a [T], [&'a mut [T]; S]);
 
 /// Calls `f(w, g, states)` on matching chunks of the parameter `w`, its gradient `g` and its
 /// `S` state slices, in parallel when there is more than one chunk. `f` is the whole rule
-/// for a run of elements, written as a plain loop so that it vectorizes.
+/// for a run of elements, written as a plain loop: it runs through [`tensor::simd::dispatch`],
+/// so that it vectorizes for the processor's widest instruction set.
 pub(crate) fn for_each_chunk<T: Element, const S: usize>(
     w: &mut [T],
     g: &[T],
@@ -21,6 +22,8 @@ pub(crate) fn for_each_chunk<T: Element, const S: usize>(
     f: impl Fn(&mut [T], &[T], [&mut [T]; S]) + Sync,
 ) {
     debug_assert!(states.iter().all(|s| s.len() == w.len()) && g.len() == w.len());
+    let f =
+        |w: &mut [T], g: &[T], states: [&mut [T]; S]| tensor::simd::dispatch(|| f(w, g, states));
     if w.len() <= CHUNK {
         f(w, g, states);
         return;

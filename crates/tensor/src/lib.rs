@@ -32,6 +32,7 @@ pub mod ops;
 pub mod parallel;
 pub mod random;
 mod shape;
+pub mod simd;
 mod tensor;
 
 pub use element::{Element, cst};
