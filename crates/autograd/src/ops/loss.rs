@@ -3,6 +3,7 @@
 //! the bounds that Keras's probability clipping `[eps, 1 - eps]` implies (and get no gradient
 //! where clamped), which reproduces Keras's numbers on probability outputs.
 
+use tensor::ops::reduce::rows::log_softmax;
 use tensor::{Element, Result, Tensor, TensorError, softplus_scalar};
 
 use crate::op::{InputGrads, Op};
@@ -106,18 +107,15 @@ impl<T: Element> Op<T> for SigmoidCrossEntropyOp<T> {
 pub struct SoftmaxCrossEntropyOp<T>(pub Option<T>);
 
 impl<T: Element> SoftmaxCrossEntropyOp<T> {
-    /// Log-softmax of one row into `out`, clamped if clipping; returns nothing.
-    fn row_logs(&self, z: &[T], out: &mut [T]) {
-        let m = z.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
-        let m = if m.is_finite() { m } else { T::zero() };
-        let lse = m + z.iter().fold(T::zero(), |s, &v| s + (v - m).exp()).ln();
-        for (o, &v) in out.iter_mut().zip(z) {
-            *o = v - lse;
-        }
-    }
-
     fn bounds(&self) -> Option<(T, T)> {
         self.0.map(|eps| log_bounds(eps).0)
+    }
+
+    /// `(z, t, classes, rows)` with both operands contiguous.
+    fn rows(x: &[&Tensor<T>]) -> (Tensor<T>, Tensor<T>, usize, usize) {
+        let c = *x[0].shape().last().expect("at least 1-D");
+        let rows = x[0].len() / c.max(1);
+        (x[0].to_contiguous(), x[1].to_contiguous(), c, rows)
     }
 }
 
@@ -127,26 +125,27 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         check_same("softmax_cross_entropy", x[0], x[1])?;
-        let c = *x[0].shape().last().expect("at least 1-D");
-        let rows = x[0].len() / c.max(1);
-        let z = x[0].to_contiguous();
-        let t = x[1].to_contiguous();
+        let (z, t, c, rows) = Self::rows(x);
         let (z, t) = (
             z.as_slice().expect("contiguous"),
             t.as_slice().expect("contiguous"),
         );
+        let bounds = self.bounds();
         let mut logs = vec![T::zero(); c];
         let mut sum = T::zero();
-        for r in 0..rows {
-            self.row_logs(&z[r * c..(r + 1) * c], &mut logs);
-            for (j, &l) in logs.iter().enumerate() {
-                let l = match self.bounds() {
-                    Some((lo, hi)) => l.max(lo).min(hi),
-                    None => l,
-                };
-                sum -= t[r * c + j] * l;
+        tensor::simd::dispatch(|| {
+            for r in 0..rows {
+                let span = r * c..(r + 1) * c;
+                log_softmax(&z[span.clone()], &mut logs);
+                for (&l, &t) in logs.iter().zip(&t[span]) {
+                    let l = match bounds {
+                        Some((lo, hi)) => l.max(lo).min(hi),
+                        None => l,
+                    };
+                    sum -= t * l;
+                }
             }
-        }
+        });
         Ok(Tensor::scalar(
             sum / T::from_usize(rows.max(1)).expect("fits"),
         ))
@@ -158,42 +157,44 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
         dy: &Tensor<T>,
         dx: &mut InputGrads<'_, T>,
     ) {
-        let c = *x[0].shape().last().expect("at least 1-D");
-        let rows = x[0].len() / c.max(1);
+        let (z, t, c, rows) = Self::rows(x);
         let scale = dy.item() / T::from_usize(rows.max(1)).expect("fits");
-        let z = x[0].to_contiguous();
-        let t = x[1].to_contiguous();
         let (z, t) = (
             z.as_slice().expect("contiguous"),
             t.as_slice().expect("contiguous"),
         );
+        let bounds = self.bounds();
+        // Where a log-probability is clamped, it gets no gradient.
+        let inside = |l: T| bounds.is_none_or(|(lo, hi)| l >= lo && l <= hi);
         let mut dz = vec![T::zero(); z.len()];
         let mut dt = vec![T::zero(); if dx.wants(1) { z.len() } else { 0 }];
         let mut logs = vec![T::zero(); c];
-        for r in 0..rows {
-            let (zr, tr) = (&z[r * c..(r + 1) * c], &t[r * c..(r + 1) * c]);
-            self.row_logs(zr, &mut logs);
-            // d/dz_k of -sum_j t_j m_j ls_j = -t_k m_k + softmax_k * sum_j t_j m_j, where m_j
-            // is 1 where ls_j is inside the clip bounds.
-            let inside = |l: T| self.bounds().is_none_or(|(lo, hi)| l >= lo && l <= hi);
-            let weight: T = tr
-                .iter()
-                .zip(&logs)
-                .filter(|(_, l)| inside(**l))
-                .map(|(&t, _)| t)
-                .sum();
-            for k in 0..c {
-                let own = if inside(logs[k]) { tr[k] } else { T::zero() };
-                dz[r * c + k] = (logs[k].exp() * weight - own) * scale;
+        tensor::simd::dispatch(|| {
+            for r in 0..rows {
+                let span = r * c..(r + 1) * c;
+                let tr = &t[span.clone()];
+                log_softmax(&z[span.clone()], &mut logs);
+                // d/dz_k of -sum_j t_j m_j ls_j = -t_k m_k + softmax_k * sum_j t_j m_j, where
+                // m_j is 1 where ls_j is inside the clip bounds.
+                let weight = tr
+                    .iter()
+                    .zip(&logs)
+                    .fold(T::zero(), |s, (&t, &l)| if inside(l) { s + t } else { s });
+                for ((d, &l), &t) in dz[span.clone()].iter_mut().zip(&logs).zip(tr) {
+                    let own = if inside(l) { t } else { T::zero() };
+                    *d = (l.fast_exp() * weight - own) * scale;
+                }
                 if !dt.is_empty() {
-                    let l = match self.bounds() {
-                        Some((lo, hi)) => logs[k].max(lo).min(hi),
-                        None => logs[k],
-                    };
-                    dt[r * c + k] = -l * scale;
+                    for (d, &l) in dt[span].iter_mut().zip(&logs) {
+                        let l = match bounds {
+                            Some((lo, hi)) => l.max(lo).min(hi),
+                            None => l,
+                        };
+                        *d = -l * scale;
+                    }
                 }
             }
-        }
+        });
         dx.set(0, Tensor::from_vec(dz, x[0].shape()).expect("same size"));
         if !dt.is_empty() {
             dx.set(1, Tensor::from_vec(dt, x[0].shape()).expect("same size"));

@@ -13,6 +13,68 @@ fn lane_max<T: Element>(lane: &ArrayViewMut1<'_, T>) -> T {
     lane.fold(T::neg_infinity(), |m, &x| if x > m { x } else { m })
 }
 
+/// The softmax family on one row (a contiguous lane of the last axis), shared by the tensor
+/// functions and the fused cross-entropy of `autograd`. Plain loops over
+/// [`Element::fast_exp`]: run them inside [`crate::simd::dispatch`] to vectorize them.
+pub mod rows {
+    use crate::element::Element;
+
+    /// What the row is shifted by before `exp`: its maximum, or 0 if that is not finite (a
+    /// row holding +-inf or NaN then gives inf or NaN, not `inf - inf`).
+    #[inline(always)]
+    pub fn shift<T: Element>(row: &[T]) -> T {
+        let m = row
+            .iter()
+            .fold(T::neg_infinity(), |m, &x| if x > m { x } else { m });
+        if m.is_finite() { m } else { T::zero() }
+    }
+
+    /// `out = row - logsumexp(row)`; returns the logsumexp. `out` has the row's length.
+    #[inline(always)]
+    pub fn log_softmax<T: Element>(row: &[T], out: &mut [T]) -> T {
+        let m = shift(row);
+        // Exponentials first (a loop that vectorizes), then their sum in order.
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = (x - m).fast_exp();
+        }
+        let lse = m + out.iter().fold(T::zero(), |s, &e| s + e).ln();
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = x - lse;
+        }
+        lse
+    }
+
+    /// `out = exp(row - max) / sum(exp(row - max))`. `out` has the row's length.
+    #[inline(always)]
+    pub fn softmax<T: Element>(row: &[T], out: &mut [T]) {
+        let m = shift(row);
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = (x - m).fast_exp();
+        }
+        let total = out.iter().fold(T::zero(), |s, &e| s + e);
+        for o in out.iter_mut() {
+            *o /= total;
+        }
+    }
+}
+
+/// Applies `f(row, out_row)` to every row of the last axis of `x` (as a contiguous copy),
+/// writing a tensor of `x`'s shape, inside [`crate::simd::dispatch`].
+fn map_last_axis<T: Element>(x: &Tensor<T>, f: impl Fn(&[T], &mut [T])) -> Tensor<T> {
+    let input = x.to_contiguous();
+    let src = input.as_slice().expect("contiguous");
+    let c = *x.shape().last().expect("at least 1-D");
+    let mut out = vec![T::zero(); src.len()];
+    if c > 0 {
+        crate::simd::dispatch(|| {
+            for (row, o) in src.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
+                f(row, o);
+            }
+        });
+    }
+    Tensor::from_vec(out, x.shape()).expect("same length")
+}
+
 impl<T: Element> Tensor<T> {
     fn reduce_axis(
         &self,
@@ -223,11 +285,14 @@ impl<T: Element> Tensor<T> {
     /// [`softmax`](Self::softmax) that returns an error for a bad axis.
     pub fn try_softmax(&self, axis: isize) -> Result<Tensor<T>> {
         let ax = normalize_axis("softmax", axis, self.ndim())?;
+        if ax + 1 == self.ndim() {
+            return Ok(map_last_axis(self, rows::softmax));
+        }
         let mut out = self.data.as_standard_layout().into_owned();
         for mut lane in out.lanes_mut(Axis(ax)) {
             let m = lane_max(&lane);
             let m = if m.is_finite() { m } else { T::zero() };
-            lane.mapv_inplace(|x| (x - m).exp());
+            lane.mapv_inplace(|x| (x - m).fast_exp());
             let s = lane.sum();
             lane.mapv_inplace(|x| x / s);
         }
@@ -246,11 +311,16 @@ impl<T: Element> Tensor<T> {
     /// [`log_softmax`](Self::log_softmax) that returns an error for a bad axis.
     pub fn try_log_softmax(&self, axis: isize) -> Result<Tensor<T>> {
         let ax = normalize_axis("log_softmax", axis, self.ndim())?;
+        if ax + 1 == self.ndim() {
+            return Ok(map_last_axis(self, |row, out| {
+                rows::log_softmax(row, out);
+            }));
+        }
         let mut out = self.data.as_standard_layout().into_owned();
         for mut lane in out.lanes_mut(Axis(ax)) {
             let m = lane_max(&lane);
             let m = if m.is_finite() { m } else { T::zero() };
-            let lse = m + lane.fold(T::zero(), |s, &x| s + (x - m).exp()).ln();
+            let lse = m + lane.fold(T::zero(), |s, &x| s + (x - m).fast_exp()).ln();
             lane.mapv_inplace(|x| x - lse);
         }
         Ok(Tensor::from_array(out))
@@ -270,7 +340,7 @@ impl<T: Element> Tensor<T> {
         self.reduce_axis("logsumexp", axis, keepdims, true, |l| {
             let m = l.fold(T::neg_infinity(), |m, &x| if x > m { x } else { m });
             let shift = if m.is_finite() { m } else { T::zero() };
-            shift + l.fold(T::zero(), |s, &x| s + (x - shift).exp()).ln()
+            shift + l.fold(T::zero(), |s, &x| s + (x - shift).fast_exp()).ln()
         })
     }
 }

@@ -7,15 +7,13 @@ use crate::error::{Result, TensorError};
 use crate::tensor::Tensor;
 
 /// The logistic function `1 / (1 + e^-x)`, evaluated without overflow: for negative `x` it
-/// uses the equal form `e^x / (1 + e^x)`.
+/// uses the equal form `e^x / (1 + e^x)`. Both take `e^-|x|`, so the choice is a select and
+/// a loop over it vectorizes.
 #[inline]
 pub fn sigmoid_scalar<T: Element>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
-    }
+    let e = (-x.abs()).fast_exp();
+    let numerator = if x >= T::zero() { T::one() } else { e };
+    numerator / (T::one() + e)
 }
 
 /// `ln(1 + e^x)`, evaluated as `max(x, 0) + ln(1 + e^-|x|)` so it never overflows.
