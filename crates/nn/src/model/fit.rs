@@ -72,17 +72,19 @@ impl Accumulator {
         }
     }
 
-    /// Adds a batch: its mean loss and its targets and predictions.
+    /// Adds a batch: its mean loss, its targets, and its predictions (which only metrics
+    /// read; `None` when there are none).
     pub fn add<T: Element>(
         &mut self,
         loss: f64,
         y_true: &Tensor<T>,
-        y_pred: &Tensor<T>,
+        y_pred: Option<&Tensor<T>>,
     ) -> Result<()> {
-        let n = y_pred.shape()[0];
+        let n = y_true.shape()[0];
         self.loss_sum += loss * n as f64;
         self.samples += n;
         for (i, m) in self.metrics.iter().enumerate() {
+            let y_pred = y_pred.expect("predictions are computed whenever there are metrics");
             let (s, c) = m.batch_sum(y_true, y_pred)?;
             self.metric_sums[i] += s;
             self.metric_counts[i] += c;
@@ -225,7 +227,7 @@ impl<T: Element> Sequential<T> {
                     )
                 };
                 let (loss, y_pred) = self.train_step(&xb, &yb)?;
-                acc.add(loss, &yb, &y_pred)?;
+                acc.add(loss, &yb, y_pred.as_ref())?;
                 progress.update(step + 1, || acc.logs(""));
             }
             let mut logs = acc.logs("");

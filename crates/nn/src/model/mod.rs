@@ -578,7 +578,7 @@ impl<T: Element> Sequential<T> {
             let end = (start + batch_size).min(n);
             let (xb, yb) = (x.slice_axis(0, start..end), y.slice_axis(0, start..end));
             let (loss, y_pred) = self.test_step(&xb, &yb)?;
-            acc.add(loss, &yb, &y_pred)?;
+            acc.add(loss, &yb, Some(&y_pred))?;
         }
         Ok(acc.logs(""))
     }
@@ -603,7 +603,7 @@ impl<T: Element> Sequential<T> {
         self.build_for(x)?;
         let mut acc = fit::Accumulator::new(self.metrics());
         let (loss, y_pred) = self.train_step(x, &y)?;
-        acc.add(loss, &y, &y_pred)?;
+        acc.add(loss, &y, y_pred.as_ref())?;
         Ok(acc.logs(""))
     }
 
@@ -626,7 +626,13 @@ impl<T: Element> Sequential<T> {
 
     /// Forward, backward and one optimizer step on a batch; the loss and predictions from
     /// before the update.
-    pub(crate) fn train_step(&mut self, x: &Tensor<T>, y: &Tensor<T>) -> Result<(f64, Tensor<T>)> {
+    /// One update on one batch: the batch's loss (before the update, as Keras reports it)
+    /// and, if any metric needs them, the predictions.
+    pub(crate) fn train_step(
+        &mut self,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+    ) -> Result<(f64, Option<Tensor<T>>)> {
         // The tape is kept between steps so that its buffers are reused. It is reset (its
         // values dropped) before the update, so that the weights are not shared (and copied)
         // when the optimizer writes them.
@@ -634,7 +640,11 @@ impl<T: Element> Sequential<T> {
         let recorded = self.record_step(&tape, x, y);
         tape.reset();
         self.tape = tape;
-        let (loss, y_pred, grads) = recorded?;
+        let Recorded {
+            loss,
+            y_pred,
+            grads,
+        } = recorded?;
         let Sequential {
             layers, compiled, ..
         } = self;
@@ -646,13 +656,8 @@ impl<T: Element> Sequential<T> {
         Ok((loss, y_pred))
     }
 
-    /// The forward and backward pass of a training step: loss, predictions and gradients.
-    fn record_step(
-        &self,
-        tape: &Tape<T>,
-        x: &Tensor<T>,
-        y: &Tensor<T>,
-    ) -> Result<(f64, Tensor<T>, Vec<Tensor<T>>)> {
+    /// The forward and backward pass of a training step.
+    fn record_step(&self, tape: &Tape<T>, x: &Tensor<T>, y: &Tensor<T>) -> Result<Recorded<T>> {
         let compiled = self.compiled("fit")?;
         let params: Vec<Var<'_, T>> = self
             .layers
@@ -662,14 +667,29 @@ impl<T: Element> Sequential<T> {
             .collect();
         let (z, act) = self.forward_on(tape.constant(x), &params, true)?;
         let loss = compiled.loss.compute_fused(tape.constant(y), z, act)?;
-        let y_pred = tape.no_grad(|| act.apply(z)).value();
+        // Predictions only for metrics: the loss is computed from the logits `z`.
+        let y_pred = (!compiled.metrics.is_empty()).then(|| tape.no_grad(|| act.apply(z)).value());
         let mut grads = loss.backward()?;
         let grads: Vec<Tensor<T>> = params
             .iter()
             .map(|&p| grads.take(p).expect("every parameter has a gradient"))
             .collect();
-        Ok((loss.item().to_f64_exact(), y_pred, grads))
+        Ok(Recorded {
+            loss: loss.item().to_f64_exact(),
+            y_pred,
+            grads,
+        })
     }
+}
+
+/// What a training step's forward and backward pass give.
+struct Recorded<T: Element> {
+    /// The batch's loss.
+    loss: f64,
+    /// The predictions, if a metric needs them.
+    y_pred: Option<Tensor<T>>,
+    /// The gradient of each parameter, in the order of the layers' `params`.
+    grads: Vec<Tensor<T>>,
 }
 
 pub(crate) fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
