@@ -22,8 +22,12 @@ pub(crate) fn for_each_chunk<T: Element, const S: usize>(
     f: impl Fn(&mut [T], &[T], [&mut [T]; S]) + Sync,
 ) {
     debug_assert!(states.iter().all(|s| s.len() == w.len()) && g.len() == w.len());
-    let f =
-        |w: &mut [T], g: &[T], states: [&mut [T]; S]| tensor::simd::dispatch(|| f(w, g, states));
+    let f = |w: &mut [T], g: &[T], states: [&mut [T]; S]| {
+        tensor::simd::dispatch(
+            #[inline(always)]
+            || f(w, g, states),
+        )
+    };
     if w.len() <= CHUNK {
         f(w, g, states);
         return;

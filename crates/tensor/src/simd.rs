@@ -9,7 +9,7 @@
 //! ```
 //! let x = vec![1.0f32; 1000];
 //! let mut y = vec![0.0f32; 1000];
-//! tensor::simd::dispatch(|| {
+//! tensor::simd::dispatch(#[inline(always)] || {
 //!     for (y, x) in y.iter_mut().zip(&x) {
 //!         *y = 2.0 * x.sqrt();
 //!     }
@@ -83,10 +83,23 @@ fn detected() -> Level {
 
 /// Runs `f` compiled for the best instruction set this processor has (see [`level`]).
 ///
-/// Write the loop inside `f`; code that `f` calls without inlining keeps the baseline
-/// instruction set. Results are bitwise the same at every level: the compiler neither fuses
-/// a multiply and an add nor reorders a floating-point sum on its own, so only the vector
-/// width changes.
+/// Write the loop inside `f`, and mark `f` `#[inline(always)]` as below: the loop gets the
+/// wider instruction set only if `f` is inlined here, and the compiler declines to inline a
+/// large closure on its own (it then runs at the baseline, scalar). Code that `f` calls
+/// without inlining keeps the baseline too.
+///
+/// Results are bitwise the same at every level: the compiler neither fuses a multiply and
+/// an add nor reorders a floating-point sum on its own, so only the vector width changes.
+///
+/// ```
+/// let mut v = vec![2.0f32; 100];
+/// tensor::simd::dispatch(#[inline(always)] || {
+///     for x in v.iter_mut() {
+///         *x = x.sqrt();
+///     }
+/// });
+/// assert!(v.iter().all(|&x| x == 2.0f32.sqrt()));
+/// ```
 #[inline]
 pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     dispatch_at(level(), f)
@@ -150,12 +163,16 @@ mod tests {
         let run = |l: Level| {
             let mut w = vec![1.0f32; n];
             let mut v = vec![0.5f32; n];
-            dispatch_at(l, || {
-                for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(&g) {
-                    *v = 0.9 * *v + 0.1 * (g * g);
-                    *w -= 0.01 * g / (*v + 1e-7).sqrt();
-                }
-            });
+            dispatch_at(
+                l,
+                #[inline(always)]
+                || {
+                    for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(&g) {
+                        *v = 0.9 * *v + 0.1 * (g * g);
+                        *w -= 0.01 * g / (*v + 1e-7).sqrt();
+                    }
+                },
+            );
             (w, v)
         };
         let base = run(Level::Baseline);

@@ -131,21 +131,23 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
             t.as_slice().expect("contiguous"),
         );
         let bounds = self.bounds();
-        let mut logs = vec![T::zero(); c];
+        let mut logs = vec![T::zero(); z.len()];
         let mut sum = T::zero();
-        tensor::simd::dispatch(|| {
-            for r in 0..rows {
-                let span = r * c..(r + 1) * c;
-                log_softmax(&z[span.clone()], &mut logs);
-                for (&l, &t) in logs.iter().zip(&t[span]) {
-                    let l = match bounds {
-                        Some((lo, hi)) => l.max(lo).min(hi),
-                        None => l,
-                    };
-                    sum -= t * l;
-                }
-            }
-        });
+        if c > 0 {
+            tensor::simd::dispatch(
+                #[inline(always)]
+                || {
+                    log_softmax(z, c, &mut logs);
+                    for (&l, &t) in logs.iter().zip(t) {
+                        let l = match bounds {
+                            Some((lo, hi)) => l.max(lo).min(hi),
+                            None => l,
+                        };
+                        sum -= t * l;
+                    }
+                },
+            );
+        }
         Ok(Tensor::scalar(
             sum / T::from_usize(rows.max(1)).expect("fits"),
         ))
@@ -166,35 +168,46 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
         let bounds = self.bounds();
         // Where a log-probability is clamped, it gets no gradient.
         let inside = |l: T| bounds.is_none_or(|(lo, hi)| l >= lo && l <= hi);
+        let mut logs = vec![T::zero(); z.len()];
         let mut dz = vec![T::zero(); z.len()];
         let mut dt = vec![T::zero(); if dx.wants(1) { z.len() } else { 0 }];
-        let mut logs = vec![T::zero(); c];
-        tensor::simd::dispatch(|| {
-            for r in 0..rows {
-                let span = r * c..(r + 1) * c;
-                let tr = &t[span.clone()];
-                log_softmax(&z[span.clone()], &mut logs);
-                // d/dz_k of -sum_j t_j m_j ls_j = -t_k m_k + softmax_k * sum_j t_j m_j, where
-                // m_j is 1 where ls_j is inside the clip bounds.
-                let weight = tr
-                    .iter()
-                    .zip(&logs)
-                    .fold(T::zero(), |s, (&t, &l)| if inside(l) { s + t } else { s });
-                for ((d, &l), &t) in dz[span.clone()].iter_mut().zip(&logs).zip(tr) {
-                    let own = if inside(l) { t } else { T::zero() };
-                    *d = (l.fast_exp() * weight - own) * scale;
-                }
-                if !dt.is_empty() {
-                    for (d, &l) in dt[span].iter_mut().zip(&logs) {
-                        let l = match bounds {
-                            Some((lo, hi)) => l.max(lo).min(hi),
-                            None => l,
-                        };
-                        *d = -l * scale;
+        if c > 0 {
+            tensor::simd::dispatch(
+                #[inline(always)]
+                || {
+                    log_softmax(z, c, &mut logs);
+                    // The probabilities, in one pass over the whole buffer.
+                    for (d, &l) in dz.iter_mut().zip(&logs) {
+                        *d = l.fast_exp();
                     }
-                }
-            }
-        });
+                    // d/dz_k of -sum_j t_j m_j ls_j = -t_k m_k + softmax_k * sum_j t_j m_j, where
+                    // m_j is 1 where ls_j is inside the clip bounds.
+                    for ((d, l), t) in dz
+                        .chunks_exact_mut(c)
+                        .zip(logs.chunks_exact(c))
+                        .zip(t.chunks_exact(c))
+                    {
+                        let weight = t
+                            .iter()
+                            .zip(l)
+                            .fold(T::zero(), |s, (&t, &l)| if inside(l) { s + t } else { s });
+                        for ((d, &l), &t) in d.iter_mut().zip(l).zip(t) {
+                            let own = if inside(l) { t } else { T::zero() };
+                            *d = (*d * weight - own) * scale;
+                        }
+                    }
+                    if !dt.is_empty() {
+                        for (d, &l) in dt.iter_mut().zip(&logs) {
+                            let l = match bounds {
+                                Some((lo, hi)) => l.max(lo).min(hi),
+                                None => l,
+                            };
+                            *d = -l * scale;
+                        }
+                    }
+                },
+            );
+        }
         dx.set(0, Tensor::from_vec(dz, x[0].shape()).expect("same size"));
         if !dt.is_empty() {
             dx.set(1, Tensor::from_vec(dt, x[0].shape()).expect("same size"));

@@ -13,13 +13,15 @@ fn lane_max<T: Element>(lane: &ArrayViewMut1<'_, T>) -> T {
     lane.fold(T::neg_infinity(), |m, &x| if x > m { x } else { m })
 }
 
-/// The softmax family on one row (a contiguous lane of the last axis), shared by the tensor
-/// functions and the fused cross-entropy of `autograd`. Plain loops over
-/// [`Element::fast_exp`]: run them inside [`crate::simd::dispatch`] to vectorize them.
+/// The softmax family over the rows of a row-major matrix (`c` values per row), shared by
+/// the tensor functions and the fused cross-entropy of `autograd`. The exponentials run as
+/// one pass over the whole buffer, not row by row: rows are often shorter than a vector (10
+/// classes against 16 lanes). Plain loops over [`Element::fast_exp`]: run them inside
+/// [`crate::simd::dispatch`] to vectorize them.
 pub mod rows {
     use crate::element::Element;
 
-    /// What the row is shifted by before `exp`: its maximum, or 0 if that is not finite (a
+    /// What a row is shifted by before `exp`: its maximum, or 0 if that is not finite (a
     /// row holding +-inf or NaN then gives inf or NaN, not `inf - inf`).
     #[inline(always)]
     pub fn shift<T: Element>(row: &[T]) -> T {
@@ -29,48 +31,67 @@ pub mod rows {
         if m.is_finite() { m } else { T::zero() }
     }
 
-    /// `out = row - logsumexp(row)`; returns the logsumexp. `out` has the row's length.
+    /// `out = exp(x - shift(row))` for every row, calling `each_row(row_index, shift)` as it
+    /// goes.
     #[inline(always)]
-    pub fn log_softmax<T: Element>(row: &[T], out: &mut [T]) -> T {
-        let m = shift(row);
-        // Exponentials first (a loop that vectorizes), then their sum in order.
-        for (o, &x) in out.iter_mut().zip(row) {
-            *o = (x - m).fast_exp();
+    fn shifted_exp<T: Element>(
+        x: &[T],
+        c: usize,
+        out: &mut [T],
+        mut each_row: impl FnMut(usize, T),
+    ) {
+        for (r, (row, o)) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)).enumerate() {
+            let m = shift(row);
+            each_row(r, m);
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = v - m;
+            }
         }
-        let lse = m + out.iter().fold(T::zero(), |s, &e| s + e).ln();
-        for (o, &x) in out.iter_mut().zip(row) {
-            *o = x - lse;
+        // The costly part, over the whole buffer so that it fills the vectors.
+        for o in out.iter_mut() {
+            *o = o.fast_exp();
         }
-        lse
     }
 
-    /// `out = exp(row - max) / sum(exp(row - max))`. `out` has the row's length.
+    /// `out = x - logsumexp(row)` for every row of `c` values (`c > 0`).
     #[inline(always)]
-    pub fn softmax<T: Element>(row: &[T], out: &mut [T]) {
-        let m = shift(row);
-        for (o, &x) in out.iter_mut().zip(row) {
-            *o = (x - m).fast_exp();
+    pub fn log_softmax<T: Element>(x: &[T], c: usize, out: &mut [T]) {
+        let mut shifts = Vec::with_capacity(x.len() / c);
+        shifted_exp(x, c, out, |_, m| shifts.push(m));
+        for ((row, o), &m) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)).zip(&shifts) {
+            let lse = m + o.iter().fold(T::zero(), |s, &e| s + e).ln();
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = v - lse;
+            }
         }
-        let total = out.iter().fold(T::zero(), |s, &e| s + e);
-        for o in out.iter_mut() {
-            *o /= total;
+    }
+
+    /// `out = exp(x - max) / sum(exp(x - max))` for every row of `c` values (`c > 0`).
+    #[inline(always)]
+    pub fn softmax<T: Element>(x: &[T], c: usize, out: &mut [T]) {
+        shifted_exp(x, c, out, |_, _| {});
+        for o in out.chunks_exact_mut(c) {
+            let total = o.iter().fold(T::zero(), |s, &e| s + e);
+            for o in o.iter_mut() {
+                *o /= total;
+            }
         }
     }
 }
 
-/// Applies `f(row, out_row)` to every row of the last axis of `x` (as a contiguous copy),
-/// writing a tensor of `x`'s shape, inside [`crate::simd::dispatch`].
-fn map_last_axis<T: Element>(x: &Tensor<T>, f: impl Fn(&[T], &mut [T])) -> Tensor<T> {
+/// Applies `f(x, c, out)` to the rows of the last axis of `x` (as a contiguous copy; `c`
+/// values per row), writing a tensor of `x`'s shape, inside [`crate::simd::dispatch`] (pass
+/// an `#[inline(always)]` closure, not a function item, so that it is inlined there).
+fn map_last_axis<T: Element>(x: &Tensor<T>, f: impl Fn(&[T], usize, &mut [T])) -> Tensor<T> {
     let input = x.to_contiguous();
     let src = input.as_slice().expect("contiguous");
     let c = *x.shape().last().expect("at least 1-D");
     let mut out = vec![T::zero(); src.len()];
     if c > 0 {
-        crate::simd::dispatch(|| {
-            for (row, o) in src.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
-                f(row, o);
-            }
-        });
+        crate::simd::dispatch(
+            #[inline(always)]
+            || f(src, c, &mut out),
+        );
     }
     Tensor::from_vec(out, x.shape()).expect("same length")
 }
@@ -286,7 +307,11 @@ impl<T: Element> Tensor<T> {
     pub fn try_softmax(&self, axis: isize) -> Result<Tensor<T>> {
         let ax = normalize_axis("softmax", axis, self.ndim())?;
         if ax + 1 == self.ndim() {
-            return Ok(map_last_axis(self, rows::softmax));
+            return Ok(map_last_axis(
+                self,
+                #[inline(always)]
+                |x, c, out| rows::softmax(x, c, out),
+            ));
         }
         let mut out = self.data.as_standard_layout().into_owned();
         for mut lane in out.lanes_mut(Axis(ax)) {
@@ -312,9 +337,11 @@ impl<T: Element> Tensor<T> {
     pub fn try_log_softmax(&self, axis: isize) -> Result<Tensor<T>> {
         let ax = normalize_axis("log_softmax", axis, self.ndim())?;
         if ax + 1 == self.ndim() {
-            return Ok(map_last_axis(self, |row, out| {
-                rows::log_softmax(row, out);
-            }));
+            return Ok(map_last_axis(
+                self,
+                #[inline(always)]
+                |x, c, out| rows::log_softmax(x, c, out),
+            ));
         }
         let mut out = self.data.as_standard_layout().into_owned();
         for mut lane in out.lanes_mut(Axis(ax)) {
