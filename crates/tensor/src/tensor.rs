@@ -245,6 +245,17 @@ impl<T: Element> Tensor<T> {
 
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
+        if let Some(x) = self.as_slice() {
+            // Contiguous: one loop, vectorized for the processor (`simd::dispatch`).
+            let mut out = Vec::with_capacity(x.len());
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    out.extend(x.iter().map(|&v| f(v)));
+                },
+            );
+            return Tensor::from_vec(out, self.shape()).expect("same length");
+        }
         Tensor {
             data: self.data.mapv(f).into_shared(),
         }
@@ -252,7 +263,15 @@ impl<T: Element> Tensor<T> {
 
     /// Applies `f` to every element in place (copying first if the storage is shared).
     pub fn map_inplace(&mut self, f: impl Fn(T) -> T) {
-        self.data.mapv_inplace(f);
+        let x = self.as_slice_mut();
+        crate::simd::dispatch(
+            #[inline(always)]
+            || {
+                for v in x.iter_mut() {
+                    *v = f(*v);
+                }
+            },
+        );
     }
 
     /// The same values in another element type.

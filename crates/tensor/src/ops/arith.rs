@@ -29,9 +29,15 @@ impl<T: Element> Tensor<T> {
     ) -> Result<Tensor<T>> {
         if self.shape() == other.shape() {
             if let (Some(a), Some(b)) = (self.as_slice(), other.as_slice()) {
-                // A plain indexed loop over equal-length slices vectorizes.
+                // A plain indexed loop over equal-length slices, vectorized for the
+                // processor (`simd::dispatch`).
                 let mut v = Vec::with_capacity(a.len());
-                v.extend((0..a.len()).map(|i| f(a[i], b[i])));
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        v.extend((0..a.len()).map(|i| f(a[i], b[i])));
+                    },
+                );
                 return Ok(Tensor::from_vec(v, self.shape()).expect("same length"));
             }
             let out = Zip::from(&self.data)
@@ -60,7 +66,12 @@ impl<T: Element> Tensor<T> {
                 && let Some(b) = other.as_slice()
             {
                 let a = self.as_slice_mut();
-                a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
+                    },
+                );
                 return Ok(());
             }
             Zip::from(&mut self.data)

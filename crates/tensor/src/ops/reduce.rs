@@ -141,6 +141,33 @@ impl<T: Element> Tensor<T> {
     /// [`sum`](Self::sum) that returns an error for a bad axis.
     pub fn try_sum(&self, axis: isize, keepdims: bool) -> Result<Tensor<T>> {
         let ax = normalize_axis("sum", axis, self.ndim())?;
+        if ax == 0
+            && let Some(x) = self.as_slice()
+        {
+            // The leading axis of a contiguous tensor (a bias gradient): rows added into one
+            // accumulator row, element by element in row order, vectorized along the row.
+            let row = self.shape()[1..].iter().product::<usize>();
+            let mut acc = vec![T::zero(); row];
+            if row > 0 {
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for r in x.chunks_exact(row) {
+                            for (a, &v) in acc.iter_mut().zip(r) {
+                                *a += v;
+                            }
+                        }
+                    },
+                );
+            }
+            let mut shape = self.shape().to_vec();
+            if keepdims {
+                shape[0] = 1;
+            } else {
+                shape.remove(0);
+            }
+            return Ok(Tensor::from_vec(acc, &shape).expect("one row"));
+        }
         let mut out = self.data.sum_axis(Axis(ax));
         if keepdims {
             out = out.insert_axis(Axis(ax));
@@ -400,6 +427,34 @@ mod tests {
             x.try_sum(2, false).unwrap_err().to_string(),
             "sum: axis 2 is out of range for a 2-D tensor (valid: -2..2)"
         );
+    }
+
+    #[test]
+    fn sums_over_the_leading_axis_match_the_general_path() {
+        let x = t(
+            &(0..24).map(|v| v as f64 * 0.5 - 3.0).collect::<Vec<_>>(),
+            &[2, 3, 4],
+        );
+        // The general path (ndarray's) through a non-contiguous view of the same values.
+        let strided = x.permute(&[2, 1, 0]).to_contiguous().permute(&[2, 1, 0]);
+        assert!(strided.as_slice().is_none() && strided == x);
+        for keepdims in [false, true] {
+            let fast = x.sum(0, keepdims);
+            assert_eq!(
+                fast,
+                Tensor::from_array(x.data.sum_axis(Axis(0))).reshape(fast.shape())
+            );
+            assert_eq!(fast, strided.sum(0, keepdims));
+        }
+        assert_eq!(x.sum(0, true).shape(), &[1, 3, 4]);
+        let v = t(&[1., 2., 3.], &[3]);
+        assert_eq!(v.sum(0, false).shape(), &[] as &[usize]);
+        assert_eq!(v.sum(0, false).item(), 6.0);
+        assert_eq!(
+            Tensor::<f64>::zeros(&[0, 5]).sum(0, false).to_vec(),
+            vec![0.0; 5]
+        );
+        assert_eq!(Tensor::<f64>::zeros(&[3, 0]).sum(0, false).shape(), &[0]);
     }
 
     #[test]

@@ -314,10 +314,14 @@ impl<T: Element> Tensor<T> {
                         rhs: b.shape().to_vec(),
                     });
                 }
-                b.as_array()
-                    .broadcast(IxDyn(&out_shape))
-                    .expect("shape checked")
-                    .to_owned()
+                // The bias in every row, copied row by row.
+                let bias = b.to_contiguous();
+                let bias = bias.as_slice().expect("contiguous");
+                let mut rows = Vec::with_capacity(out_shape[0] * n);
+                for _ in 0..out_shape[0] {
+                    rows.extend_from_slice(bias);
+                }
+                ndarray::ArrayD::from_shape_vec(IxDyn(&out_shape), rows).expect("n rows of m")
             }
             None => ndarray::ArrayD::<T>::zeros(IxDyn(&out_shape)),
         };
