@@ -32,7 +32,7 @@ impl<T: Element> Op<T> for DenseOp {
             OutputActivation::Linear => {}
             OutputActivation::Relu => y.map_inplace(|v| v.max(T::zero())),
             OutputActivation::Sigmoid => y.map_inplace(tensor::sigmoid_scalar),
-            OutputActivation::Tanh => y.map_inplace(T::tanh),
+            OutputActivation::Tanh => y.map_inplace(T::fast_tanh),
         }
         Ok(y)
     }

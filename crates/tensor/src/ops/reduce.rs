@@ -160,13 +160,14 @@ impl<T: Element> Tensor<T> {
                     },
                 );
             }
-            let mut shape = self.shape().to_vec();
-            if keepdims {
-                shape[0] = 1;
+            let rest = &self.shape()[1..];
+            return Ok(if keepdims {
+                let shape: Vec<usize> = std::iter::once(1).chain(rest.iter().copied()).collect();
+                Tensor::from_vec(acc, &shape)
             } else {
-                shape.remove(0);
+                Tensor::from_vec(acc, rest)
             }
-            return Ok(Tensor::from_vec(acc, &shape).expect("one row"));
+            .expect("one row"));
         }
         let mut out = self.data.sum_axis(Axis(ax));
         if keepdims {

@@ -32,6 +32,12 @@ impl<T: Element> Tensor<T> {
                 shape: self.shape().to_vec(),
             });
         }
+        if n == 2 {
+            // The common case, without building a permutation.
+            return Ok(Tensor {
+                data: self.data.clone().reversed_axes(),
+            });
+        }
         let mut axes: Vec<usize> = (0..n).collect();
         axes.swap(n - 2, n - 1);
         self.try_permute(&axes)

@@ -108,9 +108,9 @@ impl<T: Element> Tensor<T> {
         self.map(softplus_scalar)
     }
 
-    /// The hyperbolic tangent.
+    /// The hyperbolic tangent (through [`Element::fast_tanh`], so it vectorizes).
     pub fn tanh(&self) -> Tensor<T> {
-        self.map(T::tanh)
+        self.map(T::fast_tanh)
     }
 }
 

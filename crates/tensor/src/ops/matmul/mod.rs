@@ -259,6 +259,16 @@ impl<T: Element> Tensor<T> {
     /// The matrix product, or an error naming both shapes, e.g.
     /// `matmul: cannot multiply [128, 784] by [512, 10] (inner dimensions 784 and 512 differ)`.
     pub fn try_matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        if let (Ok(a), Ok(b)) = (
+            self.data.view().into_dimensionality::<Ix2>(),
+            other.data.view().into_dimensionality::<Ix2>(),
+        ) && a.ncols() == b.nrows()
+        {
+            // Two matrices (the common case): no batch bookkeeping.
+            let mut out = ndarray::Array2::<T>::zeros((a.nrows(), b.ncols()));
+            gemm_into(T::one(), &a, &b, T::zero(), &mut out.view_mut());
+            return Ok(Tensor::from_array(out));
+        }
         let (batch, m, _k, n, out_shape) = matmul_shapes(self.shape(), other.shape())?;
         let mut out = ndarray::ArrayD::<T>::zeros(IxDyn(&out_shape));
         {
@@ -304,32 +314,42 @@ impl<T: Element> Tensor<T> {
                 shape: t.shape().to_vec(),
             });
         }
-        let (_, _, _, n, out_shape) = matmul_shapes(self.shape(), w.shape())?;
+        let (rows, k, n) = (self.shape()[0], self.shape()[1], w.shape()[1]);
+        if w.shape()[0] != k {
+            return Err(TensorError::MatmulMismatch {
+                op: "matmul",
+                lhs: self.shape().to_vec(),
+                rhs: w.shape().to_vec(),
+            });
+        }
         let mut out = match b {
             Some(b) => {
                 if b.shape() != [n] {
                     return Err(TensorError::ShapeMismatch {
                         op: "linear",
-                        lhs: out_shape,
+                        lhs: vec![rows, n],
                         rhs: b.shape().to_vec(),
                     });
                 }
                 // The bias in every row, copied row by row.
                 let bias = b.to_contiguous();
                 let bias = bias.as_slice().expect("contiguous");
-                let mut rows = Vec::with_capacity(out_shape[0] * n);
-                for _ in 0..out_shape[0] {
-                    rows.extend_from_slice(bias);
+                let mut data = Vec::with_capacity(rows * n);
+                for _ in 0..rows {
+                    data.extend_from_slice(bias);
                 }
-                ndarray::ArrayD::from_shape_vec(IxDyn(&out_shape), rows).expect("n rows of m")
+                ndarray::Array2::from_shape_vec((rows, n), data).expect("rows of n")
             }
-            None => ndarray::ArrayD::<T>::zeros(IxDyn(&out_shape)),
+            None => ndarray::Array2::<T>::zeros((rows, n)),
         };
-        {
-            let mut c = out.view_mut().into_dimensionality::<Ix2>().expect("2-D");
-            let beta = if b.is_some() { T::one() } else { T::zero() };
-            gemm_into(T::one(), &matrix(self, 0), &matrix(w, 0), beta, &mut c);
-        }
+        let beta = if b.is_some() { T::one() } else { T::zero() };
+        gemm_into(
+            T::one(),
+            &matrix(self, 0),
+            &matrix(w, 0),
+            beta,
+            &mut out.view_mut(),
+        );
         Ok(Tensor::from_array(out))
     }
 }
