@@ -64,10 +64,9 @@ fn peak_rss_mib() -> Option<f64> {
     Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The threads brick computes on (rayon's pool: one per core, or `RAYON_NUM_THREADS`).
 fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    brick::tensor::parallel::num_threads()
 }
 
 fn json_list(v: &[f64], digits: usize) -> String {
@@ -123,7 +122,8 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         epoch_s[0]
     };
     println!(
-        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
+        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
+        brick::tensor::simd::level(),
         threads(),
         args.n,
         args.epochs,
@@ -254,7 +254,8 @@ fn matmul() {
         }
         let flop = 2.0 * (m * k * n) as f64;
         println!(
-            "{{\"bench\": \"sgemm\", \"lib\": \"brick\", \"threads\": {}, \"m\": {m}, \"k\": {k}, \"n\": {n}, \"layout\": \"{layout}\", \"reps\": {}, \"gflops_median\": {:.2}, \"gflops_best\": {:.2}}}",
+            "{{\"bench\": \"sgemm\", \"lib\": \"brick\", \"simd\": \"{:?}\", \"threads\": {}, \"m\": {m}, \"k\": {k}, \"n\": {n}, \"layout\": \"{layout}\", \"reps\": {}, \"gflops_median\": {:.2}, \"gflops_best\": {:.2}}}",
+            brick::tensor::simd::level(),
             threads(),
             times.len(),
             flop / median(times.clone()) / 1e9,
