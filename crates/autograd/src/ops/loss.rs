@@ -132,12 +132,14 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
         );
         let bounds = self.bounds();
         let mut logs = vec![T::zero(); z.len()];
-        let mut sum = T::zero();
-        if c > 0 {
+        let sum = if c > 0 {
             tensor::simd::dispatch(
                 #[inline(always)]
                 || {
                     log_softmax(z, c, &mut logs);
+                    // A local accumulator: a captured `&mut` would be stored to memory and
+                    // loaded back at every element.
+                    let mut sum = T::zero();
                     for (&l, &t) in logs.iter().zip(t) {
                         let l = match bounds {
                             Some((lo, hi)) => l.max(lo).min(hi),
@@ -145,9 +147,12 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
                         };
                         sum -= t * l;
                     }
+                    sum
                 },
-            );
-        }
+            )
+        } else {
+            T::zero()
+        };
         Ok(Tensor::scalar(
             sum / T::from_usize(rows.max(1)).expect("fits"),
         ))
