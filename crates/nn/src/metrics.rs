@@ -129,11 +129,24 @@ impl Metric {
             MetricKind::BinaryAccuracy { threshold } => {
                 let th = cst::<T>(threshold);
                 let y_true = same_shape(&self.name, y_true, y_pred)?;
-                let hits = y_pred.try_zip_map(&y_true, "binary_accuracy", |p, t| {
-                    let predicted = if p > th { T::one() } else { T::zero() };
-                    if predicted == t { T::one() } else { T::zero() }
-                })?;
-                to_f64(&hits.mean(-1, false))
+                let (p, t) = (y_pred.to_contiguous(), y_true.to_contiguous());
+                let (p, t) = (
+                    p.as_slice().expect("contiguous"),
+                    t.as_slice().expect("contiguous"),
+                );
+                // Per sample: the fraction of its outputs on the right side of the threshold.
+                let width = y_pred.shape().last().copied().unwrap_or(1).max(1);
+                p.chunks(width)
+                    .zip(t.chunks(width))
+                    .map(|(p, t)| {
+                        let hits = p
+                            .iter()
+                            .zip(t)
+                            .filter(|&(&p, &t)| (if p > th { T::one() } else { T::zero() }) == t)
+                            .count();
+                        hits as f64 / width as f64
+                    })
+                    .collect()
             }
             MetricKind::CategoricalAccuracy => {
                 let y_true = same_shape(&self.name, y_true, y_pred)?;

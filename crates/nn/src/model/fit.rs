@@ -97,12 +97,12 @@ impl Accumulator {
         let mut logs = Logs::default();
         for (i, m) in self.metrics.iter().enumerate() {
             logs.insert(
-                format!("{prefix}{}", m.name),
+                [prefix, &m.name].concat(),
                 self.metric_sums[i] / self.metric_counts[i].max(1) as f64,
             );
         }
         logs.insert(
-            format!("{prefix}loss"),
+            [prefix, "loss"].concat(),
             self.loss_sum / self.samples.max(1) as f64,
         );
         logs
