@@ -9,6 +9,7 @@ mod error;
 pub use error::{Error, Result};
 pub mod activations;
 pub mod initializers;
+pub mod io;
 
 pub use activations::{Activation, IntoActivation};
 pub use initializers::{Initializer, IntoInitializer};
