@@ -3,7 +3,7 @@
 use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
-use crate::error::{OptimError, check_range};
+use crate::error::{OptimError, check_range, unknown};
 use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
@@ -66,6 +66,14 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
             ("initial_accumulator_value", self.initial_accumulator_value),
             ("epsilon", self.epsilon),
         ]
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        match name {
+            "initial_accumulator_value" => self.initial_accumulator_value = value,
+            "epsilon" => self.epsilon = value,
+            _ => return Err(unknown("adagrad", name, &self.hyperparameters())),
+        }
+        Ok(())
     }
     fn validate(&self) -> Result<(), OptimError> {
         self.common.validate("adagrad")?;

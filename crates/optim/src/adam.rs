@@ -3,7 +3,7 @@
 use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
-use crate::error::{OptimError, check_range};
+use crate::error::{OptimError, check_range, flag, unknown};
 use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
@@ -117,6 +117,22 @@ impl<T: Element> Adam<T> {
         self.velocity_hats = if self.amsgrad { zeros() } else { Vec::new() };
     }
 
+    fn set_adam_hyperparameter(
+        &mut self,
+        optimizer: &'static str,
+        name: &str,
+        value: f64,
+    ) -> Result<(), OptimError> {
+        match name {
+            "beta_1" => self.beta_1 = value,
+            "beta_2" => self.beta_2 = value,
+            "epsilon" => self.epsilon = value,
+            "amsgrad" => self.amsgrad = flag(optimizer, "amsgrad", value)?,
+            _ => return Err(unknown(optimizer, name, &self.adam_hyperparameters())),
+        }
+        Ok(())
+    }
+
     fn adam_hyperparameters(&self) -> Vec<(&'static str, f64)> {
         vec![
             ("beta_1", self.beta_1),
@@ -141,6 +157,9 @@ impl<T: Element> Optimizer<T> for Adam<T> {
     }
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
         self.adam_hyperparameters()
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        self.set_adam_hyperparameter("adam", name, value)
     }
     fn validate(&self) -> Result<(), OptimError> {
         self.check("adam")
@@ -237,6 +256,9 @@ impl<T: Element> Optimizer<T> for AdamW<T> {
     }
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
         self.0.adam_hyperparameters()
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        self.0.set_adam_hyperparameter("adamw", name, value)
     }
     fn validate(&self) -> Result<(), OptimError> {
         self.0.check("adamw")

@@ -108,6 +108,11 @@ impl Common {
         self.shapes = Some(shapes);
     }
 
+    /// Forgets the parameter shapes (the next step builds fresh state).
+    pub(crate) fn unbuild(&mut self) {
+        self.shapes = None;
+    }
+
     /// The learning rate at the current iteration.
     pub fn current_learning_rate(&self) -> f64 {
         match &self.learning_rate {

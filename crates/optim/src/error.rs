@@ -22,6 +22,12 @@ pub enum OptimError {
         optimizer: &'static str,
         message: String,
     },
+    /// A hyperparameter name the optimizer does not have (from a config file, say).
+    UnknownHyperparameter {
+        optimizer: &'static str,
+        name: String,
+        valid: Vec<&'static str>,
+    },
 }
 
 impl fmt::Display for OptimError {
@@ -42,6 +48,15 @@ impl fmt::Display for OptimError {
                 write!(f, "{optimizer}: {name} {message}")
             }
             OptimError::Mismatch { optimizer, message } => write!(f, "{optimizer}.step: {message}"),
+            OptimError::UnknownHyperparameter {
+                optimizer,
+                name,
+                valid,
+            } => write!(
+                f,
+                "{optimizer} has no hyperparameter '{name}'; valid names are: {}",
+                valid.join(", ")
+            ),
         }
     }
 }
@@ -64,5 +79,35 @@ pub(crate) fn check_range(
             name,
             message: format!("must be in [{lo}, {hi}], got {value}"),
         })
+    }
+}
+
+/// A boolean hyperparameter given as a number (configs store them as 0 or 1).
+pub(crate) fn flag(
+    optimizer: &'static str,
+    name: &'static str,
+    value: f64,
+) -> Result<bool, OptimError> {
+    if value == 0.0 || value == 1.0 {
+        Ok(value == 1.0)
+    } else {
+        Err(OptimError::InvalidHyperparameter {
+            optimizer,
+            name,
+            message: format!("must be 0 (false) or 1 (true), got {value}"),
+        })
+    }
+}
+
+/// The error for a hyperparameter `name` that `optimizer` does not have.
+pub(crate) fn unknown(
+    optimizer: &'static str,
+    name: &str,
+    valid: &[(&'static str, f64)],
+) -> OptimError {
+    OptimError::UnknownHyperparameter {
+        optimizer,
+        name: name.to_string(),
+        valid: valid.iter().map(|(k, _)| *k).collect(),
     }
 }

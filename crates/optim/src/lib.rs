@@ -74,6 +74,15 @@ pub trait Optimizer<T: Element>: Send {
     /// summaries.
     fn hyperparameters(&self) -> Vec<(&'static str, f64)>;
 
+    /// Sets one of [`hyperparameters`](Optimizer::hyperparameters) by its Keras name (booleans
+    /// as 0 or 1), as a saved config is read back. [`validate`](Optimizer::validate) checks
+    /// the value's range at the next step.
+    ///
+    /// # Errors
+    /// For a name the optimizer does not have (the message lists the valid ones), or a
+    /// boolean that is neither 0 nor 1.
+    fn set_hyperparameter(&mut self, name: &str, value: f64) -> Result<(), OptimError>;
+
     /// Checks the hyperparameters; an error names the bad one and the valid range.
     fn validate(&self) -> Result<(), OptimError>;
 
@@ -136,6 +145,59 @@ pub trait Optimizer<T: Element>: Send {
     /// The number of steps taken.
     fn iterations(&self) -> u64 {
         self.common().iterations()
+    }
+
+    /// Puts back what a checkpoint saved: the state for parameters of `shapes` (in the order
+    /// of [`state`](Optimizer::state)) and the iteration count, so that the next step is the
+    /// one an uninterrupted run would take.
+    ///
+    /// ```
+    /// use optim::{Optimizer, RMSprop};
+    /// use tensor::Tensor;
+    /// let mut w = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap();
+    /// let g = Tensor::from_vec(vec![0.5f32, -0.5], &[2]).unwrap();
+    /// let mut a = RMSprop::new(0.01);
+    /// a.step(&mut [&mut w], &[&g]).unwrap();
+    /// // A fresh optimizer given a's state takes the same next step.
+    /// let mut b = RMSprop::new(0.01);
+    /// let state: Vec<Tensor<f32>> = a.state().into_iter().cloned().collect();
+    /// b.restore(&[vec![2]], state, a.iterations()).unwrap();
+    /// let (mut wa, mut wb) = (w.clone(), w.clone());
+    /// a.step(&mut [&mut wa], &[&g]).unwrap();
+    /// b.step(&mut [&mut wb], &[&g]).unwrap();
+    /// assert_eq!(wa, wb);
+    /// ```
+    ///
+    /// # Errors
+    /// If the number or shapes of the state tensors are not what this optimizer keeps for
+    /// those parameters; the optimizer is then left unbuilt (its next step starts fresh).
+    fn restore(
+        &mut self,
+        shapes: &[Vec<usize>],
+        state: Vec<Tensor<T>>,
+        iterations: u64,
+    ) -> Result<(), OptimError> {
+        self.build(shapes);
+        let expected: Vec<Vec<usize>> = self.state().iter().map(|t| t.shape().to_vec()).collect();
+        let given: Vec<Vec<usize>> = state.iter().map(|t| t.shape().to_vec()).collect();
+        if expected != given {
+            self.build(&[]);
+            self.common_mut().unbuild();
+            return Err(OptimError::Mismatch {
+                optimizer: self.name(),
+                message: format!(
+                    "the saved state does not fit: expected {} tensors of shapes {expected:?}, got {} of shapes {given:?}",
+                    expected.len(),
+                    given.len()
+                ),
+            });
+        }
+        for (slot, value) in self.state_mut().into_iter().zip(state) {
+            *slot = value;
+        }
+        self.common_mut().set_built(shapes.to_vec());
+        self.common_mut().set_iterations(iterations);
+        Ok(())
     }
 
     /// The learning rate the next step will use.
@@ -403,5 +465,69 @@ pub(crate) mod tests {
         assert!(by_name::<f32>("nadam").is_err());
         let o: Box<dyn Optimizer<f32>> = RMSprop::new(0.01).into_optimizer().unwrap();
         assert_eq!(o.learning_rate(), 0.01);
+    }
+
+    #[test]
+    fn hyperparameters_round_trip_through_set_hyperparameter() {
+        let originals: Vec<Box<dyn Optimizer<f64>>> = vec![
+            Box::new(SGD::new(0.1).momentum(0.8).nesterov(true)),
+            Box::new(
+                RMSprop::new(0.1)
+                    .rho(0.8)
+                    .momentum(0.3)
+                    .epsilon(1e-5)
+                    .centered(true),
+            ),
+            Box::new(
+                Adam::new(0.1)
+                    .beta_1(0.8)
+                    .beta_2(0.95)
+                    .epsilon(1e-6)
+                    .amsgrad(true),
+            ),
+            Box::new(AdamW::new(0.1).beta_1(0.7)),
+            Box::new(
+                Adagrad::new(0.1)
+                    .initial_accumulator_value(0.3)
+                    .epsilon(1e-4),
+            ),
+        ];
+        for original in &originals {
+            let mut fresh = by_name::<f64>(original.name()).unwrap();
+            assert_ne!(fresh.hyperparameters(), original.hyperparameters());
+            for (k, v) in original.hyperparameters() {
+                fresh.set_hyperparameter(k, v).unwrap();
+            }
+            assert_eq!(fresh.hyperparameters(), original.hyperparameters());
+        }
+        let mut sgd = SGD::<f64>::new(0.1);
+        let e = sgd
+            .set_hyperparameter("beta_1", 0.9)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "sgd has no hyperparameter 'beta_1'; valid names are: momentum, nesterov"
+        );
+        let e = sgd
+            .set_hyperparameter("nesterov", 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be 0 (false) or 1 (true), got 0.5"), "{e}");
+    }
+
+    #[test]
+    fn restore_rejects_state_of_another_shape_and_leaves_the_optimizer_unbuilt() {
+        let mut opt = RMSprop::<f64>::new(0.1);
+        let wrong = vec![Tensor::<f64>::zeros(&[3])];
+        let e = opt.restore(&[vec![2]], wrong, 5).unwrap_err().to_string();
+        assert!(
+            e.contains("expected 1 tensors of shapes [[2]]") && e.contains("[[3]]"),
+            "{e}"
+        );
+        assert!(!opt.common().is_built());
+        assert_eq!(opt.iterations(), 0);
+        let e = opt.restore(&[vec![2]], vec![], 5).unwrap_err().to_string();
+        assert!(e.contains("got 0"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
-use crate::error::{OptimError, check_range};
+use crate::error::{OptimError, check_range, flag, unknown};
 use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
@@ -93,6 +93,16 @@ impl<T: Element> Optimizer<T> for RMSprop<T> {
             ("epsilon", self.epsilon),
             ("centered", self.centered as u8 as f64),
         ]
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        match name {
+            "rho" => self.rho = value,
+            "momentum" => self.momentum = value,
+            "epsilon" => self.epsilon = value,
+            "centered" => self.centered = flag("rmsprop", "centered", value)?,
+            _ => return Err(unknown("rmsprop", name, &self.hyperparameters())),
+        }
+        Ok(())
     }
     fn validate(&self) -> Result<(), OptimError> {
         self.common.validate("rmsprop")?;

@@ -206,9 +206,199 @@ impl LearningRateSchedule for CosineDecay {
     }
 }
 
+/// Every schedule name [`from_config`] accepts.
+pub const SCHEDULE_NAMES: &[&str] = &[
+    "exponential_decay",
+    "piecewise_constant_decay",
+    "cosine_decay",
+];
+
+/// A schedule rebuilt from its [`name`](LearningRateSchedule::name) and
+/// [`config`](LearningRateSchedule::config), as a saved model stores it.
+///
+/// ```
+/// use optim::schedule::{self, ExponentialDecay, LearningRateSchedule};
+/// let s = ExponentialDecay::new(0.1, 4, 0.5).staircase(true);
+/// let config: Vec<(String, f64)> = s.config().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+/// let back = schedule::from_config(s.name(), &config).unwrap();
+/// assert_eq!(back.learning_rate(9), s.learning_rate(9));
+/// ```
+///
+/// # Errors
+/// An unknown name (the message lists the valid ones), or a config that lacks a parameter,
+/// has one the schedule does not know, or holds a value out of range.
+pub fn from_config(
+    name: &str,
+    config: &[(String, f64)],
+) -> Result<Box<dyn LearningRateSchedule>, crate::OptimError> {
+    let schedule: &'static str = SCHEDULE_NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .ok_or_else(|| crate::OptimError::UnknownName {
+            name: name.to_string(),
+            valid: SCHEDULE_NAMES,
+        })?;
+    let bad = |key: &'static str, message: String| crate::OptimError::InvalidHyperparameter {
+        optimizer: schedule,
+        name: key,
+        message,
+    };
+    let get = |key: &'static str| {
+        config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| bad(key, "is missing".into()))
+    };
+    let steps = |key: &'static str| {
+        let v = get(key)?;
+        if v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 {
+            Ok(v as u64)
+        } else {
+            Err(bad(
+                key,
+                format!("must be a whole number of steps, got {v}"),
+            ))
+        }
+    };
+    let known: &[&str] = match schedule {
+        "exponential_decay" => &[
+            "initial_learning_rate",
+            "decay_steps",
+            "decay_rate",
+            "staircase",
+        ],
+        "piecewise_constant_decay" => &["boundary", "value"],
+        _ => &[
+            "initial_learning_rate",
+            "decay_steps",
+            "alpha",
+            "warmup_target",
+            "warmup_steps",
+        ],
+    };
+    if let Some((k, _)) = config.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        return Err(crate::OptimError::UnknownHyperparameter {
+            optimizer: schedule,
+            name: k.clone(),
+            valid: known.to_vec(),
+        });
+    }
+    Ok(match schedule {
+        "exponential_decay" => Box::new(
+            ExponentialDecay::new(
+                get("initial_learning_rate")?,
+                steps("decay_steps")?,
+                get("decay_rate")?,
+            )
+            .staircase(crate::error::flag(
+                schedule,
+                "staircase",
+                get("staircase")?,
+            )?),
+        ),
+        "piecewise_constant_decay" => {
+            let all = |key: &'static str| {
+                config
+                    .iter()
+                    .filter(move |(k, _)| k == key)
+                    .map(|(_, v)| *v)
+            };
+            let boundaries = all("boundary")
+                .map(|b| {
+                    if b >= 0.0 && b.fract() == 0.0 {
+                        Ok(b as u64)
+                    } else {
+                        Err(bad(
+                            "boundary",
+                            format!("must be a whole number of steps, got {b}"),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<u64>, _>>()?;
+            Box::new(PiecewiseConstantDecay::new(
+                boundaries,
+                all("value").collect(),
+            )?)
+        }
+        _ => {
+            let mut c = CosineDecay::new(get("initial_learning_rate")?, steps("decay_steps")?)
+                .alpha(get("alpha")?);
+            let target = get("warmup_target")?;
+            if !target.is_nan() {
+                c = c.warmup(target, steps("warmup_steps")?);
+            }
+            Box::new(c)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn round_trip(s: &dyn LearningRateSchedule) -> Box<dyn LearningRateSchedule> {
+        let config: Vec<(String, f64)> = s
+            .config()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        from_config(s.name(), &config).unwrap()
+    }
+
+    #[test]
+    fn every_schedule_round_trips_through_its_config() {
+        let schedules: Vec<Box<dyn LearningRateSchedule>> = vec![
+            Box::new(ExponentialDecay::new(0.1, 3, 0.7)),
+            Box::new(ExponentialDecay::new(0.1, 3, 0.7).staircase(true)),
+            Box::new(PiecewiseConstantDecay::new(vec![2, 5], vec![3.0, 2.0, 1.0]).unwrap()),
+            Box::new(CosineDecay::new(1.0, 10).alpha(0.1)),
+            Box::new(CosineDecay::new(0.0, 10).warmup(1.0, 4)),
+        ];
+        for s in &schedules {
+            let back = round_trip(s.as_ref());
+            assert_eq!(back.name(), s.name());
+            for step in 0..20 {
+                assert_eq!(
+                    back.learning_rate(step),
+                    s.learning_rate(step),
+                    "{}",
+                    s.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_schedule_configs_are_errors_naming_the_problem() {
+        let c = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let e = from_config("linear_decay", &[]).err().unwrap().to_string();
+        assert!(
+            e.contains("linear_decay") && e.contains("cosine_decay"),
+            "{e}"
+        );
+        let e = from_config("exponential_decay", &c(&[("initial_learning_rate", 0.1)]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("decay_steps is missing"), "{e}");
+        let e = from_config(
+            "cosine_decay",
+            &c(&[("initial_learning_rate", 0.1), ("decay_steps", 2.5)]),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("whole number"), "{e}");
+        let e = from_config("cosine_decay", &c(&[("speed", 1.0)]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("'speed'"), "{e}");
+    }
 
     #[test]
     fn exponential_decay_smooth_and_staircase() {

@@ -3,7 +3,7 @@
 use tensor::{Element, Tensor};
 
 use crate::common::{Common, LearningRate};
-use crate::error::{OptimError, check_range};
+use crate::error::{OptimError, check_range, flag, unknown};
 use crate::kernel::for_each_chunk;
 use crate::{Optimizer, common_builders};
 
@@ -78,6 +78,14 @@ impl<T: Element> Optimizer<T> for SGD<T> {
             ("momentum", self.momentum),
             ("nesterov", self.nesterov as u8 as f64),
         ]
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f64) -> Result<(), OptimError> {
+        match name {
+            "momentum" => self.momentum = value,
+            "nesterov" => self.nesterov = flag("sgd", "nesterov", value)?,
+            _ => return Err(unknown("sgd", name, &self.hyperparameters())),
+        }
+        Ok(())
     }
     fn validate(&self) -> Result<(), OptimError> {
         self.common.validate("sgd")?;
