@@ -10,6 +10,7 @@ pub use error::{Error, Result};
 pub mod activations;
 pub mod initializers;
 pub mod io;
+pub mod save;
 
 pub use activations::{Activation, IntoActivation};
 pub use initializers::{Initializer, IntoInitializer};

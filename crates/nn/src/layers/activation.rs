@@ -90,7 +90,12 @@ impl<T: Element> Layer<T> for ActivationLayer {
     fn activation(&self) -> Activation {
         self.activation
     }
-    fn config(&self) -> Vec<(&'static str, String)> {
-        vec![("activation", self.activation.name().to_string())]
+    fn config(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert(
+            "activation".into(),
+            crate::save::config::activation_to_json(&self.activation),
+        );
+        m
     }
 }

@@ -198,16 +198,13 @@ impl<T: Element> Layer<T> for Dense<T> {
             None => Ok(self.activation.apply(self.forward(x, params)?)),
         }
     }
-    fn config(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("units", self.units.to_string()),
-            ("activation", self.activation.name().to_string()),
-            ("use_bias", self.use_bias.to_string()),
-            (
-                "kernel_initializer",
-                self.kernel_initializer.name().to_string(),
-            ),
-            ("bias_initializer", self.bias_initializer.name().to_string()),
-        ]
+    fn config(&self) -> serde_json::Map<String, serde_json::Value> {
+        crate::save::config::dense_config(
+            self.units,
+            &self.activation,
+            self.use_bias,
+            &self.kernel_initializer,
+            &self.bias_initializer,
+        )
     }
 }

@@ -75,8 +75,9 @@ pub trait Layer<T: Element>: Send {
         Ok(self.activation().apply(self.forward(x, params)?))
     }
 
-    /// Settings shown in graph drawings and saved with the model (`("units", "8")`).
-    fn config(&self) -> Vec<(&'static str, String)>;
+    /// The layer's settings as saved with the model, with Keras's names (`{"units": 8,
+    /// "activation": "relu", ...}`; the layer's `name` is added by the model).
+    fn config(&self) -> serde_json::Map<String, serde_json::Value>;
 
     /// Copies of the weights, in [`params`](Layer::params) order (Keras's `get_weights`).
     fn get_weights(&self) -> Vec<Tensor<T>> {

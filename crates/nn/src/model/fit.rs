@@ -240,6 +240,7 @@ impl<T: Element> Sequential<T> {
             }
             progress.finish(&logs);
             history.push(epoch, &logs);
+            self.set_completed_epochs(epoch + 1);
         }
         Ok(history)
     }

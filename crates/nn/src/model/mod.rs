@@ -57,6 +57,8 @@ pub struct Sequential<T: Element = f32> {
     compiled: Option<Compiled<T>>,
     /// Reused by every training step (reset after each).
     tape: Tape<T>,
+    /// Epochs `fit` has finished (saved with the model, for resuming).
+    completed_epochs: usize,
 }
 
 impl<T: Element> std::fmt::Debug for Sequential<T> {
@@ -111,6 +113,7 @@ impl<T: Element> Sequential<T> {
             rng: seeded(seed),
             compiled: None,
             tape: Tape::new(),
+            completed_epochs: 0,
         }
     }
 
@@ -134,6 +137,16 @@ impl<T: Element> Sequential<T> {
     /// The seed weights and shuffles derive from.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// How many epochs [`fit`](Sequential::fit) has finished on this model (counting from a
+    /// loaded checkpoint's): the `initial_epoch` to resume from.
+    pub fn completed_epochs(&self) -> usize {
+        self.completed_epochs
+    }
+
+    pub(crate) fn set_completed_epochs(&mut self, epochs: usize) {
+        self.completed_epochs = epochs;
     }
 
     /// Appends a layer. If the input size is known (the first layer's `input_dim`), the
@@ -487,7 +500,7 @@ impl<T: Element> Sequential<T> {
         Ok(())
     }
 
-    fn require_built(&self, op: &str) -> Result<()> {
+    pub(crate) fn require_built(&self, op: &str) -> Result<()> {
         if !self.is_built() {
             return Err(Error::NotReady {
                 message: format!(

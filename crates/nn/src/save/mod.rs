@@ -1,0 +1,529 @@
+//! Saving and loading models: weights alone, or the whole model (configuration, weights and
+//! optimizer state) for resuming training or using it in another program.
+//!
+//! Both are [safetensors](https://huggingface.co/docs/safetensors) files, which Python reads
+//! with `safetensors.numpy.load_file(path)` (PyTorch, JAX and Keras users alike):
+//! - weights are named `{layer}.{param}` (`dense.kernel`, `dense_1.bias`), kernels in Keras's
+//!   `[inputs, units]` layout, in the model's element type (`F32` or `F64`);
+//! - a full model file adds the optimizer's state as `optimizer.{i}.{layer}.{param}` and, in
+//!   the header's metadata, `format` (`brick.model`), `config` (the JSON of
+//!   [`Sequential::to_json`]) and `training` (epochs completed, optimizer steps taken);
+//! - both record `crc32`, a checksum of the tensors' bytes (in name order), so that a file
+//!   corrupted on disk is an error rather than silently different weights.
+//!
+//! Every write is atomic ([`crate::io::write_atomic`]): a crash leaves the old file or the
+//! new one. Every read checks the file before changing anything: a truncated, corrupted or
+//! foreign file, or weights of another architecture or element type, is an error that says
+//! what was expected and what the file holds, and the model is unchanged.
+
+pub(crate) mod config;
+mod json;
+
+pub use config::LAYER_CLASSES;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, View};
+use serde_json::{Value, json};
+use tensor::{Element, Tensor};
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::model::Sequential;
+
+/// `format` in the metadata of a full model file.
+const MODEL_FORMAT: &str = "brick.model";
+/// `format` in the metadata of a weights file.
+const WEIGHTS_FORMAT: &str = "brick.weights";
+/// Prefix of the optimizer's state tensors in a model file.
+const OPTIMIZER_PREFIX: &str = "optimizer.";
+
+/// One tensor's bytes for `safetensors::serialize`.
+struct Raw {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for Raw {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn dtype_of<T: Element>() -> Dtype {
+    if T::DTYPE == "f64" {
+        Dtype::F64
+    } else {
+        Dtype::F32
+    }
+}
+
+/// Little-endian bytes of `t` in its element type.
+fn to_raw<T: Element>(t: &Tensor<T>) -> Raw {
+    let values = t.to_vec();
+    let bytes = if T::DTYPE == "f64" {
+        values
+            .iter()
+            .flat_map(|v| v.to_f64_exact().to_le_bytes())
+            .collect()
+    } else {
+        // Exact: T is f32 here.
+        values
+            .iter()
+            .flat_map(|v| (v.to_f64_exact() as f32).to_le_bytes())
+            .collect()
+    };
+    Raw {
+        dtype: dtype_of::<T>(),
+        shape: t.shape().to_vec(),
+        bytes,
+    }
+}
+
+/// The CRC-32 of the tensors' bytes, in name order, as 8 hex digits.
+fn checksum<'b>(mut tensors: Vec<(&str, &'b [u8])>) -> String {
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    let mut hasher = crc32fast::Hasher::new();
+    for (_, bytes) in tensors {
+        hasher.update(bytes);
+    }
+    format!("{:08x}", hasher.finalize())
+}
+
+/// Metadata key of the checksum (absent from files other programs wrote).
+const CRC32: &str = "crc32";
+
+fn serialize<T: Element>(
+    tensors: &[(String, Tensor<T>)],
+    mut metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    let raw: Vec<(&str, Raw)> = tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), to_raw(t)))
+        .collect();
+    let sum = checksum(raw.iter().map(|(n, r)| (*n, r.bytes.as_slice())).collect());
+    metadata.insert(CRC32.to_string(), sum);
+    safetensors::serialize(raw, Some(metadata))
+        .map_err(|e| Error::config("save", format!("could not encode the tensors: {e}")))
+}
+
+/// A parsed file: its tensors (borrowing the bytes), its header's metadata, and its path
+/// for messages.
+struct File<'a> {
+    path: &'a Path,
+    tensors: SafeTensors<'a>,
+    metadata: HashMap<String, String>,
+}
+
+impl<'a> File<'a> {
+    fn parse(path: &'a Path, bytes: &'a [u8]) -> Result<Self> {
+        let damaged = |e: safetensors::SafeTensorError| Error::Format {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!(
+                "not a readable safetensors file ({}): the file is damaged, truncated or of another format",
+                describe(&e)
+            ),
+        };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(damaged)?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(damaged)?;
+        let file = File {
+            path,
+            tensors,
+            metadata: header.metadata().clone().unwrap_or_default(),
+        };
+        if let Some(expected) = file.metadata.get(CRC32) {
+            let views = file.tensors.tensors();
+            let actual = checksum(views.iter().map(|(n, v)| (n.as_str(), v.data())).collect());
+            if *expected != actual {
+                return Err(file.error(format!(
+                    "is corrupted: its tensors' checksum is {actual}, but it was saved with {expected}"
+                )));
+            }
+        }
+        Ok(file)
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::Format {
+            path: self.path.to_path_buf(),
+            line: None,
+            message: message.into(),
+        }
+    }
+
+    /// Tensor `name` as a `Tensor<T>` of shape `shape`, or an error saying what differs.
+    fn tensor<T: Element>(&self, name: &str, shape: &[usize]) -> Result<Tensor<T>> {
+        let view = self
+            .tensors
+            .tensor(name)
+            .map_err(|_| self.error(format!("has no tensor '{name}'")))?;
+        let want = dtype_of::<T>();
+        if view.dtype() != want {
+            return Err(self.error(format!(
+                "tensor '{name}' is {:?}, but this model's weights are {want:?} ({}); load it into a Sequential::<{}>",
+                view.dtype(),
+                T::DTYPE,
+                if view.dtype() == Dtype::F64 { "f64" } else { "of that type" }
+            )));
+        }
+        if view.shape() != shape {
+            return Err(self.error(format!(
+                "tensor '{name}' has shape {:?}, but the model's is {shape:?} (a model of another architecture?)",
+                view.shape()
+            )));
+        }
+        let bytes = view.data();
+        let values: Vec<T> = if want == Dtype::F64 {
+            bytes
+                .chunks_exact(8)
+                .map(|c| T::from_f64_lossy(f64::from_le_bytes(c.try_into().expect("8 bytes"))))
+                .collect()
+        } else {
+            bytes
+                .chunks_exact(4)
+                .map(|c| {
+                    T::from_f64_lossy(f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+                })
+                .collect()
+        };
+        Ok(Tensor::from_vec(values, shape)?)
+    }
+}
+
+/// A safetensors error in words for users.
+fn describe(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall | E::InvalidHeaderLength | E::MetadataIncompleteBuffer => {
+            "its length does not match its header".into()
+        }
+        E::HeaderTooLarge => "its header is larger than any safetensors header".into(),
+        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => {
+            "its header is not valid JSON".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl<T: Element> Sequential<T> {
+    /// The weights as `(name, tensor)` pairs, `{layer}.{param}`, in layer order.
+    fn named_weights(&self) -> Vec<(String, Tensor<T>)> {
+        self.layers()
+            .iter()
+            .flat_map(|l| {
+                let layer = l.name().unwrap_or_default().to_string();
+                l.param_names()
+                    .into_iter()
+                    .zip(l.params())
+                    .map(move |(p, t)| (format!("{layer}.{p}"), t.clone()))
+            })
+            .collect()
+    }
+
+    /// Saves the weights to a safetensors file (see the [module](crate::save) docs for the
+    /// names and layout), atomically. Keras's `save_weights`.
+    ///
+    /// ```
+    /// use nn::{Dense, Sequential};
+    /// let path = std::env::temp_dir().join(format!("brick-doc-weights-{}.safetensors", std::process::id()));
+    /// let mut a = Sequential::with_seed(1);
+    /// a.add(Dense::new(3).input_dim(2)).unwrap();
+    /// a.save_weights(&path).unwrap();
+    /// let mut b = Sequential::with_seed(2);
+    /// b.add(Dense::new(3).input_dim(2)).unwrap();
+    /// b.load_weights(&path).unwrap();
+    /// assert_eq!(a.get_weights(), b.get_weights());
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// If the model has no weights yet, or the file cannot be written (the message names
+    /// the path; an existing file is left as it was).
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.require_built("save_weights")?;
+        let metadata = HashMap::from([
+            ("format".to_string(), WEIGHTS_FORMAT.to_string()),
+            (
+                "format_version".to_string(),
+                config::FORMAT_VERSION.to_string(),
+            ),
+        ]);
+        write_atomic(path, &serialize(&self.named_weights(), metadata)?)
+    }
+
+    /// Loads weights saved by [`save_weights`](Sequential::save_weights) (or [`save`]
+    /// (Sequential::save), or by any program that names them `{layer}.{param}`) into this
+    /// model, which must have the same architecture and element type.
+    ///
+    /// # Errors
+    /// If the model has no weights yet; if the file is missing, not safetensors, truncated or
+    /// corrupted; if a weight is missing, of another shape or element type, or the file
+    /// holds tensors this model does not have. The model is unchanged then.
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        self.require_built("load_weights")?;
+        let path = path.as_ref();
+        let bytes = read(path)?;
+        let file = File::parse(path, &bytes)?;
+        let weights = self.read_weights(&file, false)?;
+        self.set_weights(&weights)
+    }
+
+    /// The model's weights from `file`, checked against the model; tensors named
+    /// `optimizer.*` are allowed (and skipped) when `with_optimizer`.
+    fn read_weights(&self, file: &File<'_>, with_optimizer: bool) -> Result<Vec<Tensor<T>>> {
+        let expected = self.named_weights();
+        let weights = expected
+            .iter()
+            .map(|(name, t)| file.tensor::<T>(name, t.shape()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut extra: Vec<&str> = file
+            .tensors
+            .names()
+            .into_iter()
+            .filter(|n| !expected.iter().any(|(e, _)| e == n))
+            .filter(|n| !(with_optimizer && n.starts_with(OPTIMIZER_PREFIX)))
+            .collect();
+        if !extra.is_empty() {
+            extra.sort_unstable();
+            let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(file.error(format!(
+                "holds tensors this model does not have: {} (the model's are {}; a model of another architecture?)",
+                extra.join(", "),
+                names.join(", ")
+            )));
+        }
+        Ok(weights)
+    }
+
+    /// The model's configuration as JSON: its layers (with activations and initializers),
+    /// and, if compiled, its loss, metrics and optimizer with its hyperparameters. Keras's
+    /// `to_json`; [`from_json`](Sequential::from_json) builds the model back.
+    ///
+    /// ```
+    /// use nn::{Dense, Sequential};
+    /// let mut m = Sequential::with_seed(3);
+    /// m.add(Dense::new(4).input_dim(2).activation("relu")).unwrap();
+    /// m.add(Dense::new(1).activation("sigmoid")).unwrap();
+    /// m.compile("adam", "binary_crossentropy", ["accuracy"]).unwrap();
+    /// let json = m.to_json();
+    /// assert!(json.contains("\"units\": 4") && json.contains("\"beta_1\": 0.9"));
+    /// let back = Sequential::<f32>::from_json(&json).unwrap();
+    /// assert_eq!(back.to_json(), json);
+    /// assert_eq!(back.get_weights(), m.get_weights()); // same seed, same initial weights
+    /// ```
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&config::model_to_json(self)).expect("a JSON value")
+    }
+
+    /// A model built from [`to_json`](Sequential::to_json)'s configuration: the same layers,
+    /// compiled the same way, with the initial weights its seed draws (not trained ones: see
+    /// [`load`](Sequential::load)).
+    ///
+    /// # Errors
+    /// If the text is not JSON, or names an unknown layer class, activation, initializer,
+    /// loss, metric or optimizer, or holds a value of the wrong type or range; the message
+    /// gives the path (`config.layers[1].config.units: ...`).
+    pub fn from_json(json: &str) -> Result<Sequential<T>> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| Error::config("model config", format!("not valid JSON: {e}")))?;
+        config::model_from_json(&value).map_err(|e| Error::config("model config", e))
+    }
+
+    /// Saves the whole model atomically: configuration, weights, and the optimizer's state
+    /// and step count, with the number of epochs trained; [`load`](Sequential::load) gives
+    /// back a model that predicts exactly what this one does and continues training exactly
+    /// as this one would. Keras's `model.save`.
+    ///
+    /// ```
+    /// use nn::{Dense, FitOptions, Sequential};
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], &[4, 2]).unwrap();
+    /// let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], &[4, 1]).unwrap();
+    /// let mut m = Sequential::with_seed(1);
+    /// m.add(Dense::new(8).input_dim(2).activation("tanh")).unwrap();
+    /// m.add(Dense::new(1).activation("sigmoid")).unwrap();
+    /// m.compile("rmsprop", "binary_crossentropy", ["accuracy"]).unwrap();
+    /// m.fit(&x, &y, FitOptions { epochs: 3, verbose: 0, ..Default::default() }).unwrap();
+    /// let path = std::env::temp_dir().join(format!("brick-doc-model-{}.safetensors", std::process::id()));
+    /// m.save(&path).unwrap();
+    /// let loaded = Sequential::<f32>::load(&path).unwrap();
+    /// assert_eq!(loaded.predict(&x, 4).unwrap(), m.predict(&x, 4).unwrap());
+    /// assert_eq!(loaded.completed_epochs(), 3);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// If the file cannot be written (the message names the path; an existing file is left
+    /// as it was).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut tensors = if self.is_built() {
+            self.named_weights()
+        } else {
+            Vec::new()
+        };
+        let mut optimizer_steps = 0;
+        if let Some(opt) = self.optimizer() {
+            optimizer_steps = opt.iterations();
+            if opt.common().is_built() {
+                let names: Vec<String> = tensors.iter().map(|(n, _)| n.clone()).collect();
+                for (i, t) in opt.state().into_iter().enumerate() {
+                    let param = names.get(i % names.len().max(1)).map_or("", String::as_str);
+                    tensors.push((format!("{OPTIMIZER_PREFIX}{i}.{param}"), t.clone()));
+                }
+            }
+        }
+        let training = json!({
+            "completed_epochs": self.completed_epochs(),
+            "optimizer_steps": optimizer_steps,
+        });
+        let metadata = HashMap::from([
+            ("format".to_string(), MODEL_FORMAT.to_string()),
+            (
+                "format_version".to_string(),
+                config::FORMAT_VERSION.to_string(),
+            ),
+            ("config".to_string(), self.to_json()),
+            ("training".to_string(), training.to_string()),
+        ]);
+        write_atomic(path, &serialize(&tensors, metadata)?)
+    }
+
+    /// Loads a model saved by [`save`](Sequential::save): its layers, weights, compile
+    /// settings, optimizer state and epochs completed. To resume training, fit with
+    /// `initial_epoch: model.completed_epochs()`.
+    ///
+    /// # Errors
+    /// If the file is missing, not safetensors, truncated or corrupted, not a full model file
+    /// (a weights file: use [`load_weights`](Sequential::load_weights) on a model built in
+    /// code), saved as another element type, or its configuration or tensors do not fit
+    /// together. The message names the file and the problem.
+    pub fn load(path: impl AsRef<Path>) -> Result<Sequential<T>> {
+        let path = path.as_ref();
+        let bytes = read(path)?;
+        let file = File::parse(path, &bytes)?;
+        match file.metadata.get("format").map(String::as_str) {
+            Some(MODEL_FORMAT) => {}
+            Some(WEIGHTS_FORMAT) => {
+                return Err(file.error(
+                    "holds weights only, not a whole model: build the model in code and call load_weights",
+                ));
+            }
+            _ => {
+                return Err(file.error(
+                    "is a safetensors file but not a brick model (its metadata has no format \"brick.model\"); for weights alone use load_weights",
+                ));
+            }
+        }
+        let config = file
+            .metadata
+            .get("config")
+            .ok_or_else(|| file.error("has no model config in its metadata"))?;
+        let value: Value = serde_json::from_str(config)
+            .map_err(|e| file.error(format!("model config: not valid JSON: {e}")))?;
+        let mut model = config::model_from_json::<T>(&value)
+            .map_err(|e| file.error(format!("model config: {e}")))?;
+        let training: Value = match file.metadata.get("training") {
+            Some(t) => serde_json::from_str(t)
+                .map_err(|e| file.error(format!("training: not valid JSON: {e}")))?,
+            None => json!({}),
+        };
+        let count = |key: &str| -> Result<u64> {
+            match training.get(key) {
+                None | Some(Value::Null) => Ok(0),
+                Some(v) => v.as_u64().ok_or_else(|| {
+                    file.error(format!("training.{key}: expected a whole number, got {v}"))
+                }),
+            }
+        };
+        let epochs = count("completed_epochs")?;
+        let steps = count("optimizer_steps")?;
+        let has_weights = file
+            .tensors
+            .names()
+            .iter()
+            .any(|n| !n.starts_with(OPTIMIZER_PREFIX));
+        if has_weights {
+            if !model.is_built() {
+                return Err(file.error(
+                    "holds weights but its config gives no input_dim to build the model for",
+                ));
+            }
+            let weights = model.read_weights(&file, true)?;
+            model.set_weights(&weights)?;
+        }
+        let shapes: Vec<Vec<usize>> = model
+            .get_weights()
+            .iter()
+            .map(|t| t.shape().to_vec())
+            .collect();
+        let names: Vec<String> = model.named_weights().into_iter().map(|(n, _)| n).collect();
+        let mut state_names: Vec<&str> = file
+            .tensors
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(OPTIMIZER_PREFIX))
+            .collect();
+        // optimizer.{i}.{param}: in the order of i.
+        state_names.sort_by_key(|n| {
+            n[OPTIMIZER_PREFIX.len()..]
+                .split('.')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        });
+        if let Some(opt) = model.optimizer_mut() {
+            if !state_names.is_empty() {
+                let state = state_names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let expected = format!(
+                            "{OPTIMIZER_PREFIX}{i}.{}",
+                            names.get(i % names.len().max(1)).map_or("", String::as_str)
+                        );
+                        if *n != expected {
+                            return Err(file.error(format!(
+                                "optimizer state tensor '{n}' is not the expected '{expected}'"
+                            )));
+                        }
+                        let view = file
+                            .tensors
+                            .tensor(n)
+                            .map_err(|_| file.error(format!("has no tensor '{n}'")))?;
+                        file.tensor::<T>(n, view.shape())
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                opt.restore(&shapes, state, steps)
+                    .map_err(|e| file.error(format!("optimizer state: {e}")))?;
+            } else {
+                opt.common_mut().set_iterations(steps);
+            }
+        } else if !state_names.is_empty() {
+            return Err(file.error("holds optimizer state but its config has no compile settings"));
+        }
+        model.set_completed_epochs(epochs as usize);
+        Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests;
