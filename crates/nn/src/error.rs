@@ -42,6 +42,13 @@ pub enum Error {
         line: Option<usize>,
         message: String,
     },
+    /// [`TerminateOnNaN`](crate::callbacks::TerminateOnNaN) stopped training: the loss of
+    /// batch `step` of epoch `epoch` (both from 0) was NaN or infinite.
+    NonFiniteLoss {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -69,6 +76,12 @@ impl fmt::Display for Error {
                 line: None,
                 message,
             } => write!(f, "{}: {message}", path.display()),
+            Error::NonFiniteLoss { epoch, step, loss } => write!(
+                f,
+                "TerminateOnNaN: the loss is {loss} in epoch {} at batch {} (counting from 1, as the progress bar does); training stopped",
+                epoch + 1,
+                step + 1
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@ mod error;
 
 pub use error::{Error, Result};
 pub mod activations;
+pub mod callbacks;
 pub mod initializers;
 pub mod io;
 pub mod save;

@@ -4,6 +4,7 @@
 use tensor::random::seeded;
 use tensor::{Element, Tensor};
 
+use crate::callbacks::Callback;
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::model::progress::Progress;
@@ -15,7 +16,6 @@ use crate::model::{History, Logs, Sequential, check_batch_size};
 /// let options = nn::FitOptions::<f32> { epochs: 5, batch_size: 128, ..Default::default() };
 /// assert!(options.shuffle);
 /// ```
-#[derive(Clone, Debug)]
 pub struct FitOptions<T: Element = f32> {
     /// Passes over the training data (Keras's default 1).
     pub epochs: usize,
@@ -34,6 +34,32 @@ pub struct FitOptions<T: Element = f32> {
     pub initial_epoch: usize,
     /// Seed of the per-epoch shuffles; `None` uses the model's seed.
     pub seed: Option<u64>,
+    /// Code run around training, epochs and batches ([`crate::callbacks`]): checkpoints,
+    /// early stopping, logging, learning-rate schedules, your own.
+    pub callbacks: Vec<Box<dyn Callback<T>>>,
+}
+
+impl<T: Element> std::fmt::Debug for FitOptions<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let callbacks: Vec<&str> = self.callbacks.iter().map(|c| c.name()).collect();
+        f.debug_struct("FitOptions")
+            .field("epochs", &self.epochs)
+            .field("batch_size", &self.batch_size)
+            .field("shuffle", &self.shuffle)
+            .field("validation_split", &self.validation_split)
+            .field(
+                "validation_data",
+                &self
+                    .validation_data
+                    .as_ref()
+                    .map(|(x, _)| x.shape().to_vec()),
+            )
+            .field("verbose", &self.verbose)
+            .field("initial_epoch", &self.initial_epoch)
+            .field("seed", &self.seed)
+            .field("callbacks", &callbacks)
+            .finish()
+    }
 }
 
 impl<T: Element> Default for FitOptions<T> {
@@ -47,6 +73,7 @@ impl<T: Element> Default for FitOptions<T> {
             verbose: 1,
             initial_epoch: 0,
             seed: None,
+            callbacks: Vec::new(),
         }
     }
 }
@@ -207,7 +234,15 @@ impl<T: Element> Sequential<T> {
         let seed = options.seed.unwrap_or(self.seed());
         let mut history = History::default();
         let mut order: Vec<usize> = (0..n_train).collect();
+        let mut callbacks = options.callbacks;
+        for c in &mut callbacks {
+            c.on_train_begin(self)?;
+        }
         for epoch in options.initial_epoch..options.epochs {
+            for c in &mut callbacks {
+                c.on_epoch_begin(epoch, self)?;
+            }
+            let mut stop = false;
             let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
             if options.shuffle {
                 use rand::seq::SliceRandom;
@@ -229,6 +264,12 @@ impl<T: Element> Sequential<T> {
                 let (loss, y_pred) = self.train_step(&xb, &yb)?;
                 acc.add(loss, &yb, y_pred.as_ref())?;
                 progress.update(step + 1, || acc.logs(""));
+                for c in &mut callbacks {
+                    stop |= c.on_batch_end(epoch, step, loss, self)?.is_break();
+                }
+                if stop {
+                    break;
+                }
             }
             let mut logs = acc.logs("");
             if let Some((xv, yv)) = &validation {
@@ -238,9 +279,20 @@ impl<T: Element> Sequential<T> {
                     logs.insert(format!("val_{k}"), v);
                 }
             }
+            self.set_completed_epochs(epoch + 1);
+            // Callbacks first (they may add entries, such as the learning rate), then the
+            // progress line and the history, as Keras orders them.
+            for c in &mut callbacks {
+                stop |= c.on_epoch_end(epoch, &mut logs, self)?.is_break();
+            }
             progress.finish(&logs);
             history.push(epoch, &logs);
-            self.set_completed_epochs(epoch + 1);
+            if stop {
+                break;
+            }
+        }
+        for c in &mut callbacks {
+            c.on_train_end(self, &history)?;
         }
         Ok(history)
     }

@@ -92,7 +92,7 @@ fn to_raw<T: Element>(t: &Tensor<T>) -> Raw {
 }
 
 /// The CRC-32 of the tensors' bytes, in name order, as 8 hex digits.
-fn checksum<'b>(mut tensors: Vec<(&str, &'b [u8])>) -> String {
+fn checksum(mut tensors: Vec<(&str, &[u8])>) -> String {
     tensors.sort_by(|a, b| a.0.cmp(b.0));
     let mut hasher = crc32fast::Hasher::new();
     for (_, bytes) in tensors {

@@ -331,8 +331,7 @@ fn bad_model_files_are_errors_that_name_the_problem() {
     let dir = scratch("bad-models");
     let load = |name: &str| {
         Sequential::<f32>::load(dir.join(name))
-            .err()
-            .expect("a bad file")
+            .expect_err("a bad file")
             .to_string()
     };
     let model = trained(Box::new(RMSprop::new(0.01)));
@@ -378,8 +377,7 @@ fn bad_configs_are_errors_with_the_path_of_the_problem() {
     let json = model.to_json();
     let err = |text: &str| {
         Sequential::<f32>::from_json(text)
-            .err()
-            .expect("a bad config")
+            .expect_err("a bad config")
             .to_string()
     };
     assert!(err("{ not json").contains("not valid JSON"));
