@@ -34,6 +34,7 @@ use tensor::Element;
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::model::logs::{csv_field, csv_number};
 use crate::model::{History, Logs, Sequential};
 
 /// Whether training goes on after a callback ran (Keras's `model.stop_training = True` is
@@ -610,12 +611,14 @@ impl<T: Element> Callback<T> for CsvLogger {
         let sep = self.separator.to_string();
         if self.keys.is_empty() {
             self.keys = logs.sorted().iter().map(|(k, _)| k.to_string()).collect();
-            self.text = format!("epoch{sep}{}\n", self.keys.join(&sep));
+            let header: Vec<String> = self.keys.iter().map(|k| csv_field(k)).collect();
+            self.text = format!("epoch{sep}{}\n", header.join(&sep));
         }
+        // As History::to_csv writes values: in full, NaN as `nan` (what pandas reads).
         let cells: Vec<String> = self
             .keys
             .iter()
-            .map(|k| logs.get(k).map_or_else(String::new, |v| v.to_string()))
+            .map(|k| logs.get(k).map_or_else(String::new, csv_number))
             .collect();
         self.text
             .push_str(&format!("{epoch}{sep}{}\n", cells.join(&sep)));

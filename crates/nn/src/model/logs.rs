@@ -2,6 +2,10 @@
 //! ([`History`]).
 
 use std::fmt;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::io::write_atomic;
 
 /// Named values, in a fixed order: the loss and metrics of a batch, an evaluation or an
 /// epoch (validation entries prefixed `val_`).
@@ -162,6 +166,101 @@ impl History {
     pub fn is_empty(&self) -> bool {
         self.epochs.is_empty()
     }
+
+    /// The history as CSV, in the layout of Keras's `CSVLogger`: a header `epoch,<keys>`
+    /// (keys in the history's order), then one row per epoch with the epoch number as
+    /// recorded. Values are printed in full (they read back as the same `f64`); a missing or
+    /// NaN value is `nan`, infinities `inf` and `-inf`, as Python and pandas read them.
+    /// Lines end with `\n`; a key containing `,`, `"` or a line break is quoted (RFC 4180).
+    ///
+    /// ```
+    /// let mut h = nn::History::default();
+    /// let mut logs = nn::Logs::default();
+    /// logs.insert("loss", 0.5);
+    /// logs.insert("val_loss", 0.625);
+    /// h.push(0, &logs);
+    /// logs.insert("loss", 0.1 + 0.2);
+    /// logs.insert("val_loss", f64::NAN);
+    /// h.push(1, &logs);
+    /// assert_eq!(h.to_csv(), "epoch,loss,val_loss\n0,0.5,0.625\n1,0.30000000000000004,nan\n");
+    /// ```
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("epoch");
+        for (key, _) in &self.series {
+            out.push(',');
+            out.push_str(&csv_field(key));
+        }
+        out.push('\n');
+        for (row, epoch) in self.epochs.iter().enumerate() {
+            out.push_str(&epoch.to_string());
+            for (_, values) in &self.series {
+                out.push(',');
+                out.push_str(&csv_number(values.get(row).copied().unwrap_or(f64::NAN)));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`to_csv`](History::to_csv) to `path`, atomically (see
+    /// [`write_atomic`]), so that an interrupted save never leaves half a file.
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) naming the path, if it cannot be written.
+    pub fn save_csv(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomic(path, self.to_csv().as_bytes())
+    }
+
+    /// The history as a standalone SVG line chart, to open in a browser: one panel per
+    /// quantity (the loss, then each metric), stacked, each plotting the training series
+    /// (solid, with markers) and its `val_` series (dashed) against the epoch, with
+    /// gridlines at round values, a legend and axis labels. NaN and infinite values are
+    /// left out, breaking the line; an empty history gives a chart that says "no epochs".
+    ///
+    /// ```
+    /// let mut h = nn::History::default();
+    /// let mut logs = nn::Logs::default();
+    /// for (epoch, loss) in [0.9, 0.5, 0.3].into_iter().enumerate() {
+    ///     logs.insert("loss", loss);
+    ///     logs.insert("val_loss", loss + 0.1);
+    ///     h.push(epoch, &logs);
+    /// }
+    /// let svg = h.to_svg();
+    /// assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    /// assert_eq!(svg.matches("<path").count(), 2); // loss and val_loss
+    /// ```
+    pub fn to_svg(&self) -> String {
+        super::plot::history_svg(self)
+    }
+
+    /// Writes [`to_svg`](History::to_svg) to `path` (conventionally `*.svg`), atomically
+    /// (see [`write_atomic`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) naming the path, if it cannot be written.
+    pub fn save_svg(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomic(path, self.to_svg().as_bytes())
+    }
+}
+
+/// A CSV field: as is, or quoted (with quotes doubled) if it holds a comma, a quote or a
+/// line break.
+pub(crate) fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// A value as CSV: the shortest text that reads back as the same `f64`, and `nan` (Rust
+/// would print `NaN`) as Python writes and reads it.
+pub(crate) fn csv_number(v: f64) -> String {
+    if v.is_nan() {
+        "nan".to_string()
+    } else {
+        v.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -208,5 +307,102 @@ mod tests {
         assert!(val[0].is_nan() && val[1] == 0.7);
         assert_eq!(h.keys().collect::<Vec<_>>(), vec!["loss", "val_loss"]);
         assert_eq!(h.len(), 2);
+    }
+
+    /// Three epochs of loss, accuracy and their validation versions, inserted unsorted.
+    fn three_epochs() -> History {
+        let mut h = History::default();
+        let rows = [
+            (0.75, 0.5, 0.8, 0.25),
+            (0.5, 0.625, 0.6, 0.5),
+            (0.3, 0.875, 0.45, 0.75),
+        ];
+        for (epoch, (loss, accuracy, val_loss, val_accuracy)) in rows.into_iter().enumerate() {
+            let mut logs = Logs::default();
+            logs.insert("val_loss", val_loss);
+            logs.insert("loss", loss);
+            logs.insert("val_accuracy", val_accuracy);
+            logs.insert("accuracy", accuracy);
+            h.push(epoch, &logs);
+        }
+        h
+    }
+
+    #[test]
+    fn csv_has_the_epoch_then_the_sorted_keys() {
+        assert_eq!(
+            three_epochs().to_csv(),
+            "epoch,accuracy,loss,val_accuracy,val_loss\n\
+             0,0.5,0.75,0.25,0.8\n\
+             1,0.625,0.5,0.5,0.6\n\
+             2,0.875,0.3,0.75,0.45\n"
+        );
+        assert_eq!(History::default().to_csv(), "epoch\n");
+    }
+
+    #[test]
+    fn csv_keeps_recorded_epochs_and_full_precision() {
+        let mut h = History::default();
+        let mut logs = Logs::default();
+        logs.insert("loss", 0.1 + 0.2);
+        h.push(5, &logs);
+        logs.insert("loss", 1e-300);
+        h.push(6, &logs);
+        let csv = h.to_csv();
+        let values: Vec<f64> = csv
+            .lines()
+            .skip(1)
+            .map(|row| row.split_once(',').unwrap().1.parse().unwrap())
+            .collect();
+        assert_eq!(values, vec![0.1 + 0.2, 1e-300]);
+        assert!(csv.starts_with("epoch,loss\n5,0.30000000000000004\n6,"));
+    }
+
+    #[test]
+    fn csv_writes_nan_and_infinities_as_python_reads_them() {
+        let mut h = History::default();
+        let mut logs = Logs::default();
+        logs.insert("loss", f64::NAN);
+        h.push(0, &logs);
+        logs.insert("loss", f64::INFINITY);
+        logs.insert("val_loss", f64::NEG_INFINITY);
+        h.push(1, &logs);
+        // val_loss is missing from epoch 0: nan.
+        assert_eq!(h.to_csv(), "epoch,loss,val_loss\n0,nan,nan\n1,inf,-inf\n");
+    }
+
+    #[test]
+    fn csv_quotes_keys_that_need_it() {
+        let mut h = History::default();
+        let mut logs = Logs::default();
+        logs.insert("f1,macro", 0.5);
+        logs.insert("say \"hi\"", 1.0);
+        h.push(0, &logs);
+        assert_eq!(
+            h.to_csv(),
+            "epoch,\"f1,macro\",\"say \"\"hi\"\"\"\n0,0.5,1\n"
+        );
+    }
+
+    #[test]
+    fn saves_csv_and_svg() {
+        let dir = std::env::temp_dir().join(format!("brick-history-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = three_epochs();
+        h.save_csv(dir.join("history.csv")).unwrap();
+        h.save_svg(dir.join("history.svg")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("history.csv")).unwrap(),
+            h.to_csv()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("history.svg")).unwrap(),
+            h.to_svg()
+        );
+        let e = h
+            .save_csv(dir.join("missing").join("history.csv"))
+            .unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

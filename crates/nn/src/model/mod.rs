@@ -2,7 +2,8 @@
 //! `predict`.
 
 mod fit;
-mod logs;
+pub(crate) mod logs;
+mod plot;
 mod progress;
 mod summary;
 
