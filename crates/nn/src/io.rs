@@ -42,6 +42,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    remove_stale_temporaries(path, &dir);
     let temp = temp_path(path, &dir);
     let written = (|| {
         // `create_new`: never follow or reuse a file someone else left at that name.
@@ -61,6 +62,37 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         return Err(io(e));
     }
     Ok(())
+}
+
+/// Removes the temporary files of `path` left by processes that were killed mid-write (their
+/// pid no longer runs). Only on Linux, where `/proc` tells which processes run; elsewhere
+/// such files stay (they are hidden, and never mistaken for the target).
+fn remove_stale_temporaries(path: &Path, dir: &Path) {
+    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let Some(Ok(pid)) = rest.split('.').next().map(str::parse::<u32>) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A fresh name next to `path`: `.{name}.{pid}.{n}.tmp`, hidden, and unique per process and
@@ -104,6 +136,26 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("w.bin")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn temporaries_of_killed_writers_are_cleared_and_others_kept() {
+        let dir = scratch("stale");
+        let path = dir.join("m.bin");
+        // A pid that cannot run (above the kernel's maximum), one that does (ours), and a
+        // file of another target.
+        let dead = dir.join(".m.bin.4294967294.0.tmp");
+        let ours = dir.join(format!(".m.bin.{}.99.tmp", std::process::id()));
+        let other = dir.join(".n.bin.4294967294.0.tmp");
+        for f in [&dead, &ours, &other] {
+            fs::write(f, b"partial").unwrap();
+        }
+        write_atomic(&path, b"whole").unwrap();
+        assert!(!dead.exists());
+        assert!(ours.exists() && other.exists());
+        assert_eq!(fs::read(&path).unwrap(), b"whole");
         fs::remove_dir_all(&dir).unwrap();
     }
 
