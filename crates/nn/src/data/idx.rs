@@ -82,10 +82,20 @@ struct Header {
 pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx> {
     let path = path.as_ref();
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        read_gzipped(&raw, path)
+    decode_idx(&raw, path)
+}
+
+/// The content of an IDX file, gzipped or not (what [`read_idx`] does after reading the
+/// file); `source` only names it in error messages. The entry point for data already in
+/// memory, and for fuzzing.
+///
+/// # Errors
+/// [`Error::Format`] as for [`read_idx`].
+pub fn decode_idx(bytes: &[u8], source: &Path) -> Result<Idx> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        read_gzipped(bytes, source)
     } else {
-        parse_idx(&raw, path)
+        parse_idx(bytes, source)
     }
 }
 

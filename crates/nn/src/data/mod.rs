@@ -44,6 +44,8 @@ mod scale;
 mod split;
 
 pub use csv::{CsvData, parse_csv, read_csv};
-pub use idx::{Idx, MAX_IDX_BYTES, load_mnist_images, load_mnist_labels, parse_idx, read_idx};
+pub use idx::{
+    Idx, MAX_IDX_BYTES, decode_idx, load_mnist_images, load_mnist_labels, parse_idx, read_idx,
+};
 pub use scale::StandardScaler;
 pub use split::{stratified_k_fold, to_categorical, train_test_split};

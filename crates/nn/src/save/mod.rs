@@ -36,6 +36,8 @@ use crate::model::Sequential;
 const MODEL_FORMAT: &str = "brick.model";
 /// `format` in the metadata of a weights file.
 const WEIGHTS_FORMAT: &str = "brick.weights";
+/// How errors name a file given as bytes.
+const IN_MEMORY: &str = "<bytes>";
 /// Prefix of the optimizer's state tensors in a model file.
 const OPTIMIZER_PREFIX: &str = "optimizer.";
 
@@ -171,11 +173,15 @@ impl<'a> File<'a> {
             .map_err(|_| self.error(format!("has no tensor '{name}'")))?;
         let want = dtype_of::<T>();
         if view.dtype() != want {
+            let advice = match view.dtype() {
+                Dtype::F32 => "load the file into a Sequential::<f32>".to_string(),
+                Dtype::F64 => "load the file into a Sequential::<f64>".to_string(),
+                other => format!("brick reads F32 and F64 weights, not {other:?}"),
+            };
             return Err(self.error(format!(
-                "tensor '{name}' is {:?}, but this model's weights are {want:?} ({}); load it into a Sequential::<{}>",
+                "tensor '{name}' is {:?}, but this model's weights are {want:?} ({}): {advice}",
                 view.dtype(),
                 T::DTYPE,
-                if view.dtype() == Dtype::F64 { "f64" } else { "of that type" }
             )));
         }
         if view.shape() != shape {
@@ -281,8 +287,21 @@ impl<T: Element> Sequential<T> {
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         self.require_built("load_weights")?;
         let path = path.as_ref();
-        let bytes = read(path)?;
-        let file = File::parse(path, &bytes)?;
+        self.load_weights_from(&read(path)?, path)
+    }
+
+    /// [`load_weights`](Sequential::load_weights) from the bytes of a file already in memory
+    /// (errors name the source as `<bytes>`).
+    ///
+    /// # Errors
+    /// As [`load_weights`](Sequential::load_weights).
+    pub fn load_weights_from_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.require_built("load_weights")?;
+        self.load_weights_from(bytes, Path::new(IN_MEMORY))
+    }
+
+    fn load_weights_from(&mut self, bytes: &[u8], source: &Path) -> Result<()> {
+        let file = File::parse(source, bytes)?;
         let weights = self.read_weights(&file, false)?;
         self.set_weights(&weights)
     }
@@ -418,8 +437,20 @@ impl<T: Element> Sequential<T> {
     /// together. The message names the file and the problem.
     pub fn load(path: impl AsRef<Path>) -> Result<Sequential<T>> {
         let path = path.as_ref();
-        let bytes = read(path)?;
-        let file = File::parse(path, &bytes)?;
+        Self::load_from(&read(path)?, path)
+    }
+
+    /// [`load`](Sequential::load) from the bytes of a file already in memory (errors name
+    /// the source as `<bytes>`).
+    ///
+    /// # Errors
+    /// As [`load`](Sequential::load).
+    pub fn load_from_bytes(bytes: &[u8]) -> Result<Sequential<T>> {
+        Self::load_from(bytes, Path::new(IN_MEMORY))
+    }
+
+    fn load_from(bytes: &[u8], path: &Path) -> Result<Sequential<T>> {
+        let file = File::parse(path, bytes)?;
         match file.metadata.get("format").map(String::as_str) {
             Some(MODEL_FORMAT) => {}
             Some(WEIGHTS_FORMAT) => {

@@ -1,0 +1,9 @@
+//! Whole model files: any bytes give a model or an error, never a panic.
+#![no_main]
+
+use brick::prelude::*;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = Sequential::<f32>::load_from_bytes(data);
+});
