@@ -6,7 +6,11 @@
 //! (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-images-idx3-ubyte[.gz]`,
 //! `t10k-labels-idx1-ubyte[.gz]`).
 //!
-//! Run with `cargo run --release --example mnist [-- --data DIR] [-- --epochs N]`.
+//! Each epoch is also evaluated on the test images (`validation_data`), and the training
+//! history is saved as CSV and drawn as an SVG chart (loss and accuracy per epoch, training
+//! and test) in `target/` (or `--out DIR`): open `mnist_history.svg` in a browser.
+//!
+//! Run with `cargo run --release --example mnist [-- --data DIR] [-- --epochs N] [-- --out DIR]`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -56,6 +60,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let data_dir = arg("--data").map(PathBuf::from);
     let epochs: usize = arg("--epochs").map(|e| e.parse()).transpose()?.unwrap_or(5);
+    let out = arg("--out")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
 
     let (x_train, train_labels, x_test, test_labels) = load(data_dir.as_deref())?;
     let y_train = to_categorical::<f32>(&train_labels, Some(10))?;
@@ -74,12 +81,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     print!("{}", model.summary());
 
     let start = Instant::now();
-    model.fit(
+    let history = model.fit(
         &x_train,
         &y_train,
         FitOptions {
             epochs,
             batch_size: 128,
+            validation_data: Some((x_test.clone(), y_test.clone())),
             ..Default::default()
         },
     )?;
@@ -90,6 +98,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "test loss {:.4}, test accuracy {:.2}% (training took {train_time:.2} s)",
         test.loss(),
         100.0 * test.get("accuracy").unwrap_or(f64::NAN)
+    );
+    std::fs::create_dir_all(&out)?;
+    history.save_csv(out.join("mnist_history.csv"))?;
+    history.save_svg(out.join("mnist_history.svg"))?;
+    println!(
+        "history: {} (chart: {})",
+        out.join("mnist_history.csv").display(),
+        out.join("mnist_history.svg").display()
     );
     Ok(())
 }

@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 
-use brick::nn::callbacks::ModelCheckpoint;
 use brick::prelude::*;
 
 /// The checkpoint written after every epoch.

@@ -27,6 +27,9 @@ pub use tensor;
 /// The names most programs need, in one `use brick::prelude::*`.
 pub mod prelude {
     pub use autograd::{Gradients, Op, Tape, Var};
+    pub use nn::callbacks::{
+        Callback, CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN,
+    };
     pub use nn::data::{
         CsvData, StandardScaler, load_mnist_images, load_mnist_labels, read_csv, stratified_k_fold,
         to_categorical, train_test_split,

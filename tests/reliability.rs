@@ -1,0 +1,275 @@
+//! The README's reliability table, kept true: every row (bad input, the error brick gives) is
+//! a scenario here, run and checked: the call fails, nothing panics, and the error's message
+//! contains the text quoted in the table. A row without a scenario, or a scenario without a
+//! row, fails the test.
+//!
+//! That a rejected call also leaves the model and the files unchanged is checked by the
+//! tests next to each part (model, save, io, data).
+
+use std::path::PathBuf;
+
+use brick::prelude::*;
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "brick-reliability-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A compiled 2 -> 3 -> 1 model.
+fn model() -> Sequential {
+    let mut m = Sequential::with_seed(1);
+    m.add(Dense::new(3).input_dim(2).activation("relu"))
+        .unwrap();
+    m.add(Dense::new(1).activation("sigmoid")).unwrap();
+    m.compile("adam", "binary_crossentropy", ["accuracy"])
+        .unwrap();
+    m
+}
+
+/// A compiled 2 -> 3-class softmax model.
+fn classifier(loss: &str) -> Sequential {
+    let mut m = Sequential::with_seed(1);
+    m.add(Dense::new(3).input_dim(2).activation("softmax"))
+        .unwrap();
+    m.compile("sgd", loss, NO_METRICS).unwrap();
+    m
+}
+
+fn t(values: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(values.to_vec(), shape).unwrap()
+}
+
+fn x4() -> Tensor {
+    t(&[0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], &[4, 2])
+}
+
+fn y4() -> Tensor {
+    t(&[0.0, 1.0, 1.0, 0.0], &[4, 1])
+}
+
+fn quiet() -> FitOptions {
+    FitOptions {
+        verbose: 0,
+        ..Default::default()
+    }
+}
+
+fn err<V: std::fmt::Debug, E: std::fmt::Display>(r: Result<V, E>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A saved weights file of `model()` in `dir`, as bytes.
+fn weights_file(dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("good.safetensors");
+    model().save_weights(&path).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// Loads `bytes` as a weights file into `model()`.
+fn load_weights(bytes: &[u8]) -> String {
+    err(model().load_weights_from_bytes(bytes))
+}
+
+/// The error of scenario `n` (the row of the README's table).
+fn scenario(n: usize) -> String {
+    let dir = scratch();
+    let message = match n {
+        1 => err(model().fit(&t(&[1.0; 12], &[4, 3]), &y4(), quiet())),
+        2 => err(model().fit(&x4(), &t(&[1.0; 3], &[3, 1]), quiet())),
+        3 => err(model().fit(&t(&[], &[0, 2]), &t(&[], &[0, 1]), quiet())),
+        4 => err(model().fit(
+            &x4(),
+            &y4(),
+            FitOptions {
+                batch_size: 0,
+                ..quiet()
+            },
+        )),
+        5 => err(model().fit(
+            &x4(),
+            &y4(),
+            FitOptions {
+                epochs: 0,
+                ..quiet()
+            },
+        )),
+        6 => err(model().fit(
+            &t(&[0.0, f32::NAN, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[4, 2]),
+            &y4(),
+            quiet(),
+        )),
+        7 => err(model().fit(&x4(), &t(&[0.0, f32::INFINITY, 1.0, 0.0], &[4, 1]), quiet())),
+        8 => err(classifier("sparse_categorical_crossentropy").fit(
+            &x4(),
+            &t(&[0.0, 1.0, 3.0, 2.0], &[4]),
+            quiet(),
+        )),
+        9 => err(classifier("categorical_crossentropy").fit(
+            &x4(),
+            &t(
+                &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0],
+                &[4, 3],
+            ),
+            quiet(),
+        )),
+        10 => err(model().add(Dense::new(2).activation("rleu"))),
+        11 => err(model().add(Dense::new(2).kernel_initializer("glorot"))),
+        12 => err(model().compile("adam", "crossentropy", NO_METRICS)),
+        13 => err(model().compile("adamm", "mse", NO_METRICS)),
+        14 => {
+            let mut m = Sequential::with_seed(1);
+            m.add(Dense::new(1).input_dim(2)).unwrap();
+            err(m.fit(&x4(), &y4(), quiet()))
+        }
+        15 => err(model().set_weights(&model().get_weights()[..3])),
+        16 => {
+            let mut w = model().get_weights();
+            w[0] = Tensor::zeros(&[3, 2]);
+            err(model().set_weights(&w))
+        }
+        17 => {
+            let bytes = weights_file(&dir);
+            load_weights(&bytes[..bytes.len() / 2])
+        }
+        18 => {
+            let mut bytes = weights_file(&dir);
+            let last = bytes.len() - 2;
+            bytes[last] ^= 0x10;
+            load_weights(&bytes)
+        }
+        19 => {
+            let mut other = Sequential::with_seed(1);
+            other.add(Dense::new(5).input_dim(2)).unwrap();
+            other.add(Dense::new(1)).unwrap();
+            other.save_weights(dir.join("other.safetensors")).unwrap();
+            load_weights(&std::fs::read(dir.join("other.safetensors")).unwrap())
+        }
+        20 => {
+            let mut wide = Sequential::<f64>::default();
+            wide.add(Dense::new(3).input_dim(2)).unwrap();
+            wide.add(Dense::new(1)).unwrap();
+            wide.save_weights(dir.join("f64.safetensors")).unwrap();
+            load_weights(&std::fs::read(dir.join("f64.safetensors")).unwrap())
+        }
+        21 => load_weights(b"PK\x03\x04 this is a zip archive, not safetensors"),
+        22 => err(Sequential::<f32>::from_json(
+            "{\"class_name\": \"Sequential\", ",
+        )),
+        23 => err(Sequential::<f32>::from_json(&model().to_json().replacen(
+            "\"Dense\"",
+            "\"Conv2D\"",
+            1,
+        ))),
+        24 => err(brick::nn::data::parse_csv::<f32>(
+            "a,b,y\n1,2,0\n3,4\n",
+            "y",
+            "table.csv".as_ref(),
+        )),
+        25 => err(brick::nn::data::parse_csv::<f32>(
+            "a,b,y\n1,2,0\n3,four,1\n",
+            "y",
+            "table.csv".as_ref(),
+        )),
+        26 => err(brick::nn::data::parse_idx(
+            &[1, 2, 0x08, 1, 0, 0, 0, 1, 7][..],
+            "x.idx".as_ref(),
+        )),
+        27 => err(brick::nn::data::parse_idx(
+            &[0, 0, 0x08, 0][..],
+            "x.idx".as_ref(),
+        )),
+        28 => err(brick::nn::data::parse_idx(
+            &[0, 0, 0x08, 1, 0, 0, 0, 5, 1, 2][..],
+            "x.idx".as_ref(),
+        )),
+        29 => err(model().load_weights(dir.join("missing.safetensors"))),
+        30 => err(model().save(dir.join("no-such-dir").join("m.safetensors"))),
+        31 => {
+            let mut m = Sequential::with_seed(0);
+            m.add(Dense::new(1).input_dim(1)).unwrap();
+            m.compile(SGD::new(1e10), "mse", NO_METRICS).unwrap();
+            let x = t(&[1.0, 2.0, 3.0, 4.0], &[4, 1]);
+            let y = t(&[1e30, -1e30, 1e30, -1e30], &[4, 1]);
+            err(m.fit(
+                &x,
+                &y,
+                FitOptions {
+                    epochs: 3,
+                    batch_size: 2,
+                    shuffle: false,
+                    callbacks: vec![Box::new(TerminateOnNaN)],
+                    ..quiet()
+                },
+            ))
+        }
+        32 => {
+            model()
+                .save_weights(dir.join("weights.safetensors"))
+                .unwrap();
+            err(Sequential::<f32>::load(dir.join("weights.safetensors")))
+        }
+        _ => panic!("no scenario {n}"),
+    };
+    std::fs::remove_dir_all(&dir).unwrap();
+    message
+}
+
+/// The number of scenarios (rows of the table).
+const SCENARIOS: usize = 32;
+
+/// The rows of the README's reliability table: (number, quoted error text).
+fn readme_rows() -> Vec<(usize, String)> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Reliability")
+        .nth(1)
+        .expect("README has a Reliability section");
+    section
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let n = cells.first()?.trim_start_matches('|').trim().parse().ok()?;
+            // The last cell holds the error text in backticks.
+            let quoted = cells.last()?.split('`').nth(1)?.to_string();
+            Some((n, quoted))
+        })
+        .collect()
+}
+
+#[test]
+fn every_row_of_the_readme_table_is_what_brick_says() {
+    let rows = readme_rows();
+    let numbers: Vec<usize> = rows.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        numbers,
+        (1..=SCENARIOS).collect::<Vec<_>>(),
+        "table rows and scenarios differ"
+    );
+    for (n, quoted) in rows {
+        let message = scenario(n);
+        assert!(
+            message.contains(&quoted),
+            "row {n}: the README says `{quoted}`, brick says: {message}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "prints the messages, to write the table"]
+fn print_messages() {
+    for n in 1..=SCENARIOS {
+        println!("{n}: {}", scenario(n));
+    }
+}
