@@ -4,6 +4,9 @@
 //!
 //! The writer is this test binary itself, running the ignored `writer_process` entry.
 
+mod common;
+use common::scratch;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -44,8 +47,7 @@ fn check_whole(path: &Path, kill: usize) -> u8 {
 
 #[test]
 fn kills_during_writes_leave_the_old_or_the_new_file_whole() {
-    let dir = std::env::temp_dir().join(format!("brick-atomic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("atomic");
     let path = dir.join("weights.bin");
     nn::io::write_atomic(&path, &content(b'a')).unwrap();
     let mut seen = Vec::new();

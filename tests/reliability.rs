@@ -6,22 +6,10 @@
 //! That a rejected call also leaves the model and the files unchanged is checked by the
 //! tests next to each part (model, save, io, data).
 
-use std::path::PathBuf;
+mod common;
+use common::scratch;
 
 use brick::prelude::*;
-
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "brick-reliability-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A compiled 2 -> 3 -> 1 model.
 fn model() -> Sequential {
@@ -83,7 +71,7 @@ fn load_weights(bytes: &[u8]) -> String {
 
 /// The error of scenario `n` (the row of the README's table).
 fn scenario(n: usize) -> String {
-    let dir = scratch();
+    let dir = scratch("reliability");
     let message = match n {
         1 => err(model().fit(&t(&[1.0; 12], &[4, 3]), &y4(), quiet())),
         2 => err(model().fit(&x4(), &t(&[1.0; 3], &[3, 1]), quiet())),

@@ -10,7 +10,10 @@
 #[allow(dead_code)]
 mod resume;
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::scratch;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,19 +24,6 @@ const EPOCHS: usize = 40;
 const HIDDEN: usize = 1024;
 /// Kills before the last restart is left to finish.
 const KILLS: usize = 24;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "brick-resume-{name}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Variable naming the checkpoint directory of the child process.
 const CHILD_DIR: &str = "BRICK_RESUME_TEST_DIR";

@@ -683,6 +683,7 @@ impl<T: Element> Callback<T> for LearningRateScheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{scratch, xor};
     use crate::{Dense, FitOptions};
     use tensor::Tensor;
 
@@ -702,26 +703,6 @@ mod tests {
             l.insert(*k, *v);
         }
         l
-    }
-
-    fn xor() -> (Tensor, Tensor) {
-        (
-            Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], &[4, 2]).unwrap(),
-            Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], &[4, 1]).unwrap(),
-        )
-    }
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "brick-callbacks-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 
     /// Feeds `values` of `monitor` epoch by epoch; returns the epoch it stopped at. Before

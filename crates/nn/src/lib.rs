@@ -12,6 +12,8 @@ pub mod callbacks;
 pub mod initializers;
 pub mod io;
 pub mod save;
+#[cfg(test)]
+mod testing;
 
 pub use activations::{Activation, IntoActivation};
 pub use initializers::{Initializer, IntoInitializer};
