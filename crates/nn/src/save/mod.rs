@@ -5,11 +5,13 @@
 //! with `safetensors.numpy.load_file(path)` (PyTorch, JAX and Keras users alike):
 //! - weights are named `{layer}.{param}` (`dense.kernel`, `dense_1.bias`), kernels in Keras's
 //!   `[inputs, units]` layout, in the model's element type (`F32` or `F64`);
-//! - a full model file adds the optimizer's state as `optimizer.{i}.{layer}.{param}` and, in
-//!   the header's metadata, `format` (`brick.model`), `config` (the JSON of
-//!   [`Sequential::to_json`]) and `training` (epochs completed, optimizer steps taken);
-//! - both record `crc32`, a checksum of the tensors' bytes (in name order), so that a file
-//!   corrupted on disk is an error rather than silently different weights.
+//! - a full model file adds the optimizer's state as `optimizer.{i}.{layer}.{param}`;
+//! - the header's metadata has one entry, `brick`: a JSON object with `format`
+//!   (`brick.weights` or `brick.model`), `format_version`, `crc32` (a checksum of the tensors'
+//!   bytes in name order, so that a file corrupted on disk is an error rather than silently
+//!   different weights) and, in a model file, `config` (the JSON of [`Sequential::to_json`])
+//!   and `training` (epochs completed, optimizer steps taken). One entry with sorted keys
+//!   keeps files byte-for-byte the same for the same model.
 //!
 //! Every write is atomic ([`crate::io::write_atomic`]): a crash leaves the old file or the
 //! new one. Every read checks the file before changing anything: a truncated, corrupted or
@@ -103,29 +105,30 @@ fn checksum(mut tensors: Vec<(&str, &[u8])>) -> String {
     format!("{:08x}", hasher.finalize())
 }
 
-/// Metadata key of the checksum (absent from files other programs wrote).
-const CRC32: &str = "crc32";
+/// The one metadata key brick writes (files of other programs have no such key).
+const METADATA_KEY: &str = "brick";
 
+/// The file's bytes: the tensors, and `header` (with the tensors' checksum added) as the
+/// metadata's `brick` entry.
 fn serialize<T: Element>(
     tensors: &[(String, Tensor<T>)],
-    mut metadata: HashMap<String, String>,
+    mut header: serde_json::Map<String, Value>,
 ) -> Result<Vec<u8>> {
-    let raw: Vec<(&str, Raw)> = tensors
-        .iter()
-        .map(|(n, t)| (n.as_str(), to_raw(t)))
-        .collect();
+    let raw: Vec<(&str, Raw)> = tensors.iter().map(|(n, t)| (n.as_str(), to_raw(t))).collect();
     let sum = checksum(raw.iter().map(|(n, r)| (*n, r.bytes.as_slice())).collect());
-    metadata.insert(CRC32.to_string(), sum);
+    header.insert("crc32".into(), json!(sum));
+    header.insert("format_version".into(), json!(config::FORMAT_VERSION));
+    let metadata = HashMap::from([(METADATA_KEY.to_string(), Value::Object(header).to_string())]);
     safetensors::serialize(raw, Some(metadata))
         .map_err(|e| Error::config("save", format!("could not encode the tensors: {e}")))
 }
 
-/// A parsed file: its tensors (borrowing the bytes), its header's metadata, and its path
-/// for messages.
+/// A parsed file: its tensors (borrowing the bytes), brick's header (empty for files of
+/// other programs), and its path for messages.
 struct File<'a> {
     path: &'a Path,
     tensors: SafeTensors<'a>,
-    metadata: HashMap<String, String>,
+    header: serde_json::Map<String, Value>,
 }
 
 impl<'a> File<'a> {
@@ -138,21 +141,35 @@ impl<'a> File<'a> {
                 describe(&e)
             ),
         };
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(damaged)?;
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(damaged)?;
         let tensors = SafeTensors::deserialize(bytes).map_err(damaged)?;
-        let file = File {
+        let mut file = File {
             path,
             tensors,
-            metadata: header.metadata().clone().unwrap_or_default(),
+            header: serde_json::Map::new(),
         };
-        if let Some(expected) = file.metadata.get(CRC32) {
+        if let Some(text) = metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)) {
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(header)) => file.header = header,
+                _ => return Err(file.error("has a damaged brick header (not a JSON object)")),
+            }
+        }
+        if let Some(expected) = file.header.get("crc32") {
             let views = file.tensors.tensors();
             let actual = checksum(views.iter().map(|(n, v)| (n.as_str(), v.data())).collect());
-            if *expected != actual {
+            if expected.as_str() != Some(actual.as_str()) {
                 return Err(file.error(format!(
                     "is corrupted: its tensors' checksum is {actual}, but it was saved with {expected}"
                 )));
             }
+        }
+        if let Some(v) = file.header.get("format_version")
+            && v.as_u64().is_none_or(|v| v > config::FORMAT_VERSION)
+        {
+            return Err(file.error(format!(
+                "is format version {v}; this brick reads versions up to {} (a newer brick wrote it)",
+                config::FORMAT_VERSION
+            )));
         }
         Ok(file)
     }
@@ -266,14 +283,9 @@ impl<T: Element> Sequential<T> {
     /// the path; an existing file is left as it was).
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         self.require_built("save_weights")?;
-        let metadata = HashMap::from([
-            ("format".to_string(), WEIGHTS_FORMAT.to_string()),
-            (
-                "format_version".to_string(),
-                config::FORMAT_VERSION.to_string(),
-            ),
-        ]);
-        write_atomic(path, &serialize(&self.named_weights(), metadata)?)
+        let mut header = serde_json::Map::new();
+        header.insert("format".into(), json!(WEIGHTS_FORMAT));
+        write_atomic(path, &serialize(&self.named_weights(), header)?)
     }
 
     /// Loads weights saved by [`save_weights`](Sequential::save_weights) (or [`save`]
@@ -410,20 +422,17 @@ impl<T: Element> Sequential<T> {
                 }
             }
         }
-        let training = json!({
-            "completed_epochs": self.completed_epochs(),
-            "optimizer_steps": optimizer_steps,
-        });
-        let metadata = HashMap::from([
-            ("format".to_string(), MODEL_FORMAT.to_string()),
-            (
-                "format_version".to_string(),
-                config::FORMAT_VERSION.to_string(),
-            ),
-            ("config".to_string(), self.to_json()),
-            ("training".to_string(), training.to_string()),
-        ]);
-        write_atomic(path, &serialize(&tensors, metadata)?)
+        let mut header = serde_json::Map::new();
+        header.insert("format".into(), json!(MODEL_FORMAT));
+        header.insert("config".into(), config::model_to_json(self));
+        header.insert(
+            "training".into(),
+            json!({
+                "completed_epochs": self.completed_epochs(),
+                "optimizer_steps": optimizer_steps,
+            }),
+        );
+        write_atomic(path, &serialize(&tensors, header)?)
     }
 
     /// Loads a model saved by [`save`](Sequential::save): its layers, weights, compile
@@ -451,7 +460,7 @@ impl<T: Element> Sequential<T> {
 
     fn load_from(bytes: &[u8], path: &Path) -> Result<Sequential<T>> {
         let file = File::parse(path, bytes)?;
-        match file.metadata.get("format").map(String::as_str) {
+        match file.header.get("format").and_then(Value::as_str) {
             Some(MODEL_FORMAT) => {}
             Some(WEIGHTS_FORMAT) => {
                 return Err(file.error(
@@ -460,23 +469,17 @@ impl<T: Element> Sequential<T> {
             }
             _ => {
                 return Err(file.error(
-                    "is a safetensors file but not a brick model (its metadata has no format \"brick.model\"); for weights alone use load_weights",
+                    "is a safetensors file but not a brick model (no \"brick.model\" format in its metadata); for weights alone use load_weights",
                 ));
             }
         }
         let config = file
-            .metadata
+            .header
             .get("config")
             .ok_or_else(|| file.error("has no model config in its metadata"))?;
-        let value: Value = serde_json::from_str(config)
-            .map_err(|e| file.error(format!("model config: not valid JSON: {e}")))?;
-        let mut model = config::model_from_json::<T>(&value)
+        let mut model = config::model_from_json::<T>(config)
             .map_err(|e| file.error(format!("model config: {e}")))?;
-        let training: Value = match file.metadata.get("training") {
-            Some(t) => serde_json::from_str(t)
-                .map_err(|e| file.error(format!("training: not valid JSON: {e}")))?,
-            None => json!({}),
-        };
+        let training = file.header.get("training").cloned().unwrap_or(json!({}));
         let count = |key: &str| -> Result<u64> {
             match training.get(key) {
                 None | Some(Value::Null) => Ok(0),

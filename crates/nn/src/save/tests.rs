@@ -405,3 +405,18 @@ fn saving_to_an_impossible_path_is_an_error_and_keeps_the_old_file() {
     assert!(e.contains("directory"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_same_model_saves_to_the_same_bytes() {
+    let dir = scratch("same-bytes");
+    let model = trained(Box::new(Adam::new(0.01)));
+    let bytes: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            let path = dir.join(format!("m{i}.safetensors"));
+            model.save(&path).unwrap();
+            std::fs::read(&path).unwrap()
+        })
+        .collect();
+    assert!(bytes.windows(2).all(|w| w[0] == w[1]));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
