@@ -38,6 +38,15 @@ use crate::model::Sequential;
 const MODEL_FORMAT: &str = "brick.model";
 /// `format` in the metadata of a weights file.
 const WEIGHTS_FORMAT: &str = "brick.weights";
+/// The name of optimizer state tensor `i`: `optimizer.{i}.{param}`, where `param` is the
+/// weight it belongs to (the state holds a few tensors per weight, in weight order).
+fn state_name(i: usize, weight_names: &[String]) -> String {
+    let param = weight_names
+        .get(i % weight_names.len().max(1))
+        .map_or("", String::as_str);
+    format!("{OPTIMIZER_PREFIX}{i}.{param}")
+}
+
 /// How errors name a file given as bytes.
 const IN_MEMORY: &str = "<bytes>";
 /// Prefix of the optimizer's state tensors in a model file.
@@ -114,7 +123,10 @@ fn serialize<T: Element>(
     tensors: &[(String, Tensor<T>)],
     mut header: serde_json::Map<String, Value>,
 ) -> Result<Vec<u8>> {
-    let raw: Vec<(&str, Raw)> = tensors.iter().map(|(n, t)| (n.as_str(), to_raw(t))).collect();
+    let raw: Vec<(&str, Raw)> = tensors
+        .iter()
+        .map(|(n, t)| (n.as_str(), to_raw(t)))
+        .collect();
     let sum = checksum(raw.iter().map(|(n, r)| (*n, r.bytes.as_slice())).collect());
     header.insert("crc32".into(), json!(sum));
     header.insert("format_version".into(), json!(config::FORMAT_VERSION));
@@ -148,7 +160,11 @@ impl<'a> File<'a> {
             tensors,
             header: serde_json::Map::new(),
         };
-        if let Some(text) = metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)) {
+        if let Some(text) = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+        {
             match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(header)) => file.header = header,
                 _ => return Err(file.error("has a damaged brick header (not a JSON object)")),
@@ -248,18 +264,23 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 impl<T: Element> Sequential<T> {
-    /// The weights as `(name, tensor)` pairs, `{layer}.{param}`, in layer order.
-    fn named_weights(&self) -> Vec<(String, Tensor<T>)> {
+    /// The weights' names, `{layer}.{param}`, in layer order.
+    fn weight_names(&self) -> Vec<String> {
         self.layers()
             .iter()
             .flat_map(|l| {
                 let layer = l.name().unwrap_or_default().to_string();
                 l.param_names()
                     .into_iter()
-                    .zip(l.params())
-                    .map(move |(p, t)| (format!("{layer}.{p}"), t.clone()))
+                    .map(move |p| format!("{layer}.{p}"))
             })
             .collect()
+    }
+
+    /// The weights as `(name, tensor)` pairs, named as [`weight_names`](Self::weight_names).
+    fn named_weights(&self) -> Vec<(String, Tensor<T>)> {
+        let weights = self.layers().iter().flat_map(|l| l.params()).cloned();
+        self.weight_names().into_iter().zip(weights).collect()
     }
 
     /// Saves the weights to a safetensors file (see the [module](crate::save) docs for the
@@ -316,6 +337,46 @@ impl<T: Element> Sequential<T> {
         let file = File::parse(source, bytes)?;
         let weights = self.read_weights(&file, false)?;
         self.set_weights(&weights)
+    }
+
+    /// The optimizer state in `file` (`optimizer.{i}.{param}` in the order of `i`); `None`
+    /// if the file holds none.
+    fn read_optimizer_state(&self, file: &File<'_>) -> Result<Option<Vec<Tensor<T>>>> {
+        let mut names: Vec<&str> = file
+            .tensors
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(OPTIMIZER_PREFIX))
+            .collect();
+        if names.is_empty() {
+            return Ok(None);
+        }
+        names.sort_by_key(|n| {
+            n[OPTIMIZER_PREFIX.len()..]
+                .split('.')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(usize::MAX)
+        });
+        let weight_names = self.weight_names();
+        let state = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let expected = state_name(i, &weight_names);
+                if *n != expected {
+                    return Err(file.error(format!(
+                        "optimizer state tensor '{n}' is not the expected '{expected}'"
+                    )));
+                }
+                let view = file
+                    .tensors
+                    .tensor(n)
+                    .map_err(|_| file.error(format!("has no tensor '{n}'")))?;
+                file.tensor::<T>(n, view.shape())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(state))
     }
 
     /// The model's weights from `file`, checked against the model; tensors named
@@ -415,10 +476,9 @@ impl<T: Element> Sequential<T> {
         if let Some(opt) = self.optimizer() {
             optimizer_steps = opt.iterations();
             if opt.common().is_built() {
-                let names: Vec<String> = tensors.iter().map(|(n, _)| n.clone()).collect();
+                let names = self.weight_names();
                 for (i, t) in opt.state().into_iter().enumerate() {
-                    let param = names.get(i % names.len().max(1)).map_or("", String::as_str);
-                    tensors.push((format!("{OPTIMIZER_PREFIX}{i}.{param}"), t.clone()));
+                    tensors.push((state_name(i, &names), t.clone()));
                 }
             }
         }
@@ -504,55 +564,23 @@ impl<T: Element> Sequential<T> {
             let weights = model.read_weights(&file, true)?;
             model.set_weights(&weights)?;
         }
+        let state = model.read_optimizer_state(&file)?;
         let shapes: Vec<Vec<usize>> = model
             .get_weights()
             .iter()
             .map(|t| t.shape().to_vec())
             .collect();
-        let names: Vec<String> = model.named_weights().into_iter().map(|(n, _)| n).collect();
-        let mut state_names: Vec<&str> = file
-            .tensors
-            .names()
-            .into_iter()
-            .filter(|n| n.starts_with(OPTIMIZER_PREFIX))
-            .collect();
-        // optimizer.{i}.{param}: in the order of i.
-        state_names.sort_by_key(|n| {
-            n[OPTIMIZER_PREFIX.len()..]
-                .split('.')
-                .next()
-                .and_then(|i| i.parse::<usize>().ok())
-                .unwrap_or(usize::MAX)
-        });
-        if let Some(opt) = model.optimizer_mut() {
-            if !state_names.is_empty() {
-                let state = state_names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        let expected = format!(
-                            "{OPTIMIZER_PREFIX}{i}.{}",
-                            names.get(i % names.len().max(1)).map_or("", String::as_str)
-                        );
-                        if *n != expected {
-                            return Err(file.error(format!(
-                                "optimizer state tensor '{n}' is not the expected '{expected}'"
-                            )));
-                        }
-                        let view = file
-                            .tensors
-                            .tensor(n)
-                            .map_err(|_| file.error(format!("has no tensor '{n}'")))?;
-                        file.tensor::<T>(n, view.shape())
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                opt.restore(&shapes, state, steps)
-                    .map_err(|e| file.error(format!("optimizer state: {e}")))?;
-            } else {
-                opt.common_mut().set_iterations(steps);
+        match (model.optimizer_mut(), state) {
+            (Some(opt), Some(state)) => opt
+                .restore(&shapes, state, steps)
+                .map_err(|e| file.error(format!("optimizer state: {e}")))?,
+            (Some(opt), None) => opt.common_mut().set_iterations(steps),
+            (None, Some(_)) => {
+                return Err(
+                    file.error("holds optimizer state but its config has no compile settings")
+                );
             }
-        } else if !state_names.is_empty() {
-            return Err(file.error("holds optimizer state but its config has no compile settings"));
+            (None, None) => {}
         }
         model.set_completed_epochs(epochs as usize);
         Ok(model)
