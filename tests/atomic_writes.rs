@@ -66,12 +66,15 @@ fn kills_during_writes_leave_the_old_or_the_new_file_whole() {
     }
     // The writer made progress between kills (both contents were seen on disk).
     assert!(seen.contains(&b'a') && seen.contains(&b'b'), "{seen:?}");
-    // The next write clears what killed writers left behind.
+    // The next write clears what killed writers left behind (on Linux, where /proc tells
+    // which writers are gone).
     nn::io::write_atomic(&path, &content(b'a')).unwrap();
     let names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("weights.bin")]);
+    if cfg!(target_os = "linux") {
+        assert_eq!(names, vec![std::ffi::OsString::from("weights.bin")]);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

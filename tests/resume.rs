@@ -148,9 +148,13 @@ fn killed_runs_resume_to_the_weights_of_an_uninterrupted_run() {
         expected,
         "after {kills} kills, resumed from {resumed_from:?}"
     );
-    // Temporary files of the killed writers were cleared by later saves.
+    // Temporary files of the killed writers were cleared by later saves (on Linux, where
+    // /proc tells which writers are gone).
     let leftovers = temporaries(&dir);
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        leftovers.is_empty() || !cfg!(target_os = "linux"),
+        "{leftovers:?}"
+    );
     std::fs::remove_dir_all(&whole).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
