@@ -11,6 +11,10 @@ fuzz_target!(|data: &[u8]| {
     model.add(Dense::new(1)).unwrap();
     let before = model.get_weights();
     if model.load_weights_from_bytes(data).is_err() {
-        assert_eq!(model.get_weights(), before, "a rejected file changed the model");
+        assert_eq!(
+            model.get_weights(),
+            before,
+            "a rejected file changed the model"
+        );
     }
 });

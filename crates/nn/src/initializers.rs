@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
-use tensor::{Element, Tensor, numel};
+use tensor::{Element, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -150,8 +150,18 @@ impl Initializer {
     /// For parameters out of range (a negative stddev, minval >= maxval) and for shapes the
     /// initializer cannot fill (orthogonal and identity need 2-D).
     pub fn sample<T: Element>(&self, shape: &[usize], rng: &mut impl Rng) -> Result<Tensor<T>> {
-        let n = numel(shape);
         let bad = |message: String| Error::config(format!("{} initializer", self.name()), message);
+        // A size no allocation can hold (from a damaged or hostile config, say) is an error,
+        // not an abort: the element count is checked, and the memory reserved fallibly first.
+        let n = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| Vec::<f64>::new().try_reserve_exact(n).is_ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "cannot allocate weights of shape {shape:?}: more than this machine can address"
+                ))
+            })?;
         let values: Vec<f64> = match *self {
             Initializer::Zeros => vec![0.0; n],
             Initializer::Ones => vec![1.0; n],
@@ -510,6 +520,25 @@ mod tests {
             .unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn sizes_no_memory_can_hold_are_errors_not_aborts() {
+        let mut rng = seeded(0);
+        for shape in [[2_888_088_888_888_888, 5], [usize::MAX, 2]] {
+            let e = Initializer::GLOROT_UNIFORM
+                .sample::<f32>(&shape, &mut rng)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("cannot allocate weights of shape"), "{e}");
+        }
+        // Through a layer and a config, as the fuzzer found it.
+        let mut m = crate::Sequential::<f32>::with_seed(0);
+        let e = m
+            .add(crate::Dense::new(5).input_dim(2_888_088_888_888_888))
+            .unwrap_err();
+        assert!(e.to_string().contains("cannot allocate"), "{e}");
+        assert!(m.layers().is_empty());
     }
 
     #[test]
