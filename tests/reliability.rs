@@ -207,6 +207,7 @@ fn scenario(n: usize) -> String {
                 .unwrap();
             err(Sequential::<f32>::load(dir.join("weights.safetensors")))
         }
+        33 => err(Sequential::<f32>::with_seed(1).add(Dense::new(4).input_dim(usize::MAX / 2))),
         _ => panic!("no scenario {n}"),
     };
     std::fs::remove_dir_all(&dir).unwrap();
@@ -214,7 +215,7 @@ fn scenario(n: usize) -> String {
 }
 
 /// The number of scenarios (rows of the table).
-const SCENARIOS: usize = 32;
+const SCENARIOS: usize = 33;
 
 /// The rows of the README's reliability table: (number, quoted error text).
 fn readme_rows() -> Vec<(usize, String)> {
