@@ -274,7 +274,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "all" => {
             // One process per work, so that each peak memory figure is its own.
             let exe = std::env::current_exe()?;
-            let passthrough: Vec<String> = std::env::args().skip(1).collect();
+            // The other options pass through; `--bench` does not (a child that saw
+            // `--bench all` again would start the whole set again, without end).
+            let mut passthrough = Vec::new();
+            let mut argv = std::env::args().skip(1);
+            while let Some(a) = argv.next() {
+                if a == "--bench" {
+                    argv.next();
+                } else {
+                    passthrough.push(a);
+                }
+            }
             for bench in ["matmul", "mnist_mlp", "xor_tiny", "iris_mlp"] {
                 let status = std::process::Command::new(&exe)
                     .args(&passthrough)
