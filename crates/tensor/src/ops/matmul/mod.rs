@@ -6,7 +6,9 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
+use std::mem::MaybeUninit;
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
 
 use crate::element::Element;
 use crate::error::{Result, TensorError};
@@ -77,10 +79,64 @@ pub fn gemm_into<T: Element>(
     beta: T,
     c: &mut ArrayViewMut2<'_, T>,
 ) {
-    let splits = rayon::current_num_threads()
+    // SAFETY: `c` holds initialized `T`s, so it may be read whatever `beta` is.
+    unsafe { split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), splits()) };
+}
+
+/// `a @ b` into a new matrix. The output is allocated uninitialized and written once by the
+/// product (no zero-fill first: for a weight gradient that is a pass over megabytes).
+fn new_product<T: Element>(a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>) -> Array2<T> {
+    let mut out = Array2::<T>::uninit((a.nrows(), b.ncols()));
+    // SAFETY: `beta` is zero, so `c` is only written, never read (the contract of
+    // `split_gemm`).
+    unsafe {
+        split_gemm(
+            T::one(),
+            a.view(),
+            b.view(),
+            T::zero(),
+            out.view_mut(),
+            splits(),
+        )
+    };
+    // SAFETY: with `beta` zero, `split_gemm` writes every element of `c` (its contract), and
+    // `out` is `c`.
+    unsafe { out.assume_init() }
+}
+
+/// How many times a product is halved: once per doubling of rayon's threads.
+fn splits() -> usize {
+    rayon::current_num_threads()
         .next_power_of_two()
-        .trailing_zeros() as usize;
-    split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), splits);
+        .trailing_zeros() as usize
+}
+
+/// An element of a product's output: an initialized `T`, or a `MaybeUninit<T>` of a fresh
+/// output that the product writes without reading (`beta == 0`). Both have `T`'s layout.
+trait Out<T>: Send {
+    fn set(&mut self, v: T);
+    /// # Safety
+    /// The element is initialized.
+    unsafe fn get(&self) -> T;
+}
+
+impl<T: Element> Out<T> for T {
+    fn set(&mut self, v: T) {
+        *self = v;
+    }
+    unsafe fn get(&self) -> T {
+        *self
+    }
+}
+
+impl<T: Element> Out<T> for MaybeUninit<T> {
+    fn set(&mut self, v: T) {
+        self.write(v);
+    }
+    unsafe fn get(&self) -> T {
+        // SAFETY: the caller guarantees the element is initialized.
+        unsafe { self.assume_init() }
+    }
 }
 
 /// Products of at most this many multiply-adds skip the packed GEMM: for a tiny model its
@@ -88,12 +144,15 @@ pub fn gemm_into<T: Element>(
 const SMALL_PRODUCT: usize = 4096;
 
 /// `c = alpha * a @ b + beta * c` by the definition, for tiny operands.
-fn small_gemm<T: Element>(
+///
+/// # Safety
+/// If `beta != 0`, every element of `c` is initialized (with `beta == 0` none is read).
+unsafe fn small_gemm<T: Element, O: Out<T>>(
     alpha: T,
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
     beta: T,
-    c: &mut ArrayViewMut2<'_, T>,
+    c: &mut ArrayViewMut2<'_, O>,
 ) {
     let (m, n) = c.dim();
     let k = a.ncols();
@@ -106,9 +165,10 @@ fn small_gemm<T: Element>(
             let old = if beta == T::zero() {
                 T::zero()
             } else {
-                beta * c[[i, j]]
+                // SAFETY: `beta != 0`, so the caller guarantees `c` is initialized.
+                beta * unsafe { c[[i, j]].get() }
             };
-            c[[i, j]] = old + alpha * acc;
+            c[[i, j]].set(old + alpha * acc);
         }
     }
 }
@@ -122,12 +182,16 @@ const NARROW: usize = 64;
 /// One block on one thread: a narrow `f32` output on a processor with AVX-512 through
 /// brick's own kernel ([`avx512`]), everything else through the `gemm` crate's kernels (the
 /// instruction set is chosen at run time).
-fn kernel_gemm<T: Element>(
+///
+/// # Safety
+/// If `beta != 0`, every element of `c` is initialized (with `beta == 0` none is read, and
+/// every one is written).
+unsafe fn kernel_gemm<T: Element, O: Out<T>>(
     alpha: T,
     a: &ArrayView2<'_, T>,
     b: &ArrayView2<'_, T>,
     beta: T,
-    c: &mut ArrayViewMut2<'_, T>,
+    c: &mut ArrayViewMut2<'_, O>,
 ) {
     let (m, n) = c.dim();
     let k = a.ncols();
@@ -150,7 +214,9 @@ fn kernel_gemm<T: Element>(
         // view with the dimensions and element strides passed with it, so every element
         // addressed lies inside that view; `c` is a mutable view, which Rust's borrow rules
         // keep from overlapping `a` or `b`, and a view never maps two indices to one element
-        // with a unit column stride (or a single column).
+        // with a unit column stride (or a single column). `O` is `f32` or `MaybeUninit<f32>`,
+        // same layout; the kernel reads `c` only if `beta != 0`, when our caller guarantees
+        // it initialized, and otherwise writes every element.
         unsafe {
             avx512::sgemm(
                 m,
@@ -174,14 +240,15 @@ fn kernel_gemm<T: Element>(
     // mutable view, so Rust's borrow rules guarantee it overlaps neither `a` nor `b`, and
     // nothing else reads or writes it during the call. `gemm` supports exactly f32 and f64,
     // the two `Element` types. With `read_dst` false (beta zero) it writes every element of
-    // `c` without reading it. Its scalars are (factor of the old c, factor of the product):
-    // ours swapped.
+    // `c` without reading it; with `beta != 0` our caller guarantees `c` initialized. `O` is
+    // `T` or `MaybeUninit<T>`, same layout. Its scalars are (factor of the old c, factor of
+    // the product): ours swapped.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c.as_mut_ptr().cast::<T>(),
             sc[1],
             sc[0],
             beta != T::zero(),
@@ -201,22 +268,30 @@ fn kernel_gemm<T: Element>(
     }
 }
 
-fn split_gemm<T: Element>(
+/// `c = alpha * a @ b + beta * c`, halved `splits` times into blocks of `c` computed in
+/// parallel. With `beta == 0`, every element of `c` is written and none is read, so `c` may
+/// be a fresh uninitialized output.
+///
+/// # Safety
+/// If `beta != 0`, every element of `c` is initialized.
+unsafe fn split_gemm<T: Element, O: Out<T>>(
     alpha: T,
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     beta: T,
-    mut c: ArrayViewMut2<'_, T>,
+    mut c: ArrayViewMut2<'_, O>,
     splits: usize,
 ) {
     let (m, n) = c.dim();
     let k = a.ncols();
     if m * n * k <= SMALL_PRODUCT {
-        small_gemm(alpha, &a, &b, beta, &mut c);
+        // SAFETY: our caller's guarantee, passed on.
+        unsafe { small_gemm(alpha, &a, &b, beta, &mut c) };
         return;
     }
     if splits == 0 || 2 * m * n * k < PARALLEL_MIN_FLOPS || (m < 32 && n < 32) {
-        kernel_gemm(alpha, &a, &b, beta, &mut c);
+        // SAFETY: our caller's guarantee, passed on.
+        unsafe { kernel_gemm(alpha, &a, &b, beta, &mut c) };
         return;
     }
     // Halves on a multiple of 16, the width of the kernels' register blocks.
@@ -225,17 +300,19 @@ fn split_gemm<T: Element>(
         let mid = half(n).min(n);
         let (b1, b2) = b.split_at(Axis(1), mid);
         let (c1, c2) = c.split_at(Axis(1), mid);
+        // SAFETY: each half of `c` is initialized if `c` is (our caller's guarantee).
         rayon::join(
-            || split_gemm(alpha, a, b1, beta, c1, splits - 1),
-            || split_gemm(alpha, a, b2, beta, c2, splits - 1),
+            || unsafe { split_gemm(alpha, a, b1, beta, c1, splits - 1) },
+            || unsafe { split_gemm(alpha, a, b2, beta, c2, splits - 1) },
         );
     } else {
         let mid = half(m).min(m);
         let (a1, a2) = a.split_at(Axis(0), mid);
         let (c1, c2) = c.split_at(Axis(0), mid);
+        // SAFETY: each half of `c` is initialized if `c` is (our caller's guarantee).
         rayon::join(
-            || split_gemm(alpha, a1, b, beta, c1, splits - 1),
-            || split_gemm(alpha, a2, b, beta, c2, splits - 1),
+            || unsafe { split_gemm(alpha, a1, b, beta, c1, splits - 1) },
+            || unsafe { split_gemm(alpha, a2, b, beta, c2, splits - 1) },
         );
     }
 }
@@ -265,28 +342,25 @@ impl<T: Element> Tensor<T> {
         ) && a.ncols() == b.nrows()
         {
             // Two matrices (the common case): no batch bookkeeping.
-            let mut out = ndarray::Array2::<T>::zeros((a.nrows(), b.ncols()));
-            gemm_into(T::one(), &a, &b, T::zero(), &mut out.view_mut());
-            return Ok(Tensor::from_array(out));
+            return Ok(Tensor::from_array(new_product(&a, &b)));
         }
         let (batch, m, _k, n, out_shape) = matmul_shapes(self.shape(), other.shape())?;
-        let mut out = ndarray::ArrayD::<T>::zeros(IxDyn(&out_shape));
+        let mut out = ndarray::ArrayD::<T>::uninit(IxDyn(&out_shape));
         {
             let mut out3 = out
                 .view_mut()
                 .into_shape_with_order((batch, m, n))
                 .expect("fresh array is contiguous");
             for i in 0..batch {
-                let mut c = out3.index_axis_mut(Axis(0), i);
-                gemm_into(
-                    T::one(),
-                    &matrix(self, i),
-                    &matrix(other, i),
-                    T::zero(),
-                    &mut c,
-                );
+                let c = out3.index_axis_mut(Axis(0), i);
+                let (a, b) = (matrix(self, i), matrix(other, i));
+                // SAFETY: `beta` is zero, so `c` is only written (`split_gemm`'s contract).
+                unsafe { split_gemm(T::one(), a, b, T::zero(), c, splits()) };
             }
         }
+        // SAFETY: every matrix of the batch was written whole by `split_gemm` (beta zero),
+        // and together they are all of `out`.
+        let out = unsafe { out.assume_init() };
         Ok(Tensor::from_array(out))
     }
 }
@@ -340,14 +414,18 @@ impl<T: Element> Tensor<T> {
                 }
                 ndarray::Array2::from_shape_vec((rows, n), data).expect("rows of n")
             }
-            None => ndarray::Array2::<T>::zeros((rows, n)),
+            None => {
+                return Ok(Tensor::from_array(new_product(
+                    &matrix(self, 0),
+                    &matrix(w, 0),
+                )));
+            }
         };
-        let beta = if b.is_some() { T::one() } else { T::zero() };
         gemm_into(
             T::one(),
             &matrix(self, 0),
             &matrix(w, 0),
-            beta,
+            T::one(),
             &mut out.view_mut(),
         );
         Ok(Tensor::from_array(out))
@@ -476,6 +554,71 @@ mod tests {
             at.matmul(&from_neg)
                 .allclose(&Tensor::from_array(want), 1e-12, 1e-12)
         );
+    }
+
+    /// Fresh outputs are allocated uninitialized: every path must write every element. The
+    /// allocator is first handed a NaN-filled block of the output's size (which it tends to
+    /// give back), so an element left unwritten shows up as NaN instead of a lucky zero.
+    fn fresh_outputs_are_written_whole<T: Element>(tol: f64) {
+        let products = [
+            (200, 0, 300),   // empty inner dimension: all zeros, on the direct path
+            (5, 7, 9),       // direct path
+            (128, 96, 10),   // narrow output (brick's own f32 kernel on AVX-512)
+            (70, 50, 90),    // one-thread kernel
+            (160, 120, 200), // split across threads
+        ];
+        for (m, k, n) in products {
+            let a: Vec<T> = (0..m * k)
+                .map(|i| T::from_f64_lossy(((i * 37 % 101) as f64) / 50.0 - 1.0))
+                .collect();
+            let b: Vec<T> = (0..k * n)
+                .map(|i| T::from_f64_lossy(((i * 53 % 97) as f64) / 40.0 - 1.2))
+                .collect();
+            let f64s = |v: &[T]| v.iter().map(|x| x.to_f64_exact()).collect::<Vec<_>>();
+            let want = naive(&f64s(&a), &f64s(&b), m, k, n);
+            let ta = Tensor::from_vec(a, &[m, k]).unwrap();
+            let tb = Tensor::from_vec(b, &[k, n]).unwrap();
+            let check = |got: Tensor<T>, what: &str| {
+                for (i, (x, y)) in got.to_vec().iter().zip(&want).enumerate() {
+                    let x = x.to_f64_exact();
+                    assert!(
+                        (x - y).abs() <= tol * (1.0 + y.abs()),
+                        "{what} {m}x{k}x{n}: element {i} is {x}, expected {y}"
+                    );
+                }
+            };
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                drop(std::hint::black_box(vec![T::nan(); m * n]));
+                check(ta.matmul(&tb), "matmul");
+                drop(std::hint::black_box(vec![T::nan(); m * n]));
+                check(ta.try_linear(&tb, None).unwrap(), "linear");
+                drop(std::hint::black_box(vec![T::nan(); 2 * m * n]));
+                let batch = Tensor::concat(&[&ta, &ta], 0).reshape(&[2, m, k]);
+                let got = batch.matmul(&tb);
+                check(
+                    got.slice_axis(0, 0..1).reshape(&[m, n]),
+                    "batched matmul, first",
+                );
+                check(
+                    got.slice_axis(0, 1..2).reshape(&[m, n]),
+                    "batched matmul, second",
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn fresh_outputs_are_written_whole_f32() {
+        fresh_outputs_are_written_whole::<f32>(1e-5);
+    }
+
+    #[test]
+    fn fresh_outputs_are_written_whole_f64() {
+        fresh_outputs_are_written_whole::<f64>(1e-12);
     }
 
     #[test]
