@@ -85,7 +85,7 @@ fn keep_awake(done: &AtomicBool, owner: Option<usize>) {
             idle_since = Instant::now();
         }
         idle_rounds += 1;
-        if idle_rounds % 64 != 0 {
+        if !idle_rounds.is_multiple_of(64) {
             std::hint::spin_loop();
         } else if idle_since.elapsed() < SPIN_FOR {
             std::thread::yield_now();
