@@ -96,6 +96,25 @@ fn keep_awake(done: &AtomicBool, owner: Option<usize>) {
     ACTIVE.set(false);
 }
 
+/// `(a(), b())`, run on two of the pool's threads when the caller is itself on the pool
+/// (inside [`install`], as in `fit`), else one after the other: from outside the pool,
+/// handing work to it costs more than a small pair of jobs saves.
+///
+/// ```
+/// let (x, y) = tensor::parallel::join(|| 2 + 2, || "four");
+/// assert_eq!((x, y), (4, "four"));
+/// ```
+pub fn join<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1 {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
 /// The number of threads in the pool.
 pub fn num_threads() -> usize {
     rayon::current_num_threads()

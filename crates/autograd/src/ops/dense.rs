@@ -21,6 +21,11 @@ pub enum OutputActivation {
 /// order; without a bias, two inputs).
 pub struct DenseOp(pub OutputActivation);
 
+/// Below this many floating-point operations per product, a layer's input and weight
+/// gradients run side by side on two cores (larger products are split across the cores
+/// by the matrix product itself).
+const SIDE_BY_SIDE_MAX_FLOPS: usize = 4_000_000;
+
 impl<T: Element> Op<T> for DenseOp {
     fn name(&self) -> &'static str {
         "dense"
@@ -55,10 +60,25 @@ impl<T: Element> Op<T> for DenseOp {
             OutputActivation::Sigmoid => zip(dy, y, |g, y| g * y * (T::one() - y)),
             OutputActivation::Tanh => zip(dy, y, |g, y| g * (T::one() - y * y)),
         };
-        dx.set_with(0, || dz.matmul(&x[1].transpose()));
-        dx.set_with(1, || x[0].transpose().matmul(&dz));
-        if x.len() > 2 {
-            dx.set_with(2, || dz.sum(0, false));
+        let (want_x, want_w) = (dx.wants(0), dx.wants(1));
+        let want_b = x.len() > 2 && dx.wants(2);
+        let grad_x = || want_x.then(|| dz.matmul(&x[1].transpose()));
+        let grad_wb = || {
+            let gw = want_w.then(|| x[0].transpose().matmul(&dz));
+            (gw, want_b.then(|| dz.sum(0, false)))
+        };
+        // The input's gradient and the weights' are independent products: for a layer too
+        // small for either to be split across cores, they run side by side.
+        let (rows, k, units) = (x[0].shape()[0], x[0].shape()[1], x[1].shape()[1]);
+        let (gx, (gw, gb)) = if want_x && want_w && 2 * rows * k * units < SIDE_BY_SIDE_MAX_FLOPS {
+            tensor::parallel::join(grad_x, grad_wb)
+        } else {
+            (grad_x(), grad_wb())
+        };
+        for (i, g) in [gx, gw, gb].into_iter().enumerate() {
+            if let Some(g) = g {
+                dx.set(i, g);
+            }
         }
     }
 }
@@ -90,5 +110,44 @@ impl<'t, T: Element> Var<'t, T> {
             Some(b) => self.tape.apply(DenseOp(activation), [self, w, b]),
             None => self.tape.apply(DenseOp(activation), [self, w]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tape;
+
+    /// The gradients of `sum(relu(x @ w + b))` for x, w and b, from a fresh tape.
+    fn grads(x: &Tensor<f64>, w: &Tensor<f64>, b: &Tensor<f64>) -> Vec<Tensor<f64>> {
+        let tape = Tape::new();
+        let vars = [tape.param(x), tape.param(w), tape.param(b)];
+        let y = vars[0].dense(vars[1], Some(vars[2]), OutputActivation::Relu);
+        let g = y.sum_all().backward().unwrap();
+        vars.iter().map(|&v| g[v].clone()).collect()
+    }
+
+    #[test]
+    fn side_by_side_gradients_equal_the_sequential_ones() {
+        // Small enough (2 * 64 * 300 * 100 flops) for the input and weight gradients to run
+        // side by side inside `install`, and one after the other outside the pool.
+        let t = |shape: &[usize], seed: usize| {
+            let n: usize = shape.iter().product();
+            let v = (0..n).map(|i| ((i * 37 + seed) % 101) as f64 / 50.0 - 1.0);
+            Tensor::from_vec(v.collect(), shape).unwrap()
+        };
+        let (x, w, b) = (t(&[64, 300], 1), t(&[300, 100], 2), t(&[100], 3));
+        let sequential = grads(&x, &w, &b);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let side_by_side = pool.install(|| tensor::parallel::install(|| grads(&x, &w, &b)));
+        assert_eq!(side_by_side, sequential);
+        // And they are the gradients: dx = mask @ w^T, dw = x^T @ mask, db = column sums.
+        let mask = (&x.matmul(&w) + &b).map(|v| if v > 0.0 { 1.0 } else { 0.0 });
+        assert!(sequential[0].allclose(&mask.matmul(&w.transpose()), 1e-12, 1e-12));
+        assert!(sequential[1].allclose(&x.transpose().matmul(&mask), 1e-12, 1e-12));
+        assert!(sequential[2].allclose(&mask.sum(0, false), 1e-12, 1e-12));
     }
 }
