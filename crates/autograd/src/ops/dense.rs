@@ -21,9 +21,12 @@ pub enum OutputActivation {
 /// order; without a bias, two inputs).
 pub struct DenseOp(pub OutputActivation);
 
-/// Below this many floating-point operations per product, a layer's input and weight
-/// gradients run side by side on two cores (larger products are split across the cores
-/// by the matrix product itself).
+/// A layer's input and weight gradients run side by side on two cores when their products
+/// take from this many floating-point operations (a few microseconds: less than that, and
+/// handing one to another core costs more than it saves)...
+const SIDE_BY_SIDE_MIN_FLOPS: usize = 250_000;
+/// ...to below this many (larger products are split across the cores by the matrix
+/// product itself).
 const SIDE_BY_SIDE_MAX_FLOPS: usize = 4_000_000;
 
 impl<T: Element> Op<T> for DenseOp {
@@ -70,7 +73,11 @@ impl<T: Element> Op<T> for DenseOp {
         // The input's gradient and the weights' are independent products: for a layer too
         // small for either to be split across cores, they run side by side.
         let (rows, k, units) = (x[0].shape()[0], x[0].shape()[1], x[1].shape()[1]);
-        let (gx, (gw, gb)) = if want_x && want_w && 2 * rows * k * units < SIDE_BY_SIDE_MAX_FLOPS {
+        let flops = 2 * rows * k * units;
+        let (gx, (gw, gb)) = if want_x
+            && want_w
+            && (SIDE_BY_SIDE_MIN_FLOPS..SIDE_BY_SIDE_MAX_FLOPS).contains(&flops)
+        {
             tensor::parallel::join(grad_x, grad_wb)
         } else {
             (grad_x(), grad_wb())
