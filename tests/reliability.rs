@@ -208,6 +208,21 @@ fn scenario(n: usize) -> String {
             err(Sequential::<f32>::load(dir.join("weights.safetensors")))
         }
         33 => err(Sequential::<f32>::with_seed(1).add(Dense::new(4).input_dim(usize::MAX / 2))),
+        34 => {
+            // A saved model whose config is edited to ask for 300 million hidden units: the
+            // file's 13 weights cannot fill them, so nothing is allocated.
+            model().save(dir.join("m.safetensors")).unwrap();
+            let bytes = std::fs::read(dir.join("m.safetensors")).unwrap();
+            let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            let header = std::str::from_utf8(&bytes[8..8 + len]).unwrap();
+            assert!(header.contains(r#"\"units\":3"#), "{header}");
+            let header = header.replacen(r#"\"units\":3"#, r#"\"units\":300000000"#, 1);
+            let mut hostile = (header.len() as u64).to_le_bytes().to_vec();
+            hostile.extend_from_slice(header.as_bytes());
+            hostile.extend_from_slice(&bytes[8 + len..]);
+            std::fs::write(dir.join("hostile.safetensors"), hostile).unwrap();
+            err(Sequential::<f32>::load(dir.join("hostile.safetensors")))
+        }
         _ => panic!("no scenario {n}"),
     };
     std::fs::remove_dir_all(&dir).unwrap();
@@ -215,7 +230,7 @@ fn scenario(n: usize) -> String {
 }
 
 /// The number of scenarios (rows of the table).
-const SCENARIOS: usize = 33;
+const SCENARIOS: usize = 34;
 
 /// The rows of the README's reliability table: (number, quoted error text).
 fn readme_rows() -> Vec<(usize, String)> {

@@ -75,6 +75,9 @@ impl<T: Element> Layer<T> for ActivationLayer {
     fn output_dim(&self, input_dim: usize) -> usize {
         input_dim
     }
+    fn param_count(&self, _input_dim: usize) -> Option<usize> {
+        Some(0)
+    }
     fn params(&self) -> Vec<&Tensor<T>> {
         Vec::new()
     }

@@ -165,6 +165,11 @@ impl<T: Element> Layer<T> for Dense<T> {
     fn output_dim(&self, _input_dim: usize) -> usize {
         self.units
     }
+    fn param_count(&self, input_dim: usize) -> Option<usize> {
+        input_dim
+            .checked_mul(self.units)?
+            .checked_add(if self.use_bias { self.units } else { 0 })
+    }
     fn params(&self) -> Vec<&Tensor<T>> {
         self.kernel.iter().chain(self.bias.iter()).collect()
     }

@@ -51,6 +51,11 @@ pub trait Layer<T: Element>: Send {
     /// The number of output features for `input_dim` input features.
     fn output_dim(&self, input_dim: usize) -> usize;
 
+    /// How many weights [`build`](Layer::build) creates for `input_dim` input features,
+    /// without creating them (`None` if the count overflows a `usize`). Loading a model
+    /// file compares it with the file's tensors before allocating anything.
+    fn param_count(&self, input_dim: usize) -> Option<usize>;
+
     /// The weights, in Keras's order (`kernel` then `bias`).
     fn params(&self) -> Vec<&Tensor<T>>;
 

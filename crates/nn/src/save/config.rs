@@ -507,7 +507,44 @@ pub(crate) fn model_to_json<T: Element>(m: &Sequential<T>) -> Value {
 
 /// A model (layers built if the config knows the input size, compiled if it was), without
 /// weights: the freshly drawn ones of its seed.
-pub(crate) fn model_from_json<T: Element>(v: &Value) -> ConfigResult<Sequential<T>> {
+/// Refuses layers that would create more than `max` weights for their input size (the
+/// config's `input_dim`, else the first layer's), before anything is allocated.
+fn check_declared_weights<T: Element>(
+    layers: &[Box<dyn Layer<T>>],
+    input_dim: Option<usize>,
+    max: usize,
+) -> ConfigResult<()> {
+    let Some(mut d) = input_dim.or_else(|| layers.first().and_then(|l| l.input_dim())) else {
+        return Ok(()); // not built: no weights are created
+    };
+    let mut total = 0usize;
+    for layer in layers {
+        total = layer
+            .param_count(d)
+            .and_then(|n| total.checked_add(n))
+            .unwrap_or(usize::MAX);
+        d = layer.output_dim(d);
+    }
+    if total > max {
+        let declared = if total == usize::MAX {
+            "more weights than fit in memory".to_string()
+        } else {
+            format!("{total} weights")
+        };
+        return Err(format!(
+            "config.layers: the layers declare {declared}, but the file holds {max}"
+        ));
+    }
+    Ok(())
+}
+
+/// The model a configuration describes. With `max_weights`, a configuration that declares
+/// more weights than that is refused before any is allocated (a model file's config must
+/// fit the tensors the file holds).
+pub(crate) fn model_from_json<T: Element>(
+    v: &Value,
+    max_weights: Option<usize>,
+) -> ConfigResult<Sequential<T>> {
     let root = Field::root(v);
     root.only(&["class_name", "format_version", "config", "compile_config"])?;
     root.get("class_name", |c| c.one_of(&["Sequential"]))?;
@@ -530,12 +567,16 @@ pub(crate) fn model_from_json<T: Element>(v: &Value) -> ConfigResult<Sequential<
         model.set_seed(c.get("seed", |s| s.u64())?);
         model.set_name(c.get("name", |n| n.str().map(str::to_string))?);
         let layers = c.get("layers", |l| l.items(layer_from_json::<T>))?;
+        let input_dim = c.get_opt("input_dim", |d| d.count(1))?;
+        if let Some(max) = max_weights {
+            check_declared_weights(&layers, input_dim, max)?;
+        }
         for (i, layer) in layers.into_iter().enumerate() {
             model
                 .add_boxed(layer)
                 .map_err(|e| format!("config.layers[{i}]: {e}"))?;
         }
-        if let Some(d) = c.get_opt("input_dim", |d| d.count(1))? {
+        if let Some(d) = input_dim {
             model.build(d).map_err(|e| format!("config.input_dim: {e}"))?;
         }
         Ok(model)

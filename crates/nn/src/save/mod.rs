@@ -437,7 +437,7 @@ impl<T: Element> Sequential<T> {
     pub fn from_json(json: &str) -> Result<Sequential<T>> {
         let value: Value = serde_json::from_str(json)
             .map_err(|e| Error::config("model config", format!("not valid JSON: {e}")))?;
-        config::model_from_json(&value).map_err(|e| Error::config("model config", e))
+        config::model_from_json(&value, None).map_err(|e| Error::config("model config", e))
     }
 
     /// Saves the whole model atomically: configuration, weights, and the optimizer's state
@@ -537,7 +537,15 @@ impl<T: Element> Sequential<T> {
             .header
             .get("config")
             .ok_or_else(|| file.error("has no model config in its metadata"))?;
-        let mut model = config::model_from_json::<T>(config)
+        // The file's weights bound what its config may ask to allocate.
+        let file_weights = file
+            .tensors
+            .tensors()
+            .iter()
+            .filter(|(name, _)| !name.starts_with(OPTIMIZER_PREFIX))
+            .map(|(_, t)| t.shape().iter().product::<usize>())
+            .sum();
+        let mut model = config::model_from_json::<T>(config, Some(file_weights))
             .map_err(|e| file.error(format!("model config: {e}")))?;
         let training = file.header.get("training").cloned().unwrap_or(json!({}));
         let count = |key: &str| -> Result<u64> {

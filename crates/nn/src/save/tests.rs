@@ -346,6 +346,32 @@ fn bad_model_files_are_errors_that_name_the_problem() {
     );
     let e = load("nothing-here.safetensors");
     assert!(e.contains("nothing-here.safetensors"), "{e}");
+
+    // A config that asks for far more weights than the file holds is refused before they
+    // are allocated: 6 units become 100 million (1.6 GB of f32 weights), and 1e19 units
+    // more than any memory.
+    let bytes = std::fs::read(dir.join("m.safetensors")).unwrap();
+    for (units, declared) in [
+        ("100000000", "400000001 weights"),
+        ("10000000000000000000", "more weights than fit in memory"),
+    ] {
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let mut meta = meta.metadata().clone().unwrap();
+        let brick = meta.get_mut("brick").unwrap();
+        assert!(brick.contains("\"units\":6"), "{brick}");
+        *brick = brick.replacen("\"units\":6", &format!("\"units\":{units}"), 1);
+        let hostile = safetensors::serialize(file.tensors(), Some(meta)).unwrap();
+        std::fs::write(dir.join("hostile.safetensors"), hostile).unwrap();
+        let e = load("hostile.safetensors");
+        assert!(
+            e.contains("hostile.safetensors")
+                && e.contains(&format!(
+                    "the layers declare {declared}, but the file holds 25"
+                )),
+            "{e}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
