@@ -26,8 +26,8 @@ const NAP: Duration = Duration::from_micros(200);
 /// Runs `f` on one of the pool's threads and returns its result. While `f` runs, the pool's
 /// other threads stay awake and take up split work at once, as OpenMP runtimes keep their
 /// threads spinning between parallel regions. They spin (yielding to the OS now and then)
-/// only while `f` keeps giving them work, and back off to short sleeps after 2 ms without
-/// any. Calls nested inside `f` just run their closure.
+/// and back off to short sleeps once they have found no work for 2 ms, so a long serial
+/// stretch of `f` costs little. Calls nested inside `f` just run their closure.
 ///
 /// ```
 /// let sum = tensor::parallel::install(|| (1..=4).sum::<i32>());
