@@ -505,8 +505,6 @@ pub(crate) fn model_to_json<T: Element>(m: &Sequential<T>) -> Value {
     })
 }
 
-/// A model (layers built if the config knows the input size, compiled if it was), without
-/// weights: the freshly drawn ones of its seed.
 /// Refuses layers that would create more than `max` weights for their input size (the
 /// config's `input_dim`, else the first layer's), before anything is allocated.
 fn check_declared_weights<T: Element>(
@@ -538,9 +536,10 @@ fn check_declared_weights<T: Element>(
     Ok(())
 }
 
-/// The model a configuration describes. With `max_weights`, a configuration that declares
-/// more weights than that is refused before any is allocated (a model file's config must
-/// fit the tensors the file holds).
+/// The model a configuration describes (layers built if the config knows the input size,
+/// compiled if it was), without trained weights: the freshly drawn ones of its seed. With
+/// `max_weights`, a configuration that declares more weights than that is refused before
+/// any is allocated (a model file's config must fit the tensors the file holds).
 pub(crate) fn model_from_json<T: Element>(
     v: &Value,
     max_weights: Option<usize>,
