@@ -35,7 +35,7 @@ pub fn run(
     batch_size: usize,
     train_rows: Option<usize>,
     seed: u64,
-) -> Result<CustomLoopResult, Box<dyn std::error::Error>> {
+) -> Result<CustomLoopResult, Box<dyn std::error::Error + Send + Sync>> {
     // The bundled sample: first 8,000 digits for training, last 2,000 for testing.
     let images = load_mnist_images::<f32>(brick::data_path("mnist-10k-images-idx3-ubyte.gz"))?;
     let labels = load_mnist_labels(brick::data_path("mnist-10k-labels-idx1-ubyte.gz"))?;
@@ -112,9 +112,11 @@ pub fn run(
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let start = Instant::now();
-    let result = run(3, 128, None, 42)?;
+    // Inside `install`, the thread pool stays awake between the matrix products, so each
+    // one starts on every core at once (as `fit` does for `Sequential`).
+    let result = brick::tensor::parallel::install(|| run(3, 128, None, 42))?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "784 -> 512 relu -> 10, RMSprop, hand-written loop on {} training images:",
