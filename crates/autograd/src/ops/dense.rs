@@ -23,11 +23,10 @@ pub struct DenseOp(pub OutputActivation);
 
 /// A layer's input and weight gradients run side by side on two cores when their products
 /// take from this many floating-point operations (a few microseconds: less than that, and
-/// handing one to another core costs more than it saves)...
+/// handing one to another core costs more than it saves) up to the size from which the
+/// matrix product splits itself across the cores
+/// ([`PARALLEL_MIN_FLOPS`](tensor::ops::matmul::PARALLEL_MIN_FLOPS)).
 const SIDE_BY_SIDE_MIN_FLOPS: usize = 250_000;
-/// ...to below this many (larger products are split across the cores by the matrix
-/// product itself).
-const SIDE_BY_SIDE_MAX_FLOPS: usize = 4_000_000;
 
 impl<T: Element> Op<T> for DenseOp {
     fn name(&self) -> &'static str {
@@ -76,7 +75,7 @@ impl<T: Element> Op<T> for DenseOp {
         let flops = 2 * rows * k * units;
         let (gx, (gw, gb)) = if want_x
             && want_w
-            && (SIDE_BY_SIDE_MIN_FLOPS..SIDE_BY_SIDE_MAX_FLOPS).contains(&flops)
+            && (SIDE_BY_SIDE_MIN_FLOPS..tensor::ops::matmul::PARALLEL_MIN_FLOPS).contains(&flops)
         {
             tensor::parallel::join(grad_x, grad_wb)
         } else {

@@ -537,15 +537,16 @@ impl<T: Element> Sequential<T> {
             .header
             .get("config")
             .ok_or_else(|| file.error("has no model config in its metadata"))?;
-        // The file's weights bound what its config may ask to allocate.
-        let file_weights = file
+        // The element counts of the file's weights (not optimizer state): they bound what
+        // its config may ask to allocate.
+        let weight_sizes: Vec<usize> = file
             .tensors
             .tensors()
             .iter()
             .filter(|(name, _)| !name.starts_with(OPTIMIZER_PREFIX))
-            .map(|(_, t)| t.shape().iter().product::<usize>())
-            .sum();
-        let mut model = config::model_from_json::<T>(config, Some(file_weights))
+            .map(|(_, t)| t.shape().iter().product())
+            .collect();
+        let mut model = config::model_from_json::<T>(config, Some(weight_sizes.iter().sum()))
             .map_err(|e| file.error(format!("model config: {e}")))?;
         let training = file.header.get("training").cloned().unwrap_or(json!({}));
         let count = |key: &str| -> Result<u64> {
@@ -558,12 +559,7 @@ impl<T: Element> Sequential<T> {
         };
         let epochs = count("completed_epochs")?;
         let steps = count("optimizer_steps")?;
-        let has_weights = file
-            .tensors
-            .names()
-            .iter()
-            .any(|n| !n.starts_with(OPTIMIZER_PREFIX));
-        if has_weights {
+        if !weight_sizes.is_empty() {
             if !model.is_built() {
                 return Err(file.error(
                     "holds weights but its config gives no input_dim to build the model for",

@@ -64,7 +64,7 @@ fn matrix<T: Element>(t: &Tensor<T>, i: usize) -> ArrayView2<'_, T> {
 
 /// Products below this many floating-point operations run on one thread: splitting them
 /// costs more in synchronisation than it saves (about 50 us of single-core work).
-const PARALLEL_MIN_FLOPS: usize = 4_000_000;
+pub const PARALLEL_MIN_FLOPS: usize = 4_000_000;
 
 /// `c = alpha * a @ b + beta * c` for 2-D views (strided operands are read in place).
 ///
