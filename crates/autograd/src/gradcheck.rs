@@ -1,4 +1,7 @@
-//! Checking a tape's gradients against central finite differences, in `f64`.
+//! Checking a tape's gradients against central finite differences, in `f64`: first
+//! derivatives ([`GradCheck::check`]) and higher ones ([`GradCheck::check_order`], the
+//! recorded derivative of order k along random directions against central differences of
+//! the derivative of order k - 1).
 //!
 //! The test suite uses this for every op; users can use it for ops they add.
 
@@ -36,6 +39,8 @@ impl Default for GradCheck {
 /// A gradient that disagrees with finite differences, with everything needed to find it.
 #[derive(Clone, Debug)]
 pub struct GradCheckFailure {
+    /// Which derivative failed: 1 for the gradient, 2 for Hessian-vector products, ...
+    pub order: usize,
     /// The ops the checked function recorded, in order.
     pub ops: Vec<&'static str>,
     pub input_shapes: Vec<Vec<usize>>,
@@ -51,8 +56,10 @@ impl fmt::Display for GradCheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "gradient check failed for ops {:?} on input shapes {:?}: input {} at {:?}: \
-             the tape gives {:e}, finite differences give {:e} (|difference| {:e} > tolerance {:e})",
+            "gradient check (derivative of order {}) failed for ops {:?} on input shapes {:?}: \
+             input {} at {:?}: the tape gives {:e}, finite differences give {:e} \
+             (|difference| {:e} > tolerance {:e})",
+            self.order,
             self.ops,
             self.input_shapes,
             self.input,
@@ -128,10 +135,141 @@ impl GradCheck {
                 if ratio > worst_ratio {
                     worst_ratio = ratio;
                     worst = Some(GradCheckFailure {
+                        order: 1,
                         ops: ops.clone(),
                         input_shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
                         input: i,
                         index: unravel(j, &shape),
+                        tape: tape_value,
+                        numeric,
+                        tolerance,
+                    });
+                }
+            }
+        }
+        match worst {
+            Some(failure) if worst_ratio > 1.0 => Err(failure),
+            _ => Ok(GradCheckReport { ops, worst_ratio }),
+        }
+    }
+}
+
+impl GradCheck {
+    /// Checks the derivative of order `order` (2: Hessian-vector products, 3: third
+    /// derivatives) of `s(x) = sum(f(x)^2 * r)` for a fixed random `r`. The square makes the
+    /// check bite on linear ops too (their own second derivative is zero, but a backward rule
+    /// that was not differentiable would still give a wrong Hessian of `s`).
+    ///
+    /// With `D1 = grad s` and `Dk = grad <D(k-1), d(k-1)>` for random directions `d`, all
+    /// taken by the recorded sweep ([`Var::grad`]), it compares `D(order)` with the central
+    /// difference `(D(order-1)(x + eps d) - D(order-1)(x - eps d)) / (2 eps)` along the last
+    /// direction, for every element of every input. A rule that silently gives zero second
+    /// derivatives (a fused kernel outside the tape) fails it. It also requires the recorded
+    /// first derivative to equal the fast sweep's.
+    ///
+    /// ```
+    /// use autograd::gradcheck::GradCheck;
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![0.3, -1.2, 2.0], &[3]).unwrap();
+    /// let report = GradCheck::default().check_order(2, &[x], |v| v[0].tanh()).unwrap();
+    /// assert!(report.ops.contains(&"tanh"));
+    /// ```
+    ///
+    /// # Panics
+    /// If `order` is 0 or 1 (use [`check`](GradCheck::check)).
+    pub fn check_order<F>(
+        &self,
+        order: usize,
+        inputs: &[Tensor<f64>],
+        f: F,
+    ) -> Result<GradCheckReport, GradCheckFailure>
+    where
+        F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
+    {
+        assert!(
+            order >= 2,
+            "check_order is for derivatives of order 2 and above"
+        );
+        let mut rng = seeded(self.seed);
+        // The output's cotangent, from the shape of one evaluation.
+        let (ops, out_shape) = {
+            let tape = Tape::<f64>::new();
+            let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.param(x)).collect();
+            let out = f(&vars);
+            (tape.op_names(), out.shape())
+        };
+        let r = Tensor::<f64>::rand_normal(&out_shape, 0.0, 1.0, &mut rng);
+        let directions: Vec<Vec<Tensor<f64>>> = (1..order)
+            .map(|_| {
+                inputs
+                    .iter()
+                    .map(|x| Tensor::rand_normal(x.shape(), 0.0, 1.0, &mut rng))
+                    .collect()
+            })
+            .collect();
+        // D(k) at xs, by k recorded sweeps.
+        let derivative = |k: usize, xs: &[Tensor<f64>]| -> Vec<Tensor<f64>> {
+            let tape = Tape::<f64>::new();
+            let vars: Vec<Var<'_, f64>> = xs.iter().map(|x| tape.param(x)).collect();
+            let out = f(&vars);
+            let s = (out * out * tape.constant(&r)).sum_all();
+            let mut g = s.grad(&vars).expect("recorded gradient");
+            if k == 1 {
+                // The recorded sweep and the fast one compute the same first derivative.
+                let fast = s.backward().expect("fast gradient");
+                for (var, recorded) in vars.iter().zip(&g) {
+                    let (a, b) = (&fast[*var], recorded.value());
+                    assert!(
+                        a.allclose(&b, 1e-10, 1e-12),
+                        "the recorded first derivative of {:?} differs from the fast one: \
+                         {:?} against {:?}",
+                        tape.op_names(),
+                        b.to_vec(),
+                        a.to_vec()
+                    );
+                }
+            }
+            for d in &directions[..k - 1] {
+                let mut dot = tape.scalar(0.0);
+                for (gi, di) in g.iter().zip(d) {
+                    dot = dot + (*gi * tape.constant(di)).sum_all();
+                }
+                g = dot.grad(&vars).expect("recorded gradient");
+            }
+            g.iter().map(Var::value).collect()
+        };
+        let analytic = derivative(order, inputs);
+        let d = &directions[order - 2];
+        let shifted = |sign: f64| -> Vec<Tensor<f64>> {
+            inputs
+                .iter()
+                .zip(d)
+                .map(|(x, d)| x + &(d * (sign * self.eps)))
+                .collect()
+        };
+        let plus = derivative(order - 1, &shifted(1.0));
+        let minus = derivative(order - 1, &shifted(-1.0));
+        let mut worst_ratio: f64 = 0.0;
+        let mut worst: Option<GradCheckFailure> = None;
+        for (i, a) in analytic.iter().enumerate() {
+            let numeric = (&plus[i] - &minus[i]) / (2.0 * self.eps);
+            let (a, numeric) = (a.to_contiguous(), numeric.to_contiguous());
+            let (a, numeric) = (
+                a.as_slice().expect("contiguous"),
+                numeric.as_slice().expect("contiguous"),
+            );
+            for (j, (&tape_value, &numeric)) in a.iter().zip(numeric).enumerate() {
+                let tolerance = self.atol + self.rtol * numeric.abs();
+                let ratio = (tape_value - numeric).abs() / tolerance;
+                let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+                if ratio > worst_ratio {
+                    worst_ratio = ratio;
+                    worst = Some(GradCheckFailure {
+                        order,
+                        ops: ops.clone(),
+                        input_shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
+                        input: i,
+                        index: unravel(j, inputs[i].shape()),
                         tape: tape_value,
                         numeric,
                         tolerance,
@@ -159,7 +297,7 @@ fn unravel(mut j: usize, shape: &[usize]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{InputGrads, Op};
+    use crate::{InputGrads, Op, Operand};
     use tensor::Result;
 
     /// An op with a deliberately wrong gradient (2x instead of 3x^2 for x^3).
@@ -172,14 +310,8 @@ mod tests {
         fn forward(&self, x: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
             Ok(x[0].map(|v| v * v * v))
         }
-        fn backward(
-            &self,
-            x: &[&Tensor<f64>],
-            _: &Tensor<f64>,
-            dy: &Tensor<f64>,
-            dx: &mut InputGrads<'_, f64>,
-        ) {
-            dx.set(0, dy * &(x[0] * 2.0));
+        fn backward<V: Operand<f64>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+            dx.set(0, dy.mul(&x[0].scale(2.0)));
         }
     }
 

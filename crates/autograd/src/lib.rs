@@ -21,20 +21,29 @@
 //! - Broadcasting works as in [`tensor`]; gradients are summed back to each input's shape,
 //!   and a variable used several times accumulates its gradients.
 //! - [`Tape::no_grad`] runs code without recording; [`Var::detach`] stops gradients.
-//! - Every op is an [`Op`]: forward and backward written together (see [`ops`]). Users add
-//!   their own through [`Tape::apply`].
-//! - Gradients are computed with tensor arithmetic, not recorded on the tape, so
-//!   gradients of gradients are not available (yet).
+//! - Gradients of gradients, to any order: [`Var::grad`] records its sweep on the tape
+//!   (PyTorch's `create_graph`), so its gradients are variables that can enter a loss (a
+//!   physics residual, a gradient penalty) and be differentiated again. [`hvp`] gives
+//!   Hessian-vector products, [`jacobian`] the Jacobians of small functions.
+//! - Every op is an [`Op`]: forward and backward written together (see [`ops`]), the
+//!   backward once, over [`Operand`], for both sweeps. Users add their own through
+//!   [`Tape::apply`].
 //!
 //! Panics or `Result`: as in [`tensor`], operators and plain methods panic on shapes that
 //! do not fit, and each method has a `try_` twin that returns a [`TensorError`].
 
+mod functional;
 pub mod gradcheck;
 mod op;
 pub mod ops;
+mod real;
 mod tape;
+mod var_impls;
 
-pub use op::{InputGrads, Op};
+pub use functional::{Hvp, hvp, jacobian};
+pub use op::{InputGrads, Op, Operand};
 pub use ops::dense::OutputActivation;
-pub use tape::{Gradients, Tape, Var};
+pub use ops::unary::{Elementwise, Unary};
+pub use real::{Real, RealFn};
+pub use tape::{GradOptions, Gradients, Tape, Var};
 pub use tensor::{Element, Result, Tensor, TensorError};

@@ -1,4 +1,6 @@
-//! The define-by-run tape, the variables that live on it, and the reverse sweep.
+//! The define-by-run tape, the variables that live on it, and the two reverse sweeps: the
+//! fast one over tensors ([`Var::backward`]) and the recorded one over variables
+//! ([`Var::grad`]), whose gradients can be differentiated again.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -11,12 +13,62 @@ use crate::op::{InputGrads, Op};
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// An op as the tape stores it: its backward rule instantiated for both sweeps.
+trait DynOp<T: Element>: Send {
+    fn name(&self) -> &'static str;
+    fn backward_eager(
+        &self,
+        inputs: &[&Tensor<T>],
+        output: &Tensor<T>,
+        grad: &Tensor<T>,
+        grads: &mut InputGrads<'_, Tensor<T>>,
+    );
+    fn backward_recorded<'t>(
+        &self,
+        inputs: &[&Var<'t, T>],
+        output: &Var<'t, T>,
+        grad: &Var<'t, T>,
+        grads: &mut InputGrads<'_, Var<'t, T>>,
+    );
+}
+
+impl<T: Element, O: Op<T>> DynOp<T> for O {
+    fn name(&self) -> &'static str {
+        Op::name(self)
+    }
+    fn backward_eager(
+        &self,
+        inputs: &[&Tensor<T>],
+        output: &Tensor<T>,
+        grad: &Tensor<T>,
+        grads: &mut InputGrads<'_, Tensor<T>>,
+    ) {
+        self.backward(inputs, output, grad, grads);
+    }
+    fn backward_recorded<'t>(
+        &self,
+        inputs: &[&Var<'t, T>],
+        output: &Var<'t, T>,
+        grad: &Var<'t, T>,
+        grads: &mut InputGrads<'_, Var<'t, T>>,
+    ) {
+        self.backward(inputs, output, grad, grads);
+    }
+}
+
 /// One recorded operation: the op (its attributes and its backward rule) and where its
-/// input ids start in the tape's flat id list.
+/// input ids start in the tape's flat id list. The op is taken out while the recorded sweep
+/// runs its rule (which records onto the same tape) and put back after.
 struct Record<T: Element> {
-    op: Box<dyn Op<T>>,
+    op: Option<Box<dyn DynOp<T>>>,
     inputs_start: usize,
     inputs_len: usize,
+}
+
+impl<T: Element> Record<T> {
+    fn name(&self) -> &'static str {
+        self.op.as_ref().map_or("(running)", |op| op.name())
+    }
 }
 
 /// One value on the tape: a leaf (parameter or constant) or the output of a record.
@@ -24,6 +76,9 @@ struct Node<T: Element> {
     value: Tensor<T>,
     /// True for parameters and for every output computed from one while recording.
     requires_grad: bool,
+    /// A constant computed from a gradient that was not recorded (`create_graph: false`):
+    /// differentiating through it would silently give zero, so the sweeps refuse it.
+    unrecorded_gradient: bool,
     record: Option<Record<T>>,
 }
 
@@ -76,6 +131,29 @@ impl<T: Element> Default for Tape<T> {
     }
 }
 
+/// How [`Var::grad_with`] differentiates.
+#[derive(Clone, Copy, Debug)]
+pub struct GradOptions<'t, T: Element> {
+    /// The gradient of the output to start from (a vector-Jacobian product): a variable of
+    /// the output's shape, which may itself depend on parameters. `None` is 1 for a scalar
+    /// output.
+    pub seed: Option<Var<'t, T>>,
+    /// Record the sweep on the tape (PyTorch's `create_graph`), so that the gradients can be
+    /// differentiated again. Without it the gradients are constants, computed by the fast
+    /// sweep; using one where a gradient should flow is an error, never a silent zero.
+    pub create_graph: bool,
+}
+
+impl<T: Element> Default for GradOptions<'_, T> {
+    /// No seed, `create_graph: true`.
+    fn default() -> Self {
+        GradOptions {
+            seed: None,
+            create_graph: true,
+        }
+    }
+}
+
 impl<T: Element> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
@@ -90,27 +168,29 @@ impl<T: Element> Tape<T> {
     }
 
     /// Puts a parameter on the tape: a leaf whose gradient `backward` computes. The tensor's
-    /// storage is shared, not copied.
+    /// storage is shared, not copied. Inputs to differentiate with respect to (the `x` of a
+    /// physics residual `u''(x)`) are parameters too.
     pub fn param(&self, value: &Tensor<T>) -> Var<'_, T> {
-        self.leaf(value.clone(), true)
+        self.leaf(value.clone(), true, false)
     }
 
     /// Puts a constant on the tape (data, labels, masks): a leaf that gets no gradient and
     /// costs no gradient work.
     pub fn constant(&self, value: &Tensor<T>) -> Var<'_, T> {
-        self.leaf(value.clone(), false)
+        self.leaf(value.clone(), false, false)
     }
 
     /// A constant scalar.
     pub fn scalar(&self, value: T) -> Var<'_, T> {
-        self.leaf(Tensor::scalar(value), false)
+        self.leaf(Tensor::scalar(value), false, false)
     }
 
-    fn leaf(&self, value: Tensor<T>, requires_grad: bool) -> Var<'_, T> {
+    fn leaf(&self, value: Tensor<T>, requires_grad: bool, unrecorded: bool) -> Var<'_, T> {
         let mut inner = self.inner.borrow_mut();
         inner.nodes.push(Node {
             value,
             requires_grad,
+            unrecorded_gradient: unrecorded,
             record: None,
         });
         Var {
@@ -170,16 +250,19 @@ impl<T: Element> Tape<T> {
             let inputs_start = inner.input_ids.len();
             inner.input_ids.extend(inputs.iter().map(|v| v.id));
             Some(Record {
-                op: Box::new(op),
+                op: Some(Box::new(op)),
                 inputs_start,
                 inputs_len: inputs.len(),
             })
         } else {
             None
         };
+        let unrecorded_gradient =
+            !track && inputs.iter().any(|v| inner.nodes[v.id].unrecorded_gradient);
         inner.nodes.push(Node {
             value,
             requires_grad: track,
+            unrecorded_gradient,
             record,
         });
         Var {
@@ -233,7 +316,7 @@ impl<T: Element> Tape<T> {
             .borrow()
             .nodes
             .iter()
-            .filter_map(|n| n.record.as_ref().map(|r| r.op.name()))
+            .filter_map(|n| n.record.as_ref().map(Record::name))
             .collect()
     }
 
@@ -246,12 +329,42 @@ impl<T: Element> Tape<T> {
         self.id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The reverse sweep from `root`, seeded with `seed`.
-    fn backward(&self, root: usize, seed: Tensor<T>) -> Gradients<T> {
+    /// The error for a record whose input `k` is a constant computed from an unrecorded
+    /// gradient.
+    fn unrecorded_error(op: &'static str, k: usize) -> TensorError {
+        TensorError::InvalidArgument {
+            op: "backward",
+            message: format!(
+                "input {k} of `{op}` was computed from a gradient taken without recording \
+                 (create_graph: false), so no gradient can flow through it and its \
+                 contribution would silently be zero; take that gradient with Var::grad \
+                 (create_graph: true), or detach() it if it is meant as a constant"
+            ),
+        }
+    }
+
+    /// The fast reverse sweep from the roots `seeds` (node id and gradient), over tensors,
+    /// recording nothing. Keeps the gradients of parameters (`keep: None`) or of the listed
+    /// nodes.
+    fn backward_eager(
+        &self,
+        seeds: Vec<(usize, Tensor<T>)>,
+        keep: Option<&[usize]>,
+    ) -> Result<Vec<Option<Tensor<T>>>> {
         let inner = self.inner.borrow();
-        let n = root + 1;
+        let n = seeds.iter().map(|s| s.0 + 1).max().unwrap_or(0);
         let mut grads: Vec<Option<Tensor<T>>> = (0..n).map(|_| None).collect();
-        grads[root] = Some(seed);
+        for (id, seed) in seeds {
+            if inner.nodes[id].unrecorded_gradient && !inner.nodes[id].requires_grad {
+                return Err(Self::unrecorded_error("the differentiated value", 0));
+            }
+            match &mut grads[id] {
+                Some(acc) => *acc += &seed,
+                slot @ None => *slot = Some(seed),
+            }
+        }
+        // The gradients of listed non-leaf nodes, copied out before their records consume them.
+        let mut kept_inner: Vec<(usize, Tensor<T>)> = Vec::new();
         // Buffers reused across records, so the sweep allocates only the gradients.
         let mut input_values: Vec<&Tensor<T>> = Vec::new();
         let mut wants: Vec<bool> = Vec::new();
@@ -262,15 +375,25 @@ impl<T: Element> Tape<T> {
             let Some(grad) = grads[i].take() else {
                 continue;
             };
+            if keep.is_some_and(|k| k.contains(&i)) {
+                kept_inner.push((i, grad.clone()));
+            }
             let ids =
                 &inner.input_ids[record.inputs_start..record.inputs_start + record.inputs_len];
             input_values.clear();
             input_values.extend(ids.iter().map(|&j| &inner.nodes[j].value));
             wants.clear();
-            wants.extend(ids.iter().map(|&j| inner.nodes[j].requires_grad));
+            for (k, &j) in ids.iter().enumerate() {
+                let input = &inner.nodes[j];
+                if input.unrecorded_gradient && !input.requires_grad {
+                    return Err(Self::unrecorded_error(record.name(), k));
+                }
+                wants.push(input.requires_grad);
+            }
             slots.clear();
             slots.resize_with(ids.len(), || None);
-            record.op.backward(
+            let op = record.op.as_ref().expect("no recorded sweep is running");
+            op.backward_eager(
                 &input_values,
                 &node.value,
                 &grad,
@@ -287,7 +410,7 @@ impl<T: Element> Tape<T> {
                     expected,
                     "autograd: the backward of `{}` gave input {k} a gradient of shape {:?}, \
                      but the input has shape {:?} (a bug in that op)",
-                    record.op.name(),
+                    record.name(),
                     g.shape(),
                     expected
                 );
@@ -297,20 +420,262 @@ impl<T: Element> Tape<T> {
                 }
             }
         }
-        // Keep the gradients of parameters only; a parameter the root does not depend on
-        // gets zeros, like JAX (rather than a missing entry).
-        for (i, node) in inner.nodes[..n].iter().enumerate() {
-            let is_param = node.record.is_none() && node.requires_grad;
-            if !is_param {
-                grads[i] = None;
-            } else if grads[i].is_none() {
-                grads[i] = Some(node.value.zeros_like());
+        for (i, g) in kept_inner {
+            grads[i] = Some(g);
+        }
+        match keep {
+            // Parameters only; a parameter the roots do not depend on gets zeros, like JAX
+            // (rather than a missing entry).
+            None => {
+                for (i, node) in inner.nodes[..n].iter().enumerate() {
+                    let is_param = node.record.is_none() && node.requires_grad;
+                    if !is_param {
+                        grads[i] = None;
+                    } else if grads[i].is_none() {
+                        grads[i] = Some(node.value.zeros_like());
+                    }
+                }
+            }
+            Some(keep) => {
+                for (i, g) in grads.iter_mut().enumerate() {
+                    if !keep.contains(&i) {
+                        *g = None;
+                    }
+                }
             }
         }
-        Gradients {
-            tape_id: self.id,
-            grads,
+        Ok(grads)
+    }
+
+    /// The recorded reverse sweep from the roots `seeds`: every step of every backward rule
+    /// is an op on this tape, so the gradients it returns (of the `wrt` nodes) can be
+    /// differentiated again. Only records on a path from a `wrt` node to a root are visited.
+    fn backward_recorded<'t>(
+        &'t self,
+        seeds: &[(usize, Var<'t, T>)],
+        wrt: &[usize],
+    ) -> Result<Vec<Var<'t, T>>> {
+        let n = seeds.iter().map(|s| s.0 + 1).max().unwrap_or(0);
+        // Which nodes depend on a `wrt` node: only they need gradients.
+        let mut depends = vec![false; n];
+        {
+            let inner = self.inner.borrow();
+            for &w in wrt {
+                if w < n {
+                    depends[w] = true;
+                }
+            }
+            for i in 0..n {
+                if let Some(r) = &inner.nodes[i].record {
+                    let ids = &inner.input_ids[r.inputs_start..r.inputs_start + r.inputs_len];
+                    depends[i] |= ids.iter().any(|&j| depends[j]);
+                }
+            }
+            for &(id, _) in seeds {
+                if inner.nodes[id].unrecorded_gradient && !inner.nodes[id].requires_grad {
+                    return Err(Self::unrecorded_error("the differentiated value", 0));
+                }
+            }
         }
+        let mut grads: Vec<Option<Var<'t, T>>> = vec![None; n];
+        for &(id, seed) in seeds {
+            grads[id] = Some(match grads[id] {
+                Some(acc) => acc + seed,
+                None => seed,
+            });
+        }
+        let mut ids: Vec<usize> = Vec::new();
+        let mut wants: Vec<bool> = Vec::new();
+        for i in (0..n).rev() {
+            if !depends[i] {
+                continue;
+            }
+            let Some(grad) = grads[i] else { continue };
+            // Take the op out of its record: its rule records onto this tape meanwhile.
+            let (op, name) = {
+                let mut inner = self.inner.borrow_mut();
+                let Some(record) = inner.nodes[i].record.as_ref() else {
+                    continue;
+                };
+                let name = record.name();
+                ids.clear();
+                ids.extend_from_slice(
+                    &inner.input_ids[record.inputs_start..record.inputs_start + record.inputs_len],
+                );
+                wants.clear();
+                for (k, &j) in ids.iter().enumerate() {
+                    let input = &inner.nodes[j];
+                    if input.unrecorded_gradient && !input.requires_grad {
+                        return Err(Self::unrecorded_error(name, k));
+                    }
+                    wants.push(input.requires_grad && depends[j]);
+                }
+                let record = inner.nodes[i].record.as_mut().expect("checked above");
+                (
+                    record.op.take().expect("each record runs once per sweep"),
+                    name,
+                )
+            };
+            /// Puts the op back into its record, also if its rule panics.
+            struct PutBack<'a, T: Element> {
+                tape: &'a Tape<T>,
+                id: usize,
+                op: Option<Box<dyn DynOp<T>>>,
+            }
+            impl<T: Element> Drop for PutBack<'_, T> {
+                fn drop(&mut self) {
+                    if let Ok(mut inner) = self.tape.inner.try_borrow_mut()
+                        && let Some(r) = inner.nodes[self.id].record.as_mut()
+                    {
+                        r.op = self.op.take();
+                    }
+                }
+            }
+            let guard = PutBack {
+                tape: self,
+                id: i,
+                op: Some(op),
+            };
+            let inputs: Vec<Var<'t, T>> = ids.iter().map(|&id| Var { tape: self, id }).collect();
+            let input_refs: Vec<&Var<'t, T>> = inputs.iter().collect();
+            let mut slots: Vec<Option<Var<'t, T>>> = vec![None; ids.len()];
+            guard.op.as_ref().expect("held").backward_recorded(
+                &input_refs,
+                &Var { tape: self, id: i },
+                &grad,
+                &mut InputGrads {
+                    wants: &wants,
+                    slots: &mut slots,
+                },
+            );
+            drop(guard);
+            for (k, &j) in ids.iter().enumerate() {
+                let Some(g) = slots[k] else { continue };
+                let (got, expected) = {
+                    let inner = self.inner.borrow();
+                    (
+                        inner.nodes[g.id].value.shape().to_vec(),
+                        inner.nodes[j].value.shape().to_vec(),
+                    )
+                };
+                assert_eq!(
+                    got, expected,
+                    "autograd: the recorded backward of `{name}` gave input {k} a gradient of \
+                     shape {got:?}, but the input has shape {expected:?} (a bug in that op)"
+                );
+                grads[j] = Some(match grads[j] {
+                    Some(acc) => acc + g,
+                    None => g,
+                });
+            }
+        }
+        Ok(wrt
+            .iter()
+            .map(|&w| match grads.get(w).copied().flatten() {
+                Some(g) => g,
+                None => {
+                    let zeros = self.inner.borrow().nodes[w].value.zeros_like();
+                    self.constant(&zeros)
+                }
+            })
+            .collect())
+    }
+
+    /// Gradients of the roots (`(output, seed)` pairs: the sum of each output times its seed)
+    /// with respect to `wrt`, recorded or not. The general form behind [`Var::grad`]; the
+    /// Hessian-vector product uses it to start a sweep from every gradient at once.
+    ///
+    /// # Errors
+    /// As [`Var::grad_with`].
+    pub fn grad_of<'t>(
+        &'t self,
+        roots: &[(Var<'t, T>, Var<'t, T>)],
+        wrt: &[Var<'t, T>],
+        create_graph: bool,
+    ) -> Result<Vec<Var<'t, T>>> {
+        let foreign = |v: &Var<'t, T>| !std::ptr::eq(v.tape, self);
+        if let Some(k) = wrt.iter().position(foreign) {
+            return Err(grad_error(format!(
+                "wrt[{k}] is a variable of another tape than the differentiated value"
+            )));
+        }
+        if roots.iter().any(|(o, s)| foreign(o) || foreign(s)) {
+            return Err(grad_error(
+                "the differentiated value and its seed must be variables of one tape".into(),
+            ));
+        }
+        for (output, seed) in roots {
+            let (o, s) = (output.shape(), seed.shape());
+            if o != s {
+                return Err(grad_error(format!(
+                    "the seed gradient must have the output's shape {o:?}, got {s:?}"
+                )));
+            }
+        }
+        {
+            let inner = self.inner.borrow();
+            for (k, w) in wrt.iter().enumerate() {
+                let node = &inner.nodes[w.id];
+                if !node.requires_grad {
+                    let what = if node.unrecorded_gradient {
+                        "a gradient taken without recording (create_graph: false)"
+                    } else {
+                        "a constant"
+                    };
+                    return Err(grad_error(format!(
+                        "wrt[{k}] is {what}: gradients exist only with respect to parameters \
+                         (Tape::param) and values computed from them"
+                    )));
+                }
+            }
+        }
+        let ids: Vec<usize> = wrt.iter().map(|v| v.id).collect();
+        if create_graph {
+            let seeds: Vec<(usize, Var<'t, T>)> = roots.iter().map(|(o, s)| (o.id, *s)).collect();
+            self.backward_recorded(&seeds, &ids)
+        } else {
+            let seeds = roots.iter().map(|(o, s)| (o.id, s.value())).collect();
+            let grads = self.backward_eager(seeds, Some(&ids))?;
+            Ok(wrt
+                .iter()
+                .map(|w| {
+                    let g = match grads.get(w.id).and_then(Option::as_ref) {
+                        Some(g) => g.clone(),
+                        None => w.value().zeros_like(),
+                    };
+                    self.leaf(g, false, true)
+                })
+                .collect())
+        }
+    }
+}
+
+impl<T: Element> Tape<T> {
+    /// Vector-Jacobian products by the fast sweep, as tensors: the gradient of the sum of
+    /// each root times its seed, with respect to each `wrt` variable (zeros where the roots
+    /// do not depend on it).
+    pub(crate) fn vjp_values(
+        &self,
+        seeds: Vec<(Var<'_, T>, Tensor<T>)>,
+        wrt: &[Var<'_, T>],
+    ) -> Result<Vec<Tensor<T>>> {
+        let ids: Vec<usize> = wrt.iter().map(|v| v.id).collect();
+        let seeds = seeds.into_iter().map(|(v, s)| (v.id, s)).collect();
+        let mut grads = self.backward_eager(seeds, Some(&ids))?;
+        Ok(wrt
+            .iter()
+            .map(|w| match grads.get_mut(w.id).and_then(Option::take) {
+                Some(g) => g,
+                None => w.value().zeros_like(),
+            })
+            .collect())
+    }
+}
+
+fn grad_error(message: String) -> TensorError {
+    TensorError::InvalidArgument {
+        op: "grad",
+        message,
     }
 }
 
@@ -357,17 +722,20 @@ impl<'t, T: Element> Var<'t, T> {
         self.tape.inner.borrow().nodes[self.id].requires_grad
     }
 
-    /// The same value as a constant: gradients stop here.
+    /// The same value as a constant: gradients stop here. A gradient taken without recording
+    /// may be used as a constant once detached (an adversarial step `x + eps * sign(g)`).
     pub fn detach(self) -> Var<'t, T> {
         self.tape.constant(&self.value())
     }
 
     /// Computes the gradient of this scalar with respect to every parameter it depends on,
-    /// in one reverse sweep over the tape.
+    /// in one reverse sweep over the tape. Nothing is recorded: the gradients are tensors.
+    /// For gradients that can be differentiated again, use [`grad`](Var::grad).
     ///
     /// # Errors
     /// If the variable is not a scalar (one element): a silent sum would hide a bug, so pass
-    /// the output's gradient explicitly with [`backward_with`](Var::backward_with).
+    /// the output's gradient explicitly with [`backward_with`](Var::backward_with). If a
+    /// value on the way was computed from a gradient taken without recording.
     pub fn backward(self) -> Result<Gradients<T>> {
         let shape = self.shape();
         if tensor::numel(&shape) != 1 {
@@ -380,7 +748,11 @@ impl<'t, T: Element> Var<'t, T> {
             });
         }
         let seed = Tensor::ones(&shape);
-        Ok(self.tape.backward(self.id, seed))
+        let grads = self.tape.backward_eager(vec![(self.id, seed)], None)?;
+        Ok(Gradients {
+            tape_id: self.tape.id,
+            grads,
+        })
     }
 
     /// Computes vector-Jacobian products: the gradient of `sum(self * seed)` with respect to
@@ -396,7 +768,68 @@ impl<'t, T: Element> Var<'t, T> {
                 ),
             });
         }
-        Ok(self.tape.backward(self.id, seed.clone()))
+        let grads = self
+            .tape
+            .backward_eager(vec![(self.id, seed.clone())], None)?;
+        Ok(Gradients {
+            tape_id: self.tape.id,
+            grads,
+        })
+    }
+
+    /// The gradients of this scalar with respect to `wrt` (parameters, inputs made with
+    /// [`Tape::param`], or values computed from them), as variables recorded on the tape
+    /// (PyTorch's `create_graph=True`): they can enter a loss and be differentiated again,
+    /// to any order. A variable this one does not depend on gets zeros.
+    ///
+    /// ```
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    ///
+    /// // f(x) = x^3: f' = 3x^2, f'' = 6x, f''' = 6.
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.param(&Tensor::scalar(2.0));
+    /// let f = x * x * x;
+    /// let d1 = f.grad(&[x]).unwrap()[0];
+    /// let d2 = d1.grad(&[x]).unwrap()[0];
+    /// let d3 = d2.grad(&[x]).unwrap()[0];
+    /// assert_eq!((d1.item(), d2.item(), d3.item()), (12.0, 12.0, 6.0));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`grad_with`](Var::grad_with).
+    pub fn grad(self, wrt: &[Var<'t, T>]) -> Result<Vec<Var<'t, T>>> {
+        self.grad_with(wrt, GradOptions::default())
+    }
+
+    /// [`grad`](Var::grad) with a seed (a vector-Jacobian product of a non-scalar output) or
+    /// without recording.
+    ///
+    /// # Errors
+    /// If this variable is not a scalar and no seed is given, if the seed's shape is not this
+    /// variable's, if a variable belongs to another tape, if a `wrt` variable is a constant,
+    /// or if a value on the way was computed from a gradient taken without recording: each
+    /// error says which.
+    pub fn grad_with(
+        self,
+        wrt: &[Var<'t, T>],
+        options: GradOptions<'t, T>,
+    ) -> Result<Vec<Var<'t, T>>> {
+        let seed = match options.seed {
+            Some(s) => s,
+            None => {
+                let shape = self.shape();
+                if tensor::numel(&shape) != 1 {
+                    return Err(grad_error(format!(
+                        "needs a scalar (one element) to differentiate, got shape {shape:?}; \
+                         reduce it first (sum_all, mean_all) or pass a seed"
+                    )));
+                }
+                self.tape.constant(&Tensor::ones(&shape))
+            }
+        };
+        self.tape
+            .grad_of(&[(self, seed)], wrt, options.create_graph)
     }
 }
 
@@ -405,7 +838,7 @@ impl<T: Element> fmt::Debug for Var<'_, T> {
         let inner = self.tape.inner.borrow();
         let node = &inner.nodes[self.id];
         let kind = match &node.record {
-            Some(r) => r.op.name(),
+            Some(r) => r.name(),
             None if node.requires_grad => "param",
             None => "constant",
         };
@@ -632,14 +1065,14 @@ mod tests {
         fn forward(&self, x: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
             Ok(x[0].clone())
         }
-        fn backward(
+        fn backward<V: crate::Operand<f64>>(
             &self,
-            _: &[&Tensor<f64>],
-            _: &Tensor<f64>,
-            _: &Tensor<f64>,
-            dx: &mut InputGrads<'_, f64>,
+            _: &[&V],
+            _: &V,
+            dy: &V,
+            dx: &mut InputGrads<'_, V>,
         ) {
-            dx.set(0, Tensor::zeros(&[7]));
+            dx.set(0, dy.constant(Tensor::zeros(&[7])));
         }
     }
 

@@ -1,14 +1,18 @@
 //! Property-based gradient checks: for every differentiable op, random shapes (including
 //! shapes that broadcast) and random values, the tape's gradient must match central finite
-//! differences in f64. Inputs stay away from kinks (relu and abs at 0, ties in max, clamp
-//! bounds) instead of loosening tolerances.
+//! differences in f64, and so must its second derivative (Hessian-vector products from the
+//! recorded sweep against central differences of the gradient). The smooth element-wise ops
+//! are checked to the third derivative. Inputs stay away from kinks (relu and abs at 0, ties
+//! in max, clamp bounds) instead of loosening tolerances.
 //!
-//! Every op name in `src/ops/` must have an entry in `gradchecks!` below; the test
-//! `every_op_has_a_gradient_check` fails otherwise.
+//! Every op name in `src/ops/` must have an entry in `gradchecks!` below, which declares its
+//! first- and second-order checks together; the test `every_op_has_a_gradient_check` fails
+//! otherwise.
 
 use std::collections::BTreeSet;
 
 use autograd::gradcheck::GradCheck;
+use autograd::ops::shape::{PadAxisOp, ScatterAddOp};
 use autograd::{OutputActivation, Var};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -189,13 +193,19 @@ fn away_from_clip_bounds(z: &Tensor<f64>, clip: Option<f64>, softmax: bool) -> b
 
 // ------------------------------------------------------------------ the check
 
-/// Runs the gradient check on `f` and requires that `op` was among the recorded ops, so an
-/// entry cannot claim an op it does not exercise.
-fn run<F>(op: &str, inputs: &[Tensor<f64>], f: F) -> Result<(), TestCaseError>
+/// Runs the gradient check of derivative `order` on `f` and requires that `op` was among
+/// the recorded ops, so an entry cannot claim an op it does not exercise.
+fn run<F>(order: usize, op: &str, inputs: &[Tensor<f64>], f: F) -> Result<(), TestCaseError>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
 {
-    match GradCheck::default().check(inputs, f) {
+    let check = GradCheck::default();
+    let result = if order == 1 {
+        check.check(inputs, f)
+    } else {
+        check.check_order(order, inputs, f)
+    };
+    match result {
         Ok(report) => {
             prop_assert!(
                 report.ops.contains(&op),
@@ -209,21 +219,51 @@ where
     }
 }
 
-/// Declares one proptest per op (named after the op) and the list of covered op names.
+/// Declares, per op, a module named after it with its first- and second-order checks, and
+/// the list of covered op names.
 macro_rules! gradchecks {
     ($($op:ident: $strategy:expr => |$v:ident $(, $p:ident)*| $body:expr;)*) => {
         $(
-            proptest! {
-                #![proptest_config(ProptestConfig::with_cases(96))]
-                #[test]
-                fn $op((inputs, params) in $strategy) {
-                    #[allow(unused_variables, unused_parens)]
-                    let ($($p),*) = params;
-                    run(stringify!($op), &inputs, |$v| $body)?;
+            mod $op {
+                use super::*;
+                proptest! {
+                    #![proptest_config(ProptestConfig::with_cases(96))]
+                    #[test]
+                    fn first_order((inputs, params) in $strategy) {
+                        #[allow(unused_variables, unused_parens)]
+                        let ($($p),*) = params;
+                        run(1, stringify!($op), &inputs, |$v| $body)?;
+                    }
+                }
+                proptest! {
+                    #![proptest_config(ProptestConfig::with_cases(48))]
+                    #[test]
+                    fn second_order((inputs, params) in $strategy) {
+                        #[allow(unused_variables, unused_parens)]
+                        let ($($p),*) = params;
+                        run(2, stringify!($op), &inputs, |$v| $body)?;
+                    }
                 }
             }
         )*
         const COVERED: &[&str] = &[$(stringify!($op)),*];
+    };
+}
+
+/// Third-derivative checks for the smooth ops, one test each, named `third_order_<op>`.
+macro_rules! third_order {
+    ($($name:ident, $op:literal: $strategy:expr => |$v:ident $(, $p:ident)*| $body:expr;)*) => {
+        $(
+            proptest! {
+                #![proptest_config(ProptestConfig::with_cases(32))]
+                #[test]
+                fn $name((inputs, params) in $strategy) {
+                    #[allow(unused_variables, unused_parens)]
+                    let ($($p),*) = params;
+                    run(3, $op, &inputs, |$v| $body)?;
+                }
+            }
+        )*
     };
 }
 
@@ -270,6 +310,7 @@ gradchecks! {
     sigmoid: plain(one(-6.0..6.0)) => |v| v[0].sigmoid();
     softplus: plain(one(-6.0..6.0)) => |v| v[0].softplus();
     tanh: plain(one(-3.0..3.0)) => |v| v[0].tanh();
+    erf: plain(one(-3.0..3.0)) => |v| v[0].erf();
     // activations
     leaky_relu: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].leaky_relu(0.2);
     elu: plain(one(away_from_zero(1e-3, 3.0))) => |v| v[0].elu(1.3);
@@ -327,6 +368,38 @@ gradchecks! {
             (Just(v), (Just(ax as isize), prop::collection::vec(0..len, 1..=5)))
         })
     }) => |v, sel| v[0].gather(sel.0, &sel.1);
+    sum_to: (shape(), any::<u64>()).prop_flat_map(|(s, bits)| {
+        // A target that broadcasts to the input's shape: leading axes dropped, some set to 1.
+        let drop = (bits % (s.len() as u64 + 1)) as usize;
+        let target: Vec<usize> = s[drop..]
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if bits >> (8 + i) & 1 == 1 { 1 } else { d })
+            .collect();
+        (tensor_of(s, -3.0..3.0).prop_map(|t| vec![t]), Just(target))
+    }) => |v, target| v[0].sum_to(&target);
+    pad_axis: one(-3.0..3.0).prop_flat_map(|v| {
+        let n = v[0].ndim();
+        (Just(v), (0..n, 0usize..3, 0usize..3))
+    }) => |v, p| {
+        let (axis, before, after) = p;
+        let own = v[0].shape()[axis];
+        let pad = PadAxisOp { axis, range: before..before + own, len: before + own + after };
+        v[0].tape().apply(pad, [v[0]]).unwrap()
+    };
+    scatter_add: (shape(), 1usize..=4).prop_flat_map(|(s, target_len)| {
+        let n = s.len();
+        (0..n).prop_flat_map(move |axis| {
+            let indices = prop::collection::vec(0..target_len, s[axis]);
+            let mut target = s.clone();
+            target[axis] = target_len;
+            (tensor_of(s.clone(), -3.0..3.0).prop_map(|t| vec![t]), (Just(axis), indices, Just(target)))
+        })
+    }) => |v, p| {
+        let (axis, indices, shape) = &p;
+        let op = ScatterAddOp { axis: *axis as isize, indices: indices.clone(), shape: shape.clone() };
+        v[0].tape().apply(op, [v[0]]).unwrap()
+    };
     // reductions
     sum: with_axis(one(-3.0..3.0)) => |v, a| v[0].sum(a.0, a.1);
     mean: with_axis(one(-3.0..3.0)) => |v, a| v[0].mean(a.0, a.1);
@@ -342,6 +415,26 @@ gradchecks! {
         let s = tensor::broadcast_shapes("test", v[0].shape(), v[1].shape()).unwrap();
         (Just(v), tensor_of(s, prop_oneof![Just(0.0), Just(1.0)]))
     }) => |v, mask| Var::where_cond(&mask, v[0], v[1]);
+}
+
+third_order! {
+    third_order_tanh, "tanh": plain(one(-3.0..3.0)) => |v| v[0].tanh();
+    third_order_exp, "exp": plain(one(-2.0..2.0)) => |v| v[0].exp();
+    third_order_sigmoid, "sigmoid": plain(one(-6.0..6.0)) => |v| v[0].sigmoid();
+    third_order_softplus, "softplus": plain(one(-6.0..6.0)) => |v| v[0].softplus();
+    third_order_ln, "ln": plain(one(0.3..3.0)) => |v| v[0].ln();
+    third_order_sqrt, "sqrt": plain(one(0.3..3.0)) => |v| v[0].sqrt();
+    third_order_powf, "powf": (one(0.3..3.0), -2.0..3.0) => |v, p| v[0].powf(p);
+    third_order_erf, "erf": plain(one(-3.0..3.0)) => |v| v[0].erf();
+    third_order_gelu, "gelu": plain(one(-4.0..4.0)) => |v| v[0].gelu();
+    third_order_swish, "swish": plain(one(-6.0..6.0)) => |v| v[0].swish();
+    third_order_div, "div": plain(pair(-3.0..3.0, away_from_zero(0.5, 3.0))) => |v| v[0] / v[1];
+    third_order_log_softmax, "log_softmax": with_axis(one(-5.0..5.0)) => |v, a| v[0].log_softmax(a.0);
+    third_order_logsumexp, "logsumexp": with_axis(one(-5.0..5.0)) => |v, a| v[0].logsumexp(a.0, a.1);
+    third_order_softmax_cross_entropy, "softmax_cross_entropy": plain(logits_and_targets(true))
+        => |v| v[0].softmax_cross_entropy(v[1], None);
+    third_order_sigmoid_cross_entropy, "sigmoid_cross_entropy": plain(logits_and_targets(false))
+        => |v| v[0].sigmoid_cross_entropy(v[1], None);
 }
 
 // ------------------------------------------------------------------ composites
@@ -397,11 +490,12 @@ fn ops_defined_in_source() -> BTreeSet<String> {
         let text = std::fs::read_to_string(&path).unwrap();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
-            if line
-                .trim_start()
-                .starts_with("fn name(&self) -> &'static str")
-            {
+            if line.trim() == "fn name(&self) -> &'static str {" {
                 let body = lines.next().expect("a body line after fn name").trim();
+                // The one generic op of element-wise functions takes its function's name.
+                if body == "self.0.name()" {
+                    continue;
+                }
                 let name = body.trim_matches('"');
                 assert!(
                     body.starts_with('"') && body.ends_with('"') && !name.is_empty(),

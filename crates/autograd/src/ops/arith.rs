@@ -5,7 +5,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use tensor::{Element, Result, Tensor};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
 use crate::ops::unwrap_op;
 use crate::tape::Var;
 
@@ -19,15 +19,9 @@ impl<T: Element> Op<T> for AddOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_add(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set_with(0, || dy.sum_to(x[0].shape()));
-        dx.set_with(1, || dy.sum_to(x[1].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.sum_to(&x[0].shape()));
+        dx.set_with(1, || dy.sum_to(&x[1].shape()));
     }
 }
 
@@ -41,15 +35,9 @@ impl<T: Element> Op<T> for SubOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_sub(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set_with(0, || dy.sum_to(x[0].shape()));
-        dx.set_with(1, || -dy.sum_to(x[1].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.sum_to(&x[0].shape()));
+        dx.set_with(1, || dy.sum_to(&x[1].shape()).neg());
     }
 }
 
@@ -63,15 +51,9 @@ impl<T: Element> Op<T> for MulOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_mul(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set_with(0, || (dy * x[1]).sum_to(x[0].shape()));
-        dx.set_with(1, || (dy * x[0]).sum_to(x[1].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.mul(x[1]).sum_to(&x[0].shape()));
+        dx.set_with(1, || dy.mul(x[0]).sum_to(&x[1].shape()));
     }
 }
 
@@ -85,19 +67,11 @@ impl<T: Element> Op<T> for DivOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_div(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         // d(a/b)/da = 1/b;  d(a/b)/db = -a/b^2 = -y/b
-        let dy_over_b = dy / x[1];
-        if dx.wants(1) {
-            dx.set(1, (-(&dy_over_b * y)).sum_to(x[1].shape()));
-        }
-        dx.set(0, dy_over_b.sum_to(x[0].shape()));
+        let dy_over_b = dy.div(x[1]);
+        dx.set_with(1, || dy_over_b.mul(y).neg().sum_to(&x[1].shape()));
+        dx.set_with(0, || dy_over_b.sum_to(&x[0].shape()));
     }
 }
 
@@ -111,14 +85,8 @@ impl<T: Element> Op<T> for NegOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Ok(-x[0])
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, -dy);
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.neg());
     }
 }
 
@@ -132,14 +100,8 @@ impl<T: Element> Op<T> for AddScalarOp<T> {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Ok(x[0] + self.0)
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, dy.clone());
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.clone());
     }
 }
 
@@ -153,14 +115,8 @@ impl<T: Element> Op<T> for MulScalarOp<T> {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Ok(x[0] * self.0)
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, dy * self.0);
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.scale(self.0));
     }
 }
 
@@ -174,14 +130,8 @@ impl<T: Element> Op<T> for DivScalarOp<T> {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Ok(x[0] / self.0)
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, dy / self.0);
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.div_scalar(self.0));
     }
 }
 
@@ -196,14 +146,8 @@ impl<T: Element> Op<T> for ScalarSubOp<T> {
         let c = self.0;
         Ok(x[0].map(|a| c - a))
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, -dy);
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.neg());
     }
 }
 
@@ -218,15 +162,9 @@ impl<T: Element> Op<T> for ScalarDivOp<T> {
         let c = self.0;
         Ok(x[0].map(|a| c / a))
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         // d(c/a)/da = -c/a^2 = -y/a
-        dx.set_with(0, || -(dy * y) / x[0]);
+        dx.set_with(0, || dy.mul(y).div(x[0]).neg());
     }
 }
 
@@ -240,14 +178,8 @@ impl<T: Element> Op<T> for MaximumOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_maximum(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let a_wins = x[0].ge_mask(x[1]);
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let a_wins = x[0].value().ge_mask(&x[1].value());
         route_by_mask(&a_wins, x, dy, dx);
     }
 }
@@ -262,30 +194,23 @@ impl<T: Element> Op<T> for MinimumOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_minimum(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let a_wins = x[0].le_mask(x[1]);
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let a_wins = x[0].value().le_mask(&x[1].value());
         route_by_mask(&a_wins, x, dy, dx);
     }
 }
 
-/// Sends `dy` to input 0 where `mask` is 1 and to input 1 elsewhere.
-fn route_by_mask<T: Element>(
+/// Sends `dy` to input 0 where `mask` is 1 and to input 1 elsewhere (the mask is piecewise
+/// constant: it has no derivative of its own).
+fn route_by_mask<T: Element, V: Operand<T>>(
     mask: &Tensor<T>,
-    x: &[&Tensor<T>],
-    dy: &Tensor<T>,
-    dx: &mut InputGrads<'_, T>,
+    x: &[&V],
+    dy: &V,
+    dx: &mut InputGrads<'_, V>,
 ) {
-    let to_a = dy * mask;
-    if dx.wants(1) {
-        dx.set(1, (dy - &to_a).sum_to(x[1].shape()));
-    }
-    dx.set(0, to_a.sum_to(x[0].shape()));
+    let to_a = dy.mul_const(mask);
+    dx.set_with(1, || dy.sub(&to_a).sum_to(&x[1].shape()));
+    dx.set_with(0, || to_a.sum_to(&x[0].shape()));
 }
 
 impl<'t, T: Element> Var<'t, T> {

@@ -1,10 +1,14 @@
 //! The fully connected layer as one op: `activation(x @ w + b)`, for activations whose
 //! derivative is a function of their output (linear, relu, sigmoid, tanh). One op instead of
 //! three means one pass over the output forward, one backward, and no intermediate tensors.
+//! The activation's derivative is not written here: it is the [`Elementwise`] function's own
+//! (`Relu`, `Sigmoid`, `Tanh` in `unary`), so the fused op and the plain one cannot disagree,
+//! and the recorded sweep gives the fused op its second derivatives.
 
 use tensor::{Element, Result, Tensor};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
+use crate::ops::unary::{Chain, Elementwise, Relu, Sigmoid, Tanh};
 use crate::ops::unwrap_op;
 use crate::tape::Var;
 
@@ -43,50 +47,45 @@ impl<T: Element> Op<T> for DenseOp {
         }
         Ok(y)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        // Generic over the closure (not a `fn` pointer), so that each loop is inlined and
-        // vectorizes: through a pointer, every element is an indirect call.
-        fn zip<T: Element>(dy: &Tensor<T>, y: &Tensor<T>, f: impl Fn(T, T) -> T) -> Tensor<T> {
-            dy.try_zip_map(y, "dense_backward", f)
-                .expect("gradient has the output's shape")
-        }
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         let dz = match self.0 {
             OutputActivation::Linear => dy.clone(),
-            OutputActivation::Relu => zip(dy, y, |g, y| if y > T::zero() { g } else { T::zero() }),
-            OutputActivation::Sigmoid => zip(dy, y, |g, y| g * y * (T::one() - y)),
-            OutputActivation::Tanh => zip(dy, y, |g, y| g * (T::one() - y * y)),
+            OutputActivation::Relu => chain_of_output(&Relu, dy, y),
+            OutputActivation::Sigmoid => chain_of_output(&Sigmoid, dy, y),
+            OutputActivation::Tanh => chain_of_output(&Tanh, dy, y),
         };
         let (want_x, want_w) = (dx.wants(0), dx.wants(1));
-        let want_b = x.len() > 2 && dx.wants(2);
-        let grad_x = || want_x.then(|| dz.matmul(&x[1].transpose()));
-        let grad_wb = || {
-            let gw = want_w.then(|| x[0].transpose().matmul(&dz));
-            (gw, want_b.then(|| dz.sum(0, false)))
-        };
-        // The input's gradient and the weights' are independent products: for a layer too
-        // small for either to be split across cores, they run side by side.
-        let (rows, k, units) = (x[0].shape()[0], x[0].shape()[1], x[1].shape()[1]);
-        let flops = 2 * rows * k * units;
-        let (gx, (gw, gb)) = if want_x
-            && want_w
-            && (SIDE_BY_SIDE_MIN_FLOPS..tensor::ops::matmul::PARALLEL_MIN_FLOPS).contains(&flops)
-        {
-            tensor::parallel::join(grad_x, grad_wb)
+        if want_x && want_w {
+            // The input's gradient and the weights' are independent products: for a layer too
+            // small for either to be split across cores, they run side by side.
+            let (xs, ws) = (x[0].shape(), x[1].shape());
+            let flops = 2 * xs[0] * xs[1] * ws[1];
+            let side_by_side =
+                (SIDE_BY_SIDE_MIN_FLOPS..tensor::ops::matmul::PARALLEL_MIN_FLOPS).contains(&flops);
+            let (wt, xt) = (x[1].transpose(), x[0].transpose());
+            let (gx, gw) = V::matmul_pair([&dz, &wt], [&xt, &dz], side_by_side);
+            dx.set(0, gx);
+            dx.set(1, gw);
         } else {
-            (grad_x(), grad_wb())
-        };
-        for (i, g) in [gx, gw, gb].into_iter().enumerate() {
-            if let Some(g) = g {
-                dx.set(i, g);
-            }
+            dx.set_with(0, || dz.matmul(&x[1].transpose()));
+            dx.set_with(1, || x[0].transpose().matmul(&dz));
+        }
+        if x.len() > 2 {
+            dx.set_with(2, || dz.sum(0, false));
         }
     }
+}
+
+/// `dy * f'(y)` for an activation whose derivative is written from its output (the only
+/// kind a fused layer that keeps its output can differentiate).
+fn chain_of_output<T: Element, V: Operand<T>, F: Elementwise<T>>(f: &F, dy: &V, y: &V) -> V {
+    const {
+        assert!(
+            F::OF_OUTPUT,
+            "a fused activation's derivative must read its output"
+        )
+    };
+    V::map_real(&Chain(f), [dy, y])
 }
 
 impl<'t, T: Element> Var<'t, T> {

@@ -6,8 +6,10 @@
 use tensor::ops::reduce::rows::log_softmax;
 use tensor::{Element, Result, Tensor, TensorError, softplus_scalar};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
+use crate::ops::reduce::LogSoftmaxOp;
 use crate::ops::unwrap_op;
+use crate::real::{Real, RealFn};
 use crate::tape::Var;
 
 /// `[ln(lo), ln(hi)]` and `[ln(1 - hi), ln(1 - lo)]` for `lo = eps`, `hi = 1 - eps` computed
@@ -70,35 +72,55 @@ impl<T: Element> Op<T> for SigmoidCrossEntropyOp<T> {
         }
         Ok(Tensor::scalar(sum / T::from_usize(z.len()).expect("fits")))
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let scale = dy.item() / T::from_usize(x[0].len()).expect("fits");
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let n = T::from_usize(tensor::numel(&x[0].shape())).expect("fits");
+        let g = dy.div_scalar(n);
         dx.set_with(0, || {
-            x[0].try_zip_map(x[1], "sigmoid_cross_entropy_backward", |z, t| {
-                let ((_, in_p), (_, in_np)) = self.logs(z);
-                let s = tensor::sigmoid_scalar(z);
-                let mut g = T::zero();
-                if in_p {
-                    g -= t * (T::one() - s);
-                }
-                if in_np {
-                    g += (T::one() - t) * s;
-                }
-                g * scale
-            })
-            .expect("same shape")
+            V::map_real(&SigmoidCeGradLogits(self), [x[0], x[1], &g])
         });
-        dx.set_with(1, || {
-            x[0].map(|z| {
-                let ((lp, _), (lnp, _)) = self.logs(z);
-                -(lp - lnp) * scale
-            })
-        });
+        dx.set_with(1, || V::map_real(&SigmoidCeGradTargets(self), [x[0], &g]));
+    }
+}
+
+/// `d/dz` of one element of the sigmoid cross-entropy, times the output gradient `g`:
+/// `s - t` unclipped; where a log-probability is clamped, its term has no gradient.
+struct SigmoidCeGradLogits<'a, T>(&'a SigmoidCrossEntropyOp<T>);
+
+impl<T: Element> RealFn<T, 3> for SigmoidCeGradLogits<'_, T> {
+    #[inline(always)]
+    fn eval<R: Real<T>>(&self, [z, t, g]: [R; 3]) -> R {
+        let s = z.sigmoid();
+        if self.0.0.is_none() {
+            return g * (s - t);
+        }
+        let op = self.0;
+        let in_p = z.piecewise(|v| if op.logs(v).0.1 { T::one() } else { T::zero() });
+        let in_np = z.piecewise(|v| if op.logs(v).1.1 { T::one() } else { T::zero() });
+        let one = z.cst(T::one());
+        g * (in_np * (one - t) * s - in_p * t * (one - s))
+    }
+}
+
+/// `d/dt` of one element of the sigmoid cross-entropy, times `g`: `-(ln p - ln(1 - p))`,
+/// which is `-z` unclipped.
+struct SigmoidCeGradTargets<'a, T>(&'a SigmoidCrossEntropyOp<T>);
+
+impl<T: Element> RealFn<T, 2> for SigmoidCeGradTargets<'_, T> {
+    #[inline(always)]
+    fn eval<R: Real<T>>(&self, [z, g]: [R; 2]) -> R {
+        if self.0.0.is_none() {
+            return -(z * g);
+        }
+        let op = self.0;
+        let lp = -(-z).softplus();
+        let lnp = -z.softplus();
+        // The clamped log-probabilities: the value itself inside the bounds, the bound (a
+        // constant) outside.
+        let in_p = z.piecewise(|v| if op.logs(v).0.1 { T::one() } else { T::zero() });
+        let in_np = z.piecewise(|v| if op.logs(v).1.1 { T::one() } else { T::zero() });
+        let lp = R::select(in_p, lp, z.piecewise(|v| op.logs(v).0.0));
+        let lnp = R::select(in_np, lnp, z.piecewise(|v| op.logs(v).1.0));
+        -((lp - lnp) * g)
     }
 }
 
@@ -157,66 +179,68 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
             sum / T::from_usize(rows.max(1)).expect("fits"),
         ))
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let (z, t, c, rows) = Self::rows(x);
-        let scale = dy.item() / T::from_usize(rows.max(1)).expect("fits");
-        let (z, t) = (
-            z.as_slice().expect("contiguous"),
-            t.as_slice().expect("contiguous"),
-        );
-        let bounds = self.bounds();
-        // Where a log-probability is clamped, it gets no gradient.
-        let inside = |l: T| bounds.is_none_or(|(lo, hi)| l >= lo && l <= hi);
-        let mut logs = vec![T::zero(); z.len()];
-        let mut dz = vec![T::zero(); z.len()];
-        let mut dt = vec![T::zero(); if dx.wants(1) { z.len() } else { 0 }];
-        if c > 0 {
-            tensor::simd::dispatch(
-                #[inline(always)]
-                || {
-                    log_softmax(z, c, &mut logs);
-                    // The probabilities, in one pass over the whole buffer.
-                    for (d, &l) in dz.iter_mut().zip(&logs) {
-                        *d = l.fast_exp();
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let shape = x[0].shape();
+        let c = *shape.last().expect("at least 1-D");
+        let rows = tensor::numel(&shape) / c.max(1);
+        let g = dy.div_scalar(T::from_usize(rows.max(1)).expect("fits"));
+        let logs = V::apply(LogSoftmaxOp(-1), [x[0]]);
+        // Where a log-probability is clamped, it gets no gradient: the targets are masked
+        // there (the mask is piecewise constant).
+        let targets = match self.bounds() {
+            None => x[1].clone(),
+            Some((lo, hi)) => {
+                let inside = logs.value().map(|l| {
+                    if l >= lo && l <= hi {
+                        T::one()
+                    } else {
+                        T::zero()
                     }
-                    // d/dz_k of -sum_j t_j m_j ls_j = -t_k m_k + softmax_k * sum_j t_j m_j, where
-                    // m_j is 1 where ls_j is inside the clip bounds.
-                    for ((d, l), t) in dz
-                        .chunks_exact_mut(c)
-                        .zip(logs.chunks_exact(c))
-                        .zip(t.chunks_exact(c))
-                    {
-                        let weight = t
-                            .iter()
-                            .zip(l)
-                            .fold(T::zero(), |s, (&t, &l)| if inside(l) { s + t } else { s });
-                        for ((d, &l), &t) in d.iter_mut().zip(l).zip(t) {
-                            let own = if inside(l) { t } else { T::zero() };
-                            *d = (*d * weight - own) * scale;
-                        }
+                });
+                x[1].mul_const(&inside)
+            }
+        };
+        // d/dz_k of -sum_j t_j m_j ls_j = softmax_k * sum_j t_j m_j - t_k m_k.
+        dx.set_with(0, || {
+            let weight = targets.sum(-1, true);
+            V::map_real(&SoftmaxCeGradLogits, [&logs, &weight, &targets, &g])
+        });
+        dx.set_with(1, || {
+            V::map_real(&SoftmaxCeGradTargets(self.bounds()), [&logs, &g])
+        });
+    }
+}
+
+/// `(softmax * w - t) * g` from the log-probabilities.
+struct SoftmaxCeGradLogits;
+
+impl<T: Element> RealFn<T, 4> for SoftmaxCeGradLogits {
+    #[inline(always)]
+    fn eval<R: Real<T>>(&self, [logs, weight, t, g]: [R; 4]) -> R {
+        (logs.exp() * weight - t) * g
+    }
+}
+
+/// `-clamp(ls) * g`: the gradient with respect to the targets.
+struct SoftmaxCeGradTargets<T>(Option<(T, T)>);
+
+impl<T: Element> RealFn<T, 2> for SoftmaxCeGradTargets<T> {
+    #[inline(always)]
+    fn eval<R: Real<T>>(&self, [logs, g]: [R; 2]) -> R {
+        let logs = match self.0 {
+            None => logs,
+            Some((lo, hi)) => {
+                let inside = logs.piecewise(|l| {
+                    if l >= lo && l <= hi {
+                        T::one()
+                    } else {
+                        T::zero()
                     }
-                    if !dt.is_empty() {
-                        for (d, &l) in dt.iter_mut().zip(&logs) {
-                            let l = match bounds {
-                                Some((lo, hi)) => l.max(lo).min(hi),
-                                None => l,
-                            };
-                            *d = -l * scale;
-                        }
-                    }
-                },
-            );
-        }
-        dx.set(0, Tensor::from_vec(dz, x[0].shape()).expect("same size"));
-        if !dt.is_empty() {
-            dx.set(1, Tensor::from_vec(dt, x[0].shape()).expect("same size"));
-        }
+                });
+                R::select(inside, logs, logs.piecewise(|l| l.max(lo).min(hi)))
+            }
+        };
+        -(logs * g)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use tensor::{Element, Result, Tensor};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
 use crate::ops::unwrap_op;
 use crate::tape::Var;
 
@@ -17,16 +17,10 @@ impl<T: Element> Op<T> for MatmulOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_matmul(x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         // Batched products whose operand was 2-D (or a batch of 1) are summed back by sum_to.
-        dx.set_with(0, || dy.matmul(&x[1].transpose()).sum_to(x[0].shape()));
-        dx.set_with(1, || x[0].transpose().matmul(dy).sum_to(x[1].shape()));
+        dx.set_with(0, || dy.matmul(&x[1].transpose()).sum_to(&x[0].shape()));
+        dx.set_with(1, || x[0].transpose().matmul(dy).sum_to(&x[1].shape()));
     }
 }
 

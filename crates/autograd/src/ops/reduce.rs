@@ -3,8 +3,10 @@
 
 use tensor::{Element, Result, Tensor, normalize_axis};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
+use crate::ops::unary::Exp;
 use crate::ops::unwrap_op;
+use crate::real::{Real, RealFn};
 use crate::tape::Var;
 
 /// The input shape with `axis` set to 1: the output shape under `keepdims`.
@@ -16,7 +18,7 @@ fn kept_shape(shape: &[usize], axis: usize) -> Vec<usize> {
 
 /// A reduction's output gradient (or value) in the `keepdims` shape, ready to broadcast
 /// against the input.
-fn as_kept<T: Element>(t: &Tensor<T>, input_shape: &[usize], axis: usize) -> Tensor<T> {
+fn as_kept<T: Element, V: Operand<T>>(t: &V, input_shape: &[usize], axis: usize) -> V {
     t.reshape(&kept_shape(input_shape, axis))
 }
 
@@ -33,17 +35,10 @@ impl<T: Element> Op<T> for SumOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_sum(self.axis, self.keepdims)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let ax = normalize_axis("sum", self.axis, x[0].ndim()).expect("checked in forward");
-        dx.set_with(0, || {
-            as_kept(dy, x[0].shape(), ax).broadcast_to(x[0].shape())
-        });
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let shape = x[0].shape();
+        let ax = normalize_axis("sum", self.axis, shape.len()).expect("checked in forward");
+        dx.set_with(0, || as_kept(dy, &shape, ax).broadcast_to(&shape));
     }
 }
 
@@ -60,17 +55,12 @@ impl<T: Element> Op<T> for MeanOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_mean(self.axis, self.keepdims)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let ax = normalize_axis("mean", self.axis, x[0].ndim()).expect("checked in forward");
-        let n = T::from_usize(x[0].shape()[ax]).expect("length fits the float type");
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let shape = x[0].shape();
+        let ax = normalize_axis("mean", self.axis, shape.len()).expect("checked in forward");
+        let n = T::from_usize(shape[ax]).expect("length fits the float type");
         dx.set_with(0, || {
-            as_kept(dy, x[0].shape(), ax).broadcast_to(x[0].shape()) / n
+            as_kept(dy, &shape, ax).broadcast_to(&shape).div_scalar(n)
         });
     }
 }
@@ -85,14 +75,8 @@ impl<T: Element> Op<T> for SumAllOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Ok(Tensor::scalar(x[0].sum_all()))
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, Tensor::full(x[0].shape(), dy.item()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.broadcast_to(&x[0].shape()));
     }
 }
 
@@ -106,30 +90,25 @@ impl<T: Element> Op<T> for MeanAllOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Ok(Tensor::scalar(x[0].mean_all()))
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let n = T::from_usize(x[0].len()).expect("length fits the float type");
-        dx.set(0, Tensor::full(x[0].shape(), dy.item() / n));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let shape = x[0].shape();
+        let n = T::from_usize(tensor::numel(&shape)).expect("length fits the float type");
+        dx.set_with(0, || dy.div_scalar(n).broadcast_to(&shape));
     }
 }
 
 /// Gradient of `max`/`min` along an axis: to the elements equal to the result, shared
-/// equally among ties.
-fn extremum_backward<T: Element>(
-    axis: isize,
-    x: &Tensor<T>,
-    y: &Tensor<T>,
-    dy: &Tensor<T>,
-) -> Tensor<T> {
-    let ax = normalize_axis("max", axis, x.ndim()).expect("checked in forward");
-    let hit = x.eq_mask(&as_kept(y, x.shape(), ax));
-    let count = hit.sum(ax as isize, true);
-    &hit * &(&as_kept(dy, x.shape(), ax) / &count)
+/// equally among ties (the choice is piecewise constant: it has no derivative of its own).
+fn extremum_backward<T: Element, V: Operand<T>>(axis: isize, x: &V, y: &V, dy: &V) -> V {
+    let shape = x.shape();
+    let ax = normalize_axis("max", axis, shape.len()).expect("checked in forward");
+    let hit = x
+        .value()
+        .eq_mask(&y.value().reshape(&kept_shape(&shape, ax)));
+    let share = &hit / &hit.sum(ax as isize, true);
+    as_kept(dy, &shape, ax)
+        .broadcast_to(&shape)
+        .mul_const(&share)
 }
 
 /// The largest element along an axis.
@@ -145,13 +124,7 @@ impl<T: Element> Op<T> for MaxOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_max(self.axis, self.keepdims)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         dx.set_with(0, || extremum_backward(self.axis, x[0], y, dy));
     }
 }
@@ -169,13 +142,7 @@ impl<T: Element> Op<T> for MinOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_min(self.axis, self.keepdims)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         dx.set_with(0, || extremum_backward(self.axis, x[0], y, dy));
     }
 }
@@ -193,18 +160,26 @@ impl<T: Element> Op<T> for LogSumExpOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_logsumexp(self.axis, self.keepdims)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let ax = normalize_axis("logsumexp", self.axis, x[0].ndim()).expect("checked in forward");
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let shape = x[0].shape();
+        let ax = normalize_axis("logsumexp", self.axis, shape.len()).expect("checked in forward");
+        // softmax(x) * dy = e^(x - y) * dy, with y and dy broadcast back along the axis.
         dx.set_with(0, || {
-            let softmax = (x[0] - &as_kept(y, x[0].shape(), ax)).exp();
-            softmax * &as_kept(dy, x[0].shape(), ax)
+            V::map_real(
+                &SoftmaxTimes,
+                [x[0], &as_kept(y, &shape, ax), &as_kept(dy, &shape, ax)],
+            )
         });
+    }
+}
+
+/// `e^(x - lse) * g`: the softmax from the log-sum-exp, times a gradient.
+struct SoftmaxTimes;
+
+impl<T: Element> RealFn<T, 3> for SoftmaxTimes {
+    #[inline(always)]
+    fn eval<R: Real<T>>(&self, [x, lse, g]: [R; 3]) -> R {
+        (x - lse).exp() * g
     }
 }
 
@@ -218,16 +193,10 @@ impl<T: Element> Op<T> for SoftmaxOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_softmax(self.0)
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, _: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         dx.set_with(0, || {
-            let dot = (dy * y).sum(self.0, true);
-            y * &(dy - &dot)
+            let dot = dy.mul(y).sum(self.0, true);
+            y.mul(&dy.sub(&dot))
         });
     }
 }
@@ -242,16 +211,10 @@ impl<T: Element> Op<T> for LogSoftmaxOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_log_softmax(self.0)
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        y: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, _: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         dx.set_with(0, || {
             let total = dy.sum(self.0, true);
-            dy - &(y.exp() * &total)
+            dy.sub(&V::apply(crate::ops::unary::Unary(Exp), [y]).mul(&total))
         });
     }
 }

@@ -2,7 +2,7 @@
 
 use tensor::{Element, Result, Tensor};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
 use crate::ops::unwrap_op;
 use crate::tape::Var;
 
@@ -16,16 +16,15 @@ impl<T: Element> Op<T> for WhereCondOp<T> {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         self.0.try_where_cond(x[0], x[1])
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let zero = Tensor::scalar(T::zero());
-        dx.set_with(0, || self.0.where_cond(dy, &zero).sum_to(x[0].shape()));
-        dx.set_with(1, || self.0.where_cond(&zero, dy).sum_to(x[1].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        // The mask is constant: the gradient is routed, and routing again is its derivative.
+        let zero = dy.constant(Tensor::scalar(T::zero()));
+        dx.set_with(0, || {
+            V::apply(WhereCondOp(self.0.clone()), [dy, &zero]).sum_to(&x[0].shape())
+        });
+        dx.set_with(1, || {
+            V::apply(WhereCondOp(self.0.clone()), [&zero, dy]).sum_to(&x[1].shape())
+        });
     }
 }
 

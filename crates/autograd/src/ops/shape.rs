@@ -6,7 +6,7 @@ use std::ops::Range;
 use tensor::ndarray::{ArrayD, Axis, IxDyn, Slice};
 use tensor::{Element, Result, Tensor, normalize_axis};
 
-use crate::op::{InputGrads, Op};
+use crate::op::{InputGrads, Op, Operand};
 use crate::ops::unwrap_op;
 use crate::tape::Var;
 
@@ -20,18 +20,12 @@ impl<T: Element> Op<T> for PermuteOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_permute(&self.0)
     }
-    fn backward(
-        &self,
-        _: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         let mut inverse = vec![0; self.0.len()];
         for (i, &a) in self.0.iter().enumerate() {
             inverse[a] = i;
         }
-        dx.set(0, dy.permute(&inverse));
+        dx.set_with(0, || dy.permute(&inverse));
     }
 }
 
@@ -45,14 +39,8 @@ impl<T: Element> Op<T> for ReshapeOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_reshape(&self.0)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, dy.reshape(x[0].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.reshape(&x[0].shape()));
     }
 }
 
@@ -66,14 +54,8 @@ impl<T: Element> Op<T> for BroadcastToOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_broadcast_to(&self.0)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set(0, dy.sum_to(x[0].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.sum_to(&x[0].shape()));
     }
 }
 
@@ -87,18 +69,21 @@ impl<T: Element> Op<T> for ConcatOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Tensor::try_concat(x, self.0)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let ax = normalize_axis("concat", self.0, dy.ndim()).expect("checked in forward");
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let ax = normalize_axis("concat", self.0, dy.shape().len()).expect("checked in forward");
         let mut start = 0;
         for (i, xi) in x.iter().enumerate() {
             let len = xi.shape()[ax];
-            dx.set_with(i, || dy.slice_axis(ax as isize, start..start + len));
+            dx.set_with(i, || {
+                let range = start..start + len;
+                V::apply(
+                    SliceAxisOp {
+                        axis: ax as isize,
+                        range,
+                    },
+                    [dy],
+                )
+            });
             start += len;
         }
     }
@@ -114,17 +99,15 @@ impl<T: Element> Op<T> for StackOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         Tensor::try_stack(x, self.0)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let ax = normalize_axis("stack", self.0, dy.ndim()).expect("checked in forward");
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let ax = normalize_axis("stack", self.0, dy.shape().len()).expect("checked in forward");
         for (i, xi) in x.iter().enumerate() {
             dx.set_with(i, || {
-                dy.slice_axis(ax as isize, i..i + 1).reshape(xi.shape())
+                let entry = SliceAxisOp {
+                    axis: ax as isize,
+                    range: i..i + 1,
+                };
+                V::apply(entry, [dy]).reshape(&xi.shape())
             });
         }
     }
@@ -143,18 +126,15 @@ impl<T: Element> Op<T> for SliceAxisOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_slice_axis(self.axis, self.range.clone())
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        let ax = normalize_axis("slice_axis", self.axis, x[0].ndim()).expect("checked in forward");
-        let mut full = ArrayD::<T>::zeros(IxDyn(x[0].shape()));
-        full.slice_axis_mut(Axis(ax), Slice::from(self.range.clone()))
-            .assign(&dy.view());
-        dx.set(0, Tensor::from_array(full));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let shape = x[0].shape();
+        let ax = normalize_axis("slice_axis", self.axis, shape.len()).expect("checked in forward");
+        let pad = PadAxisOp {
+            axis: ax,
+            range: self.range.clone(),
+            len: shape[ax],
+        };
+        dx.set_with(0, || V::apply(pad, [dy]));
     }
 }
 
@@ -171,14 +151,111 @@ impl<T: Element> Op<T> for GatherOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         x[0].try_gather(self.axis, &self.indices)
     }
-    fn backward(
-        &self,
-        x: &[&Tensor<T>],
-        _: &Tensor<T>,
-        dy: &Tensor<T>,
-        dx: &mut InputGrads<'_, T>,
-    ) {
-        dx.set_with(0, || dy.scatter_add(self.axis, &self.indices, x[0].shape()));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || {
+            let scatter = ScatterAddOp {
+                axis: self.axis,
+                indices: self.indices.clone(),
+                shape: x[0].shape().into_owned(),
+            };
+            V::apply(scatter, [dy])
+        });
+    }
+}
+
+/// Sums broadcast dimensions back down to a shape (the gradient of a broadcast); its own
+/// gradient broadcasts again.
+pub struct SumToOp(pub Vec<usize>);
+
+impl<T: Element> Op<T> for SumToOp {
+    fn name(&self) -> &'static str {
+        "sum_to"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].try_sum_to(&self.0)
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || dy.broadcast_to(&x[0].shape()));
+    }
+}
+
+/// Places the input at `range` along `axis` of a tensor of zeros `len` long on that axis (the
+/// gradient of [`SliceAxisOp`]); its own gradient slices again.
+pub struct PadAxisOp {
+    pub axis: usize,
+    pub range: Range<usize>,
+    pub len: usize,
+}
+
+impl<T: Element> Op<T> for PadAxisOp {
+    fn name(&self) -> &'static str {
+        "pad_axis"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let mut shape = x[0].shape().to_vec();
+        if self.axis >= shape.len()
+            || shape[self.axis] != self.range.len()
+            || self.range.end > self.len
+        {
+            return Err(tensor::TensorError::InvalidArgument {
+                op: "pad_axis",
+                message: format!(
+                    "cannot place a tensor of shape {shape:?} at {:?} of axis {} of length {}",
+                    self.range, self.axis, self.len
+                ),
+            });
+        }
+        shape[self.axis] = self.len;
+        let mut full = ArrayD::<T>::zeros(IxDyn(&shape));
+        full.slice_axis_mut(Axis(self.axis), Slice::from(self.range.clone()))
+            .assign(&x[0].view());
+        Ok(Tensor::from_array(full))
+    }
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let slice = SliceAxisOp {
+            axis: self.axis as isize,
+            range: self.range.clone(),
+        };
+        dx.set_with(0, || V::apply(slice, [dy]));
+    }
+}
+
+/// Adds entries into the positions `indices` along `axis` of a tensor of zeros of `shape`
+/// (the gradient of [`GatherOp`]); its own gradient gathers again.
+pub struct ScatterAddOp {
+    pub axis: isize,
+    pub indices: Vec<usize>,
+    pub shape: Vec<usize>,
+}
+
+impl<T: Element> Op<T> for ScatterAddOp {
+    fn name(&self) -> &'static str {
+        "scatter_add"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let ax = normalize_axis("scatter_add", self.axis, self.shape.len())?;
+        let mut expected = self.shape.clone();
+        expected[ax] = self.indices.len();
+        if x[0].shape() != expected.as_slice() || self.indices.iter().any(|&i| i >= self.shape[ax])
+        {
+            return Err(tensor::TensorError::InvalidArgument {
+                op: "scatter_add",
+                message: format!(
+                    "cannot add a tensor of shape {:?} at {} indices of axis {ax} into shape {:?}",
+                    x[0].shape(),
+                    self.indices.len(),
+                    self.shape
+                ),
+            });
+        }
+        Ok(x[0].scatter_add(self.axis, &self.indices, &self.shape))
+    }
+    fn backward<V: Operand<T>>(&self, _: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let gather = GatherOp {
+            axis: self.axis,
+            indices: self.indices.clone(),
+        };
+        dx.set_with(0, || V::apply(gather, [dy]));
     }
 }
 
@@ -247,6 +324,21 @@ impl<'t, T: Element> Var<'t, T> {
     /// [`broadcast_to`](Var::broadcast_to) that returns an error if the shapes do not fit.
     pub fn try_broadcast_to(self, shape: &[usize]) -> Result<Var<'t, T>> {
         self.tape.apply(BroadcastToOp(shape.to_vec()), [self])
+    }
+
+    /// Sums broadcast dimensions down to `shape` (the inverse of
+    /// [`broadcast_to`](Var::broadcast_to)).
+    ///
+    /// # Panics
+    /// If `shape` does not broadcast to this shape; see [`try_sum_to`](Var::try_sum_to).
+    #[track_caller]
+    pub fn sum_to(self, shape: &[usize]) -> Var<'t, T> {
+        unwrap_op(self.try_sum_to(shape))
+    }
+
+    /// [`sum_to`](Var::sum_to) that returns an error if the shapes do not fit.
+    pub fn try_sum_to(self, shape: &[usize]) -> Result<Var<'t, T>> {
+        self.tape.apply(SumToOp(shape.to_vec()), [self])
     }
 
     /// Joins variables along an existing axis.
