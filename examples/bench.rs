@@ -10,6 +10,9 @@
 //! - `iris_mlp`: 4 -> 16 relu -> 3 softmax, Adam lr 0.01, batch 16, 200 epochs over the 150
 //!   standardized samples in a fixed order; total seconds.
 //! - `matmul`: GFLOP/s of the MNIST MLP's three products.
+//! - `mnist_hvp`: one gradient and one Hessian-vector product (reverse over reverse:
+//!   `autograd::hvp`) of the MNIST MLP's loss at batch 128, median milliseconds of each and
+//!   their ratio, as `../shared/bench/peers/bench_hvp.py` measures PyTorch and JAX.
 //!
 //! Run `cargo run --release --example bench` for everything (each work in its own process,
 //! so peak memory is per work), or `-- --bench mnist_mlp` for one. Sizes: `--n`, `--epochs`,
@@ -229,6 +232,64 @@ fn iris_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+fn mnist_hvp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    use brick::autograd::OutputActivation;
+    let (x, y) = mnist_tiled(128)?;
+    let mut rng = seeded(0);
+    let params: Vec<Tensor> = vec![
+        Tensor::rand_normal(&[784, 512], 0.0, 0.05, &mut rng),
+        Tensor::zeros(&[512]),
+        Tensor::rand_normal(&[512, 10], 0.0, 0.05, &mut rng),
+        Tensor::zeros(&[10]),
+    ];
+    let directions: Vec<Tensor> = params
+        .iter()
+        .map(|p| Tensor::rand_normal(p.shape(), 0.0, 1.0, &mut rng))
+        .collect();
+    // The loss as a Sequential computes it: fused dense layers, softmax cross-entropy.
+    fn loss<'t>(p: &[Var<'t>], x: &Tensor, y: &Tensor) -> Var<'t> {
+        let tape = p[0].tape();
+        let h = tape
+            .constant(x)
+            .dense(p[0], Some(p[1]), OutputActivation::Relu);
+        let z = h.dense(p[2], Some(p[3]), OutputActivation::Linear);
+        z.softmax_cross_entropy(tape.constant(y), None)
+    }
+    let gradient = || {
+        let tape = Tape::new();
+        let vars: Vec<Var<'_>> = params.iter().map(|p| tape.param(p)).collect();
+        let mut g = loss(&vars, &x, &y).backward().expect("scalar loss");
+        vars.iter().map(|&v| g.take(v)).collect::<Vec<_>>()
+    };
+    let product =
+        || brick::autograd::hvp(|p| loss(p, &x, &y), &params, &directions).expect("shapes fit");
+    let reps = args.steps.min(200);
+    let (grad_ms, hvp_ms) = brick::tensor::parallel::install(|| {
+        for _ in 0..5 {
+            black_box(gradient());
+            black_box(product());
+        }
+        // Interleaved, so that both see the same machine.
+        let (mut g, mut h) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let t = Instant::now();
+            black_box(gradient());
+            g.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            black_box(product());
+            h.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        (median(g), median(h))
+    });
+    println!(
+        "{{\"bench\": \"mnist_mlp_hvp\", \"framework\": \"brick\", \"variant\": \"reverse_over_reverse\", \"simd\": \"{:?}\", \"threads\": {}, \"batch\": 128, \"reps\": {reps}, \"grad_ms\": {grad_ms:.3}, \"hvp_ms\": {hvp_ms:.3}, \"ratio\": {:.2}}}",
+        brick::tensor::simd::level(),
+        threads(),
+        hvp_ms / grad_ms
+    );
+    Ok(())
+}
+
 fn matmul() {
     let mut rng = seeded(0);
     for (m, k, n, layout) in [
@@ -271,6 +332,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "xor_tiny" => xor_tiny(&args)?,
         "iris_mlp" => iris_mlp(&args)?,
         "matmul" | "sgemm" => matmul(),
+        "mnist_hvp" => mnist_hvp(&args)?,
         "all" => {
             // One process per work, so that each peak memory figure is its own.
             let exe = std::env::current_exe()?;
@@ -285,7 +347,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     passthrough.push(a);
                 }
             }
-            for bench in ["matmul", "mnist_mlp", "xor_tiny", "iris_mlp"] {
+            for bench in ["matmul", "mnist_mlp", "xor_tiny", "iris_mlp", "mnist_hvp"] {
                 let status = std::process::Command::new(&exe)
                     .args(&passthrough)
                     .args(["--bench", bench])
@@ -297,7 +359,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => {
             return Err(format!(
-                "unknown --bench '{other}'; valid: all, mnist_mlp, xor_tiny, iris_mlp, matmul"
+                "unknown --bench '{other}'; valid: all, mnist_mlp, xor_tiny, iris_mlp, matmul, \
+                 mnist_hvp"
             )
             .into());
         }

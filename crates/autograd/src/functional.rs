@@ -166,3 +166,93 @@ where
     }
     Tensor::from_vec(out, &shape)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
+        Tensor::from_shape_slice(v, s).unwrap()
+    }
+
+    #[test]
+    fn hvp_of_a_quadratic_form_is_the_matrix_times_the_direction() {
+        // f(x) = 1/2 x^T A x + sum(x) with A symmetric: H = A for every x.
+        let a = t(&[2.0, -1.0, 0.5, -1.0, 3.0, 0.0, 0.5, 0.0, 1.0], &[3, 3]);
+        let x = t(&[0.2, -0.4, 1.1], &[3, 1]);
+        let v = t(&[1.0, 2.0, -1.0], &[3, 1]);
+        let r = hvp(
+            |p| {
+                let ax = p[0].tape().constant(&a).matmul(p[0]);
+                (p[0] * ax).sum_all() * 0.5 + p[0].sum_all()
+            },
+            std::slice::from_ref(&x),
+            std::slice::from_ref(&v),
+        )
+        .unwrap();
+        assert!(r.product[0].allclose(&a.matmul(&v), 1e-12, 1e-12));
+        let grad = &a.matmul(&x) + 1.0;
+        assert!(r.gradient[0].allclose(&grad, 1e-12, 1e-12));
+        // A linear function has a zero Hessian (not an error).
+        let r = hvp(
+            |p| p[0].sum_all() * 3.0,
+            std::slice::from_ref(&x),
+            std::slice::from_ref(&v),
+        )
+        .unwrap();
+        assert_eq!(r.product[0].to_vec(), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn hvp_refuses_directions_that_do_not_fit() {
+        let x = t(&[1.0, 2.0], &[2]);
+        let e = hvp(
+            |p| p[0].sum_all(),
+            std::slice::from_ref(&x),
+            &[t(&[1.0; 3], &[3])],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "hvp: direction 0 has shape [3], but input 0 has shape [2]"
+        );
+        let e = hvp(|p| p[0].sum_all(), std::slice::from_ref(&x), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 inputs, 0 directions"), "{e}");
+        let e = hvp(
+            |p| p[0] * p[0],
+            std::slice::from_ref(&x),
+            std::slice::from_ref(&x),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("needs a scalar function") && e.contains("[2]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn jacobian_of_an_elementwise_function_is_diagonal() {
+        let x = t(&[0.5, -1.0, 2.0], &[3]);
+        let j = jacobian(|x| x.exp(), &x).unwrap();
+        assert_eq!(j.shape(), &[3, 3]);
+        let e = x.exp().to_vec();
+        let want = [e[0], 0.0, 0.0, 0.0, e[1], 0.0, 0.0, 0.0, e[2]];
+        assert!(j.allclose(&t(&want, &[3, 3]), 1e-12, 1e-12));
+    }
+
+    #[test]
+    fn a_jacobian_too_large_to_allocate_is_an_error() {
+        // 10^7 outputs by 10^7 inputs: 10^14 elements, 400 TB of f32.
+        let x = Tensor::<f32>::zeros(&[10_000_000]);
+        let e = jacobian(|x| x * 2.0, &x).unwrap_err().to_string();
+        assert!(
+            e.starts_with("jacobian: a Jacobian of shape [10000000, 10000000]")
+                && e.contains("too large to allocate"),
+            "{e}"
+        );
+    }
+}

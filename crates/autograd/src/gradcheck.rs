@@ -332,6 +332,37 @@ mod tests {
         );
     }
 
+    /// `x^3` whose backward is right to first order but computes `3x^2` outside the tape (a
+    /// constant): the pitfall of fused kernels, whose second derivative silently loses a term.
+    struct OpaqueCube;
+
+    impl Op<f64> for OpaqueCube {
+        fn name(&self) -> &'static str {
+            "opaque_cube"
+        }
+        fn forward(&self, x: &[&Tensor<f64>]) -> Result<Tensor<f64>> {
+            Ok(x[0].map(|v| v * v * v))
+        }
+        fn backward<V: Operand<f64>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+            let slope = x[0].value().map(|v| 3.0 * v * v);
+            dx.set(0, dy.mul_const(&slope));
+        }
+    }
+
+    #[test]
+    fn a_backward_outside_the_tape_passes_first_order_and_fails_second() {
+        let x = Tensor::from_vec(vec![0.5, 1.5, -2.0], &[3]).unwrap();
+        fn cube<'t>(v: &[Var<'t, f64>]) -> Var<'t, f64> {
+            v[0].tape().apply(OpaqueCube, [v[0]]).unwrap()
+        }
+        GradCheck::default()
+            .check(std::slice::from_ref(&x), cube)
+            .unwrap();
+        let err = GradCheck::default().check_order(2, &[x], cube).unwrap_err();
+        assert_eq!((err.order, err.ops.clone()), (2, vec!["opaque_cube"]));
+        assert!(err.to_string().contains("derivative of order 2"), "{err}");
+    }
+
     #[test]
     fn unravel_is_row_major() {
         assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);

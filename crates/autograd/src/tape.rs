@@ -1056,6 +1056,133 @@ mod tests {
         );
     }
 
+    #[test]
+    fn grad_differentiates_to_any_order_and_with_respect_to_inputs() {
+        // u(x, w) = tanh(w x): du/dx = w (1 - u^2), d2u/dx2 = -2 w^2 u (1 - u^2).
+        let tape = Tape::<f64>::new();
+        let x = tape.param(&t(&[0.3, -0.7], &[2]));
+        let w = tape.param(&t(&[1.5], &[1]));
+        let u = (x * w).tanh();
+        let du = u
+            .grad_with(
+                &[x],
+                GradOptions {
+                    seed: Some(tape.constant(&Tensor::ones(&[2]))),
+                    create_graph: true,
+                },
+            )
+            .unwrap()[0];
+        let d2u = du.sum_all().grad(&[x]).unwrap()[0];
+        let (uv, wv) = (u.value().to_vec(), 1.5);
+        for (i, &ui) in uv.iter().enumerate() {
+            let want1 = wv * (1.0 - ui * ui);
+            let want2 = -2.0 * wv * wv * ui * (1.0 - ui * ui);
+            assert!((du.value().to_vec()[i] - want1).abs() < 1e-12);
+            assert!((d2u.value().to_vec()[i] - want2).abs() < 1e-12);
+        }
+        // A loss made of the derivative trains the parameter: d/dw sum(du) by the tape
+        // against d/dw sum(w (1 - tanh(w x)^2)) by central differences.
+        let gw = du.sum_all().grad(&[w]).unwrap()[0].item();
+        let f = |w: f64| -> f64 {
+            [0.3f64, -0.7]
+                .iter()
+                .map(|&x| w * (1.0 - (w * x).tanh().powi(2)))
+                .sum()
+        };
+        let numeric = (f(1.5 + 1e-6) - f(1.5 - 1e-6)) / 2e-6;
+        assert!((gw - numeric).abs() < 1e-7, "{gw} against {numeric}");
+    }
+
+    #[test]
+    fn grad_of_an_intermediate_and_of_an_unused_variable() {
+        let tape = Tape::<f64>::new();
+        let x = tape.param(&t(&[2.0], &[1]));
+        let unused = tape.param(&t(&[1.0, 1.0], &[2]));
+        let h = x * x; // 4
+        let y = (h * h).sum_all(); // h^2: dy/dh = 2h = 8, dy/dx = 4 x^3 = 32
+        let g = y.grad(&[h, x, unused]).unwrap();
+        assert_eq!(g[0].value().to_vec(), vec![8.0]);
+        assert_eq!(g[1].value().to_vec(), vec![32.0]);
+        assert_eq!(g[2].value().to_vec(), vec![0.0, 0.0]);
+        // The same without recording: constants, with the same values.
+        let fast = y
+            .grad_with(
+                &[h, x],
+                GradOptions {
+                    seed: None,
+                    create_graph: false,
+                },
+            )
+            .unwrap();
+        assert_eq!(fast[0].value().to_vec(), vec![8.0]);
+        assert_eq!(fast[1].value().to_vec(), vec![32.0]);
+        assert!(!fast[1].requires_grad());
+        assert!(g[1].requires_grad());
+    }
+
+    #[test]
+    fn differentiating_an_unrecorded_gradient_is_an_error_not_a_silent_zero() {
+        let tape = Tape::<f64>::new();
+        let w = tape.param(&t(&[3.0], &[1]));
+        let loss = (w * w * w).sum_all();
+        let unrecorded = GradOptions {
+            seed: None,
+            create_graph: false,
+        };
+        let g = loss.grad_with(&[w], unrecorded).unwrap()[0];
+        // A penalty on that gradient would contribute nothing to the update, silently.
+        let penalty = (g * g).sum_all();
+        let total = loss + penalty;
+        let e = total.backward().unwrap_err().to_string();
+        assert!(
+            e.contains("without recording") && e.contains("create_graph") && e.contains("add"),
+            "{e}"
+        );
+        let e = penalty.grad(&[w]).unwrap_err().to_string();
+        assert!(e.contains("without recording"), "{e}");
+        let e = g.sum_all().grad(&[g]).unwrap_err().to_string();
+        assert!(
+            e.contains("wrt[0] is a gradient taken without recording"),
+            "{e}"
+        );
+        // Detached, it is a constant on purpose; recorded, it trains.
+        let as_data = (loss + (g.detach() * w).sum_all()).backward().unwrap();
+        assert_eq!(as_data[w].to_vec(), vec![27.0 + 27.0]);
+        let g = loss.grad(&[w]).unwrap()[0]; // 3 w^2 = 27
+        let total = loss + (g * g).sum_all(); // w^3 + 9 w^4: 3 w^2 + 36 w^3
+        assert_eq!(
+            total.backward().unwrap()[w].to_vec(),
+            vec![27.0 + 36.0 * 27.0]
+        );
+    }
+
+    #[test]
+    fn grad_refuses_constants_foreign_variables_and_wrong_seeds() {
+        let tape = Tape::<f64>::new();
+        let other = Tape::<f64>::new();
+        let x = tape.param(&t(&[1.0, 2.0], &[2]));
+        let c = tape.constant(&t(&[1.0], &[1]));
+        let y = (x * x).sum_all();
+        let e = y.grad(&[c]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "grad: wrt[0] is a constant: gradients exist only with respect to parameters \
+             (Tape::param) and values computed from them"
+        );
+        let foreign = other.param(&t(&[1.0], &[1]));
+        let e = y.grad(&[x, foreign]).unwrap_err().to_string();
+        assert!(e.contains("wrt[1] is a variable of another tape"), "{e}");
+        let e = (x * x).grad(&[x]).unwrap_err().to_string();
+        assert!(e.contains("needs a scalar") && e.contains("[2]"), "{e}");
+        let seed = tape.constant(&t(&[1.0, 1.0, 1.0], &[3]));
+        let options = GradOptions {
+            seed: Some(seed),
+            create_graph: true,
+        };
+        let e = (x * x).grad_with(&[x], options).unwrap_err().to_string();
+        assert!(e.contains("[2]") && e.contains("[3]"), "{e}");
+    }
+
     /// An op whose backward returns a gradient of the wrong shape.
     struct Broken;
     impl Op<f64> for Broken {
