@@ -223,6 +223,32 @@ fn scenario(n: usize) -> String {
             std::fs::write(dir.join("hostile.safetensors"), hostile).unwrap();
             err(Sequential::<f32>::load(dir.join("hostile.safetensors")))
         }
+        35 => {
+            let tape = Tape::<f32>::new();
+            let w = tape.param(&t(&[3.0], &[1]));
+            let loss = (w * w * w).sum_all();
+            let unrecorded = brick::autograd::GradOptions {
+                seed: None,
+                create_graph: false,
+            };
+            let g = loss.grad_with(&[w], unrecorded).unwrap()[0];
+            err((loss + (g * g).sum_all()).backward())
+        }
+        36 => {
+            let (tape, other) = (Tape::<f32>::new(), Tape::<f32>::new());
+            let x = tape.param(&t(&[1.0], &[1]));
+            let foreign = other.param(&t(&[1.0], &[1]));
+            err((x * x).sum_all().grad(&[foreign]))
+        }
+        37 => err(brick::autograd::hvp(
+            |p| p[0].square().sum_all(),
+            &[t(&[1.0, 2.0], &[2])],
+            &[t(&[1.0, 1.0, 1.0], &[3])],
+        )),
+        38 => err(brick::autograd::jacobian(
+            |x| x * 2.0,
+            &Tensor::<f32>::zeros(&[10_000_000]),
+        )),
         _ => panic!("no scenario {n}"),
     };
     std::fs::remove_dir_all(&dir).unwrap();
@@ -230,7 +256,7 @@ fn scenario(n: usize) -> String {
 }
 
 /// The number of scenarios (rows of the table).
-const SCENARIOS: usize = 34;
+const SCENARIOS: usize = 38;
 
 /// The rows of the README's reliability table: (number, quoted error text).
 fn readme_rows() -> Vec<(usize, String)> {
