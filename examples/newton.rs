@@ -6,7 +6,7 @@
 //!
 //! Run with `cargo run --release --example newton`.
 
-use brick::autograd::{Var, hvp};
+use brick::autograd::{Var, hvp, value_and_grad};
 use brick::prelude::*;
 
 /// What the minimisation reached.
@@ -38,15 +38,22 @@ fn l1(a: &[f64]) -> f64 {
     a.iter().map(|v| v.abs()).sum()
 }
 
-/// The value and gradient of `f` at `x`, and its Hessian times `v`.
-fn value_gradient_hvp(x: &[f64], v: &[f64]) -> Result<(f64, Vec<f64>, Vec<f64>), TensorError> {
+/// The value and gradient of `f` at `x`.
+fn value_and_gradient(x: &[f64]) -> Result<(f64, Vec<f64>), TensorError> {
+    let x = Tensor::from_vec(x.to_vec(), &[x.len()])?;
+    let (value, g) = value_and_grad(|p| rosenbrock(p[0]), &[x])?;
+    Ok((value, g[0].to_vec()))
+}
+
+/// The Hessian of `f` at `x` times `v`.
+fn hessian_times(x: &[f64], v: &[f64]) -> Result<Vec<f64>, TensorError> {
     let n = x.len();
-    let r = hvp(
+    let hv = hvp(
         |p| rosenbrock(p[0]),
         &[Tensor::from_vec(x.to_vec(), &[n])?],
         &[Tensor::from_vec(v.to_vec(), &[n])?],
     )?;
-    Ok((r.value, r.gradient[0].to_vec(), r.product[0].to_vec()))
+    Ok(hv[0].to_vec())
 }
 
 /// Newton-CG as scipy's `minimize(method='Newton-CG')` does it: an inexact Newton step by
@@ -60,8 +67,7 @@ pub fn minimise(x0: &[f64], xtol: f64, max_iterations: usize) -> Result<NewtonRe
     let mut iterations = 0;
     while iterations < max_iterations {
         iterations += 1;
-        let zero = vec![0.0; n];
-        let (f, g, _) = value_gradient_hvp(&x, &zero)?;
+        let (f, g) = value_and_gradient(&x)?;
         // Conjugate gradients on H p = -g.
         let g_norm = l1(&g);
         let tolerance = g_norm.sqrt().min(0.5) * g_norm;
@@ -73,7 +79,7 @@ pub fn minimise(x0: &[f64], xtol: f64, max_iterations: usize) -> Result<NewtonRe
             if l1(&residual) <= tolerance {
                 break;
             }
-            let (_, _, hd) = value_gradient_hvp(&x, &direction)?;
+            let hd = hessian_times(&x, &direction)?;
             hessian_products += 1;
             let curvature = dot(&direction, &hd);
             if curvature <= 0.0 {

@@ -1,28 +1,70 @@
-//! Derivatives of whole functions for research code: Hessian-vector products ([`hvp`]) and
-//! Jacobians of small functions ([`jacobian`]), built on the recorded sweep of
-//! [`Var::grad`].
+//! Derivatives of whole functions for research code: values and gradients
+//! ([`value_and_grad`]), Hessian-vector products ([`hvp`]) and Jacobians of small functions
+//! ([`jacobian`]), built on the recorded sweep of [`Var::grad`].
 
 use tensor::{Element, Result, Tensor, TensorError, numel};
 
 use crate::tape::{Tape, Var};
 
-/// What [`hvp`] computes at a point: the function's value, its gradient and the product of
-/// its Hessian with the direction, one tensor per input.
-#[derive(Clone, Debug)]
-pub struct Hvp<T: Element> {
-    pub value: T,
-    pub gradient: Vec<Tensor<T>>,
-    pub product: Vec<Tensor<T>>,
-}
-
 fn invalid(op: &'static str, message: String) -> TensorError {
     TensorError::InvalidArgument { op, message }
 }
 
+/// The value of a scalar function `f` at `x` and its gradient with respect to each input,
+/// by one fast reverse sweep (JAX's `value_and_grad`).
+///
+/// ```
+/// use autograd::value_and_grad;
+/// use tensor::Tensor;
+///
+/// let x = Tensor::from_vec(vec![1.0f64, -2.0], &[2]).unwrap();
+/// let (value, grad) = value_and_grad(|x| (x[0] * x[0] * x[0]).sum_all(), &[x]).unwrap();
+/// assert_eq!((value, grad[0].to_vec()), (-7.0, vec![3.0, 12.0]));
+/// ```
+///
+/// # Errors
+/// If `f` does not return a scalar, or returns a variable of another tape.
+pub fn value_and_grad<T, F>(f: F, x: &[Tensor<T>]) -> Result<(T, Vec<Tensor<T>>)>
+where
+    T: Element,
+    F: for<'t> Fn(&[Var<'t, T>]) -> Var<'t, T>,
+{
+    let tape = Tape::new();
+    let xs: Vec<Var<'_, T>> = x.iter().map(|x| tape.param(x)).collect();
+    let y = scalar_output("value_and_grad", &tape, f(&xs))?;
+    let one = Tensor::ones(&y.shape());
+    let gradient = tape.vjp_values(vec![(y, one)], &xs)?;
+    Ok((y.item(), gradient))
+}
+
+/// Checks that `y` is a scalar on `tape`.
+fn scalar_output<'t, T: Element>(
+    op: &'static str,
+    tape: &Tape<T>,
+    y: Var<'t, T>,
+) -> Result<Var<'t, T>> {
+    if !std::ptr::eq(y.tape(), tape) {
+        return Err(invalid(
+            op,
+            "the function returned a variable of another tape than its inputs'".into(),
+        ));
+    }
+    let shape = y.shape();
+    if numel(&shape) != 1 {
+        return Err(invalid(
+            op,
+            format!("needs a scalar function, but it returned shape {shape:?}"),
+        ));
+    }
+    Ok(y)
+}
+
 /// The Hessian-vector product `H(x) v` of a scalar function `f` at `x` along `v` (one
 /// direction tensor per input), by reverse over reverse: one recorded gradient, then one
-/// fast sweep over it seeded with `v`. It costs about two gradients and never forms `H`, so
-/// it serves Newton-CG and Hessian-free methods on models of any size.
+/// fast sweep over it seeded with `v`. It never forms `H`, so it serves Newton-CG and
+/// Hessian-free methods on models of any size; and since it never reads the gradient's own
+/// value, the matrix products that would compute it are recorded but never run (a
+/// Hessian-vector product of an MLP costs three of its large products, a gradient two).
 ///
 /// ```
 /// use autograd::hvp;
@@ -31,16 +73,14 @@ fn invalid(op: &'static str, message: String) -> TensorError {
 /// // f(x) = sum(x^3): H = diag(6x), so H v = 6 x v.
 /// let x = Tensor::from_vec(vec![1.0f64, -2.0], &[2]).unwrap();
 /// let v = Tensor::from_vec(vec![1.0, 0.5], &[2]).unwrap();
-/// let r = hvp(|x| (x[0] * x[0] * x[0]).sum_all(), &[x], &[v]).unwrap();
-/// assert_eq!(r.value, -7.0);
-/// assert_eq!(r.gradient[0].to_vec(), vec![3.0, 12.0]);
-/// assert_eq!(r.product[0].to_vec(), vec![6.0, -6.0]);
+/// let hv = hvp(|x| (x[0] * x[0] * x[0]).sum_all(), &[x], &[v]).unwrap();
+/// assert_eq!(hv[0].to_vec(), vec![6.0, -6.0]);
 /// ```
 ///
 /// # Errors
 /// If `x` and `v` differ in number or a direction's shape is not its input's, if `f` does
 /// not return a scalar, or if `f`'s value is not on the tape it was given.
-pub fn hvp<T, F>(f: F, x: &[Tensor<T>], v: &[Tensor<T>]) -> Result<Hvp<T>>
+pub fn hvp<T, F>(f: F, x: &[Tensor<T>], v: &[Tensor<T>]) -> Result<Vec<Tensor<T>>>
 where
     T: Element,
     F: for<'t> Fn(&[Var<'t, T>]) -> Var<'t, T>,
@@ -69,21 +109,8 @@ where
     }
     let tape = Tape::new();
     let xs: Vec<Var<'_, T>> = x.iter().map(|x| tape.param(x)).collect();
-    let y = f(&xs);
-    if !std::ptr::eq(y.tape(), &tape) {
-        return Err(invalid(
-            "hvp",
-            "the function returned a variable of another tape than its inputs'".into(),
-        ));
-    }
-    let shape = y.shape();
-    if numel(&shape) != 1 {
-        return Err(invalid(
-            "hvp",
-            format!("needs a scalar function, but it returned shape {shape:?}"),
-        ));
-    }
-    let gradient = y.grad(&xs)?;
+    let y = scalar_output("hvp", &tape, f(&xs))?;
+    let gradient = tape.grad_graph(y, &xs)?;
     // One fast sweep from every gradient at once, seeded with its direction: the gradient
     // of sum_i <g_i, v_i>, without forming the products.
     let seeds = gradient
@@ -91,12 +118,7 @@ where
         .zip(v)
         .map(|(g, v)| (*g, v.clone()))
         .collect();
-    let product = tape.vjp_values(seeds, &xs)?;
-    Ok(Hvp {
-        value: y.item(),
-        gradient: gradient.iter().map(Var::value).collect(),
-        product,
-    })
+    tape.vjp_values(seeds, &xs)
 }
 
 /// The Jacobian of `f` at `x`, of shape `f(x).shape ++ x.shape`: entry `[i.., j..]` is the
@@ -181,26 +203,64 @@ mod tests {
         let a = t(&[2.0, -1.0, 0.5, -1.0, 3.0, 0.0, 0.5, 0.0, 1.0], &[3, 3]);
         let x = t(&[0.2, -0.4, 1.1], &[3, 1]);
         let v = t(&[1.0, 2.0, -1.0], &[3, 1]);
-        let r = hvp(
-            |p| {
-                let ax = p[0].tape().constant(&a).matmul(p[0]);
-                (p[0] * ax).sum_all() * 0.5 + p[0].sum_all()
-            },
-            std::slice::from_ref(&x),
-            std::slice::from_ref(&v),
-        )
-        .unwrap();
-        assert!(r.product[0].allclose(&a.matmul(&v), 1e-12, 1e-12));
-        let grad = &a.matmul(&x) + 1.0;
-        assert!(r.gradient[0].allclose(&grad, 1e-12, 1e-12));
+        fn f<'t>(p: &[Var<'t, f64>], a: &Tensor<f64>) -> Var<'t, f64> {
+            let ax = p[0].tape().constant(a).matmul(p[0]);
+            (p[0] * ax).sum_all() * 0.5 + p[0].sum_all()
+        }
+        let (x, v) = (std::slice::from_ref(&x), std::slice::from_ref(&v));
+        let hv = hvp(|p| f(p, &a), x, v).unwrap();
+        assert!(hv[0].allclose(&a.matmul(&v[0]), 1e-12, 1e-12));
+        let (value, grad) = value_and_grad(|p| f(p, &a), x).unwrap();
+        assert!(grad[0].allclose(&(&a.matmul(&x[0]) + 1.0), 1e-12, 1e-12));
+        let want = 0.5 * (&x[0] * &a.matmul(&x[0])).sum_all() + x[0].sum_all();
+        assert!((value - want).abs() < 1e-12);
         // A linear function has a zero Hessian (not an error).
-        let r = hvp(
-            |p| p[0].sum_all() * 3.0,
-            std::slice::from_ref(&x),
-            std::slice::from_ref(&v),
-        )
-        .unwrap();
-        assert_eq!(r.product[0].to_vec(), vec![0.0; 3]);
+        let hv = hvp(|p| p[0].sum_all() * 3.0, x, v).unwrap();
+        assert_eq!(hv[0].to_vec(), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn hvp_with_deferred_products_equals_grad_of_grad() {
+        // An MLP whose weight gradients are matrix products: hvp leaves them uncomputed
+        // (deferred), the plain grad of grad computes them; both give the same product.
+        fn mlp<'t>(p: &[Var<'t, f64>], x: &Tensor<f64>) -> Var<'t, f64> {
+            let h = p[0].tape().constant(x).matmul(p[0]).tanh();
+            (h.matmul(p[1]).sigmoid() * 3.0).sum_all()
+        }
+        let mut rng = tensor::random::seeded(5);
+        let x = Tensor::<f64>::rand_normal(&[4, 3], 0.0, 1.0, &mut rng);
+        let w = [
+            Tensor::rand_normal(&[3, 5], 0.0, 1.0, &mut rng),
+            Tensor::rand_normal(&[5, 2], 0.0, 1.0, &mut rng),
+        ];
+        let v = [
+            Tensor::rand_normal(&[3, 5], 0.0, 1.0, &mut rng),
+            Tensor::rand_normal(&[5, 2], 0.0, 1.0, &mut rng),
+        ];
+        let hv = hvp(|p| mlp(p, &x), &w, &v).unwrap();
+        let tape = Tape::<f64>::new();
+        let p: Vec<Var<'_, f64>> = w.iter().map(|w| tape.param(w)).collect();
+        let g = mlp(&p, &x).grad(&p).unwrap();
+        let dot = (g[0] * tape.constant(&v[0])).sum_all() + (g[1] * tape.constant(&v[1])).sum_all();
+        let want = dot.grad(&p).unwrap();
+        for (got, want) in hv.iter().zip(&want) {
+            assert!(
+                got.allclose(&want.value(), 1e-12, 1e-12),
+                "{got:?} against {want:?}"
+            );
+        }
+        // A deferred gradient is computed when read, and equals the fast sweep's.
+        let tape = Tape::<f64>::new();
+        let p: Vec<Var<'_, f64>> = w.iter().map(|w| tape.param(w)).collect();
+        let y = mlp(&p, &x);
+        let g = tape.grad_graph(y, &p).unwrap();
+        // Both weight gradients are products nobody has read.
+        assert_eq!(tape.pending(), 2);
+        let fast = y.backward().unwrap();
+        assert_eq!(g[0].shape(), vec![3, 5]);
+        assert!(g[0].value().allclose(&fast[p[0]], 1e-12, 1e-12));
+        assert!(g[1].value().allclose(&fast[p[1]], 1e-12, 1e-12));
+        assert_eq!(tape.pending(), 0);
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //! - Gradients of gradients, to any order: [`Var::grad`] records its sweep on the tape
 //!   (PyTorch's `create_graph`), so its gradients are variables that can enter a loss (a
 //!   physics residual, a gradient penalty) and be differentiated again. [`hvp`] gives
-//!   Hessian-vector products, [`jacobian`] the Jacobians of small functions.
+//!   Hessian-vector products, [`jacobian`] the Jacobians of small functions,
+//!   [`value_and_grad`] both at once of a function of tensors.
 //! - Every op is an [`Op`]: forward and backward written together (see [`ops`]), the
 //!   backward once, over [`Operand`], for both sweeps. Users add their own through
 //!   [`Tape::apply`].
@@ -40,7 +41,7 @@ mod real;
 mod tape;
 mod var_impls;
 
-pub use functional::{Hvp, hvp, jacobian};
+pub use functional::{hvp, jacobian, value_and_grad};
 pub use op::{InputGrads, Op, Operand};
 pub use ops::dense::OutputActivation;
 pub use ops::unary::{Elementwise, Unary};

@@ -67,6 +67,15 @@ pub trait Op<T: Element>: Send + 'static {
         grad: &V,
         grads: &mut InputGrads<'_, V>,
     );
+
+    /// The output's shape from the inputs' shapes, for an op that is expensive to run and
+    /// whose `backward` never reads `output` (a matrix product). Such an op may be recorded
+    /// before it runs, its value computed when first read: a Hessian-vector product never
+    /// reads the value of the gradient it differentiates, so that product is never computed.
+    /// `None` (the default): the op always runs at once.
+    fn output_shape(&self, _inputs: &[&[usize]]) -> Option<Vec<usize>> {
+        None
+    }
 }
 
 /// Where an op's `backward` puts the gradients of its inputs. Inputs that need no gradient

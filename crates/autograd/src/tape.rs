@@ -16,6 +16,7 @@ static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
 /// An op as the tape stores it: its backward rule instantiated for both sweeps.
 trait DynOp<T: Element>: Send {
     fn name(&self) -> &'static str;
+    fn forward_dyn(&self, inputs: &[&Tensor<T>]) -> Result<Tensor<T>>;
     fn backward_eager(
         &self,
         inputs: &[&Tensor<T>],
@@ -35,6 +36,9 @@ trait DynOp<T: Element>: Send {
 impl<T: Element, O: Op<T>> DynOp<T> for O {
     fn name(&self) -> &'static str {
         Op::name(self)
+    }
+    fn forward_dyn(&self, inputs: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        self.forward(inputs)
     }
     fn backward_eager(
         &self,
@@ -79,7 +83,16 @@ struct Node<T: Element> {
     /// A constant computed from a gradient that was not recorded (`create_graph: false`):
     /// differentiating through it would silently give zero, so the sweeps refuse it.
     unrecorded_gradient: bool,
+    /// The output's shape while its value is not computed yet (see
+    /// [`Op::output_shape`]); `value` is then an empty placeholder.
+    deferred: Option<Vec<usize>>,
     record: Option<Record<T>>,
+}
+
+impl<T: Element> Node<T> {
+    fn shape(&self) -> &[usize] {
+        self.deferred.as_deref().unwrap_or(self.value.shape())
+    }
 }
 
 struct Inner<T: Element> {
@@ -113,6 +126,10 @@ pub struct Tape<T: Element = f32> {
     id: u64,
     inner: RefCell<Inner<T>>,
     no_grad_depth: Cell<usize>,
+    /// Whether ops that can (matrix products) are recorded without running yet.
+    defer: Cell<bool>,
+    /// How many values are not computed yet.
+    deferred_count: Cell<usize>,
 }
 
 impl<T: Element> fmt::Debug for Tape<T> {
@@ -164,6 +181,8 @@ impl<T: Element> Tape<T> {
                 input_ids: Vec::new(),
             }),
             no_grad_depth: Cell::new(0),
+            defer: Cell::new(false),
+            deferred_count: Cell::new(0),
         }
     }
 
@@ -191,6 +210,7 @@ impl<T: Element> Tape<T> {
             value,
             requires_grad,
             unrecorded_gradient: unrecorded,
+            deferred: None,
             record: None,
         });
         Var {
@@ -212,23 +232,95 @@ impl<T: Element> Tape<T> {
         inputs: [Var<'t, T>; N],
     ) -> Result<Var<'t, T>> {
         self.check_inputs(op.name(), &inputs)?;
+        if let Some(shape) = self.prepare(&op, &inputs) {
+            return Ok(self.push(op, &inputs, Tensor::zeros(&[0]), Some(shape)));
+        }
         let value = {
             let inner = self.inner.borrow();
             let values: [&Tensor<T>; N] = inputs.map(|v| &inner.nodes[v.id].value);
             op.forward(&values)?
         };
-        Ok(self.push(op, &inputs, value))
+        Ok(self.push(op, &inputs, value, None))
     }
 
     /// [`apply`](Tape::apply) for ops with any number of inputs (`concat`, `stack`).
     pub fn apply_slice<'t, O: Op<T>>(&'t self, op: O, inputs: &[Var<'t, T>]) -> Result<Var<'t, T>> {
         self.check_inputs(op.name(), inputs)?;
+        if let Some(shape) = self.prepare(&op, inputs) {
+            return Ok(self.push(op, inputs, Tensor::zeros(&[0]), Some(shape)));
+        }
         let value = {
             let inner = self.inner.borrow();
             let values: Vec<&Tensor<T>> = inputs.iter().map(|v| &inner.nodes[v.id].value).collect();
             op.forward(&values)?
         };
-        Ok(self.push(op, inputs, value))
+        Ok(self.push(op, inputs, value, None))
+    }
+
+    /// Computes the inputs' values that are not computed yet, and returns the output shape
+    /// if this op is to be recorded without running (deferring is on, the op can be
+    /// deferred, and it will be recorded).
+    fn prepare<O: Op<T>>(&self, op: &O, inputs: &[Var<'_, T>]) -> Option<Vec<usize>> {
+        if self.deferred_count.get() > 0 {
+            for v in inputs {
+                self.force(v.id);
+            }
+        }
+        if !self.defer.get() || self.no_grad_depth.get() > 0 {
+            return None;
+        }
+        let inner = self.inner.borrow();
+        if !inputs.iter().any(|v| inner.nodes[v.id].requires_grad) {
+            return None;
+        }
+        let shapes: Vec<&[usize]> = inputs.iter().map(|v| inner.nodes[v.id].shape()).collect();
+        op.output_shape(&shapes)
+    }
+
+    /// Computes a deferred value (and, first, the deferred values it is computed from).
+    fn force(&self, id: usize) {
+        let ids: Vec<usize> = {
+            let inner = self.inner.borrow();
+            let node = &inner.nodes[id];
+            if node.deferred.is_none() {
+                return;
+            }
+            let r = node.record.as_ref().expect("a deferred value has a record");
+            inner.input_ids[r.inputs_start..r.inputs_start + r.inputs_len].to_vec()
+        };
+        for &j in &ids {
+            self.force(j);
+        }
+        let value = {
+            let inner = self.inner.borrow();
+            let values: Vec<&Tensor<T>> = ids.iter().map(|&j| &inner.nodes[j].value).collect();
+            let op = inner.nodes[id].record.as_ref().and_then(|r| r.op.as_ref());
+            op.expect("a deferred op is in its record")
+                .forward_dyn(&values)
+                .expect("a deferred op's shapes were checked when it was recorded")
+        };
+        let mut inner = self.inner.borrow_mut();
+        inner.nodes[id].value = value;
+        inner.nodes[id].deferred = None;
+        self.deferred_count.set(self.deferred_count.get() - 1);
+    }
+
+    /// How many values are recorded but not computed yet.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.deferred_count.get()
+    }
+
+    /// Runs `f` with matrix products recorded but not run until their values are read.
+    fn deferring<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a Cell<bool>, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let _restore = Restore(&self.defer, self.defer.replace(true));
+        f()
     }
 
     fn check_inputs(&self, op: &'static str, inputs: &[Var<'_, T>]) -> Result<()> {
@@ -242,7 +334,16 @@ impl<T: Element> Tape<T> {
         }
     }
 
-    fn push<O: Op<T>>(&self, op: O, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
+    fn push<O: Op<T>>(
+        &self,
+        op: O,
+        inputs: &[Var<'_, T>],
+        value: Tensor<T>,
+        deferred: Option<Vec<usize>>,
+    ) -> Var<'_, T> {
+        if deferred.is_some() {
+            self.deferred_count.set(self.deferred_count.get() + 1);
+        }
         let mut inner = self.inner.borrow_mut();
         let track =
             self.no_grad_depth.get() == 0 && inputs.iter().any(|v| inner.nodes[v.id].requires_grad);
@@ -263,6 +364,7 @@ impl<T: Element> Tape<T> {
             value,
             requires_grad: track,
             unrecorded_gradient,
+            deferred,
             record,
         });
         Var {
@@ -326,6 +428,7 @@ impl<T: Element> Tape<T> {
         let inner = self.inner.get_mut();
         inner.nodes.clear();
         inner.input_ids.clear();
+        self.deferred_count.set(0);
         self.id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -351,8 +454,28 @@ impl<T: Element> Tape<T> {
         seeds: Vec<(usize, Tensor<T>)>,
         keep: Option<&[usize]>,
     ) -> Result<Vec<Option<Tensor<T>>>> {
-        let inner = self.inner.borrow();
         let n = seeds.iter().map(|s| s.0 + 1).max().unwrap_or(0);
+        if self.deferred_count.get() > 0 {
+            // The rules read their inputs: compute those not computed yet. (A deferred op's
+            // own rule does not read its output.)
+            let inputs: Vec<usize> = {
+                let inner = self.inner.borrow();
+                inner.nodes[..n]
+                    .iter()
+                    .filter_map(|node| node.record.as_ref())
+                    .flat_map(|r| {
+                        inner.input_ids[r.inputs_start..r.inputs_start + r.inputs_len]
+                            .iter()
+                            .copied()
+                    })
+                    .filter(|&j| inner.nodes[j].deferred.is_some())
+                    .collect()
+            };
+            for j in inputs {
+                self.force(j);
+            }
+        }
+        let inner = self.inner.borrow();
         let mut grads: Vec<Option<Tensor<T>>> = (0..n).map(|_| None).collect();
         for (id, seed) in seeds {
             if inner.nodes[id].unrecorded_gradient && !inner.nodes[id].requires_grad {
@@ -554,8 +677,8 @@ impl<T: Element> Tape<T> {
                 let (got, expected) = {
                     let inner = self.inner.borrow();
                     (
-                        inner.nodes[g.id].value.shape().to_vec(),
-                        inner.nodes[j].value.shape().to_vec(),
+                        inner.nodes[g.id].shape().to_vec(),
+                        inner.nodes[j].shape().to_vec(),
                     )
                 };
                 assert_eq!(
@@ -574,7 +697,7 @@ impl<T: Element> Tape<T> {
             .map(|&w| match grads.get(w).copied().flatten() {
                 Some(g) => g,
                 None => {
-                    let zeros = self.inner.borrow().nodes[w].value.zeros_like();
+                    let zeros = Tensor::zeros(self.inner.borrow().nodes[w].shape());
                     self.constant(&zeros)
                 }
             })
@@ -651,6 +774,17 @@ impl<T: Element> Tape<T> {
 }
 
 impl<T: Element> Tape<T> {
+    /// The recorded gradients of `output` with respect to `wrt`, with the matrix products
+    /// of the sweep deferred until read: for the Hessian-vector product, which reads the
+    /// values of those gradients never.
+    pub(crate) fn grad_graph<'t>(
+        &'t self,
+        output: Var<'t, T>,
+        wrt: &[Var<'t, T>],
+    ) -> Result<Vec<Var<'t, T>>> {
+        self.deferring(|| output.grad(wrt))
+    }
+
     /// Vector-Jacobian products by the fast sweep, as tensors: the gradient of the sum of
     /// each root times its seed, with respect to each `wrt` variable (zeros where the roots
     /// do not depend on it).
@@ -698,15 +832,13 @@ impl<'t, T: Element> Var<'t, T> {
 
     /// The variable's value (shares storage; no copy).
     pub fn value(&self) -> Tensor<T> {
+        self.tape.force(self.id);
         self.tape.inner.borrow().nodes[self.id].value.clone()
     }
 
     /// The value's shape.
     pub fn shape(&self) -> Vec<usize> {
-        self.tape.inner.borrow().nodes[self.id]
-            .value
-            .shape()
-            .to_vec()
+        self.tape.inner.borrow().nodes[self.id].shape().to_vec()
     }
 
     /// The value of a one-element variable, such as a loss.
@@ -714,6 +846,7 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Panics
     /// If the variable holds more than one element.
     pub fn item(&self) -> T {
+        self.tape.force(self.id);
         self.tape.inner.borrow().nodes[self.id].value.item()
     }
 
@@ -835,6 +968,7 @@ impl<'t, T: Element> Var<'t, T> {
 
 impl<T: Element> fmt::Debug for Var<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.tape.force(self.id);
         let inner = self.tape.inner.borrow();
         let node = &inner.nodes[self.id];
         let kind = match &node.record {

@@ -64,13 +64,24 @@ impl<'t, T: Element> Operand<T> for Var<'t, T> {
     fn permute(&self, axes: &[usize]) -> Self {
         Var::permute(*self, axes)
     }
+    // Shape moves to the shape a value already has record nothing, as on tensors (where
+    // they return the same tensor): fewer ops on the tape, and a deferred product stays so.
     fn reshape(&self, shape: &[usize]) -> Self {
+        if Var::shape(self) == shape {
+            return *self;
+        }
         Var::reshape(*self, shape)
     }
     fn broadcast_to(&self, shape: &[usize]) -> Self {
+        if Var::shape(self) == shape {
+            return *self;
+        }
         Var::broadcast_to(*self, shape)
     }
     fn sum_to(&self, shape: &[usize]) -> Self {
+        if Var::shape(self) == shape {
+            return *self;
+        }
         Var::sum_to(*self, shape)
     }
     fn sum(&self, axis: isize, keepdims: bool) -> Self {

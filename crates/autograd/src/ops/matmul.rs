@@ -22,6 +22,13 @@ impl<T: Element> Op<T> for MatmulOp {
         dx.set_with(0, || dy.matmul(&x[1].transpose()).sum_to(&x[0].shape()));
         dx.set_with(1, || x[0].transpose().matmul(dy).sum_to(&x[1].shape()));
     }
+    fn output_shape(&self, x: &[&[usize]]) -> Option<Vec<usize>> {
+        // Plain 2-D products only; the batched forms run at once.
+        match (x[0], x[1]) {
+            (&[m, k], &[k2, n]) if k == k2 => Some(vec![m, n]),
+            _ => None,
+        }
+    }
 }
 
 impl<'t, T: Element> Var<'t, T> {
