@@ -170,15 +170,58 @@ impl<T: Element> Operand<T> for Tensor<T> {
         let same = args.iter().all(|a| Tensor::shape(a) == shape);
         if same && args.iter().all(|a| a.as_slice().is_some()) {
             let n = args[0].len();
-            // Slices cut to one length, so the indexing below needs no bounds checks and the
-            // loop vectorizes (`simd::dispatch` compiles it for the processor's vectors).
-            let slices: [&[T]; N] = args.map(|a| &a.as_slice().expect("contiguous")[..n]);
+            let s: [&[T]; N] = args.map(|a| a.as_slice().expect("contiguous"));
             let mut out = Vec::with_capacity(n);
+            // Zipped iterators (no bounds checks), so that the loop vectorizes:
+            // `simd::dispatch` compiles it for the processor's vectors. `pick` builds the
+            // argument array from the first N of four values; it folds away when inlined.
+            fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
+                std::array::from_fn(|k| v[k])
+            }
             tensor::simd::dispatch(
                 #[inline(always)]
-                || out.extend((0..n).map(|i| f.eval(slices.map(|s| s[i])))),
+                || match N {
+                    1 => out.extend(s[0].iter().map(|&a| f.eval(pick([a; 4])))),
+                    2 => out.extend(
+                        s[0].iter()
+                            .zip(s[1])
+                            .map(|(&a, &b)| f.eval(pick([a, b, b, b]))),
+                    ),
+                    3 => out.extend(
+                        s[0].iter()
+                            .zip(s[1])
+                            .zip(s[2])
+                            .map(|((&a, &b), &c)| f.eval(pick([a, b, c, c]))),
+                    ),
+                    4 => out.extend(
+                        s[0].iter()
+                            .zip(s[1])
+                            .zip(s[2])
+                            .zip(s[3])
+                            .map(|(((&a, &b), &c), &d)| f.eval(pick([a, b, c, d]))),
+                    ),
+                    _ => out.extend((0..n).map(|i| f.eval(s.map(|s| s[i])))),
+                },
             );
             return Tensor::from_vec(out, shape).expect("same length");
+        }
+        // One-element operands (a loss's scale) beside full-size contiguous ones: repeat the
+        // element, without ndarray's broadcasting machinery (which costs more than the loop
+        // on small tensors).
+        let full = args.iter().max_by_key(|a| a.len()).expect("N >= 1");
+        let n = full.len();
+        let fits = |a: &&Tensor<T>| {
+            (Tensor::shape(a) == Tensor::shape(full) && a.as_slice().is_some())
+                || (a.len() == 1 && a.ndim() <= full.ndim())
+        };
+        if args.iter().all(fits) {
+            let one: [bool; N] = args.map(|a| a.len() == 1);
+            let s: [&[T]; N] = args.map(|a| a.as_slice().expect("contiguous"));
+            let mut out = Vec::with_capacity(n);
+            out.extend(
+                (0..n).map(|i| f.eval(std::array::from_fn(|k| s[k][if one[k] { 0 } else { i }]))),
+            );
+            return Tensor::from_vec(out, Tensor::shape(full)).expect("same length");
         }
         // Broadcast (or strided) operands: materialise each at the common shape, then run
         // the same loop.
