@@ -282,7 +282,12 @@ impl<T: Element> Operand<T> for Tensor<T> {
         ok(self.try_reshape(shape))
     }
     fn broadcast_to(&self, shape: &[usize]) -> Self {
-        ok(self.try_broadcast_to(shape))
+        if Tensor::shape(self) == shape {
+            return self.clone();
+        }
+        // Materialised: a broadcast view (zero strides) would slow every product and loop
+        // that reads the gradient after it.
+        ok(self.try_broadcast_to(shape)).to_contiguous()
     }
     fn sum_to(&self, shape: &[usize]) -> Self {
         ok(self.try_sum_to(shape))

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 
 use autograd::gradcheck::GradCheck;
+use autograd::ops::loss::SoftmaxCeGradOp;
 use autograd::ops::shape::{PadAxisOp, ScatterAddOp};
 use autograd::{OutputActivation, Var};
 use proptest::prelude::*;
@@ -332,6 +333,13 @@ gradchecks! {
     softmax_cross_entropy: logits_and_targets(true).prop_flat_map(|v| (Just(v), prop_oneof![Just(None), Just(Some(0.05))]))
         .prop_filter("clip bound", |(v, clip)| away_from_clip_bounds(&v[0], *clip, true))
         => |v, clip| v[0].softmax_cross_entropy(v[1], clip);
+    softmax_cross_entropy_grad: (logits_and_targets(true), -2.0..2.0f64).prop_flat_map(|(v, dy)| {
+        let mut v = v;
+        v.push(Tensor::scalar(dy));
+        (Just(v), prop_oneof![Just(None), Just(Some(0.05))])
+    })
+        .prop_filter("clip bound", |(v, clip)| away_from_clip_bounds(&v[0], *clip, true))
+        => |v, clip| v[0].tape().apply(SoftmaxCeGradOp(clip), [v[0], v[1], v[2]]).unwrap();
     // matmul
     matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
     // shape

@@ -7,7 +7,8 @@ use tensor::ops::reduce::rows::log_softmax;
 use tensor::{Element, Result, Tensor, TensorError, softplus_scalar};
 
 use crate::op::{InputGrads, Op, Operand};
-use crate::ops::reduce::LogSoftmaxOp;
+use crate::ops::reduce::{LogSoftmaxOp, SumAllOp};
+use crate::ops::unary::{Exp, Unary};
 use crate::ops::unwrap_op;
 use crate::real::{Real, RealFn};
 use crate::tape::Var;
@@ -180,53 +181,120 @@ impl<T: Element> Op<T> for SoftmaxCrossEntropyOp<T> {
         ))
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
-        let shape = x[0].shape();
-        let c = *shape.last().expect("at least 1-D");
-        let rows = tensor::numel(&shape) / c.max(1);
-        let g = dy.div_scalar(T::from_usize(rows.max(1)).expect("fits"));
-        let logs = V::apply(LogSoftmaxOp(-1), [x[0]]);
-        // Where a log-probability is clamped, it gets no gradient: the targets are masked
-        // there (the mask is piecewise constant).
-        let targets = match self.bounds() {
-            None => x[1].clone(),
-            Some((lo, hi)) => {
-                let inside = logs.value().map(|l| {
-                    if l >= lo && l <= hi {
-                        T::one()
-                    } else {
-                        T::zero()
-                    }
-                });
-                x[1].mul_const(&inside)
-            }
-        };
-        // d/dz_k of -sum_j t_j m_j ls_j = softmax_k * sum_j t_j m_j - t_k m_k.
-        dx.set_with(0, || {
-            let weight = targets.sum(-1, true);
-            V::map_real(&SoftmaxCeGradLogits, [&logs, &weight, &targets, &g])
-        });
+        // The logits' gradient is an op of its own: a fused kernel on tensors, with its own
+        // derivative (the second derivative of the loss) for the recorded sweep.
+        dx.set_with(0, || V::apply(SoftmaxCeGradOp(self.0), [x[0], x[1], dy]));
         dx.set_with(1, || {
-            V::map_real(&SoftmaxCeGradTargets(self.bounds()), [&logs, &g])
+            let shape = x[0].shape();
+            let rows = rows_of(&shape);
+            let logs = V::apply(LogSoftmaxOp(-1), [x[0]]);
+            V::map_real(&SoftmaxCeGradTargets(self.bounds(), rows), [&logs, dy])
         });
     }
 }
 
-/// `(softmax * w - t) * g` from the log-probabilities.
-struct SoftmaxCeGradLogits;
+/// The number of rows of logits of `shape` (classes along the last axis), as `T`.
+fn rows_of<T: Element>(shape: &[usize]) -> T {
+    let c = *shape.last().expect("at least 1-D");
+    T::from_usize((tensor::numel(shape) / c.max(1)).max(1)).expect("fits")
+}
 
-impl<T: Element> RealFn<T, 4> for SoftmaxCeGradLogits {
-    #[inline(always)]
-    fn eval<R: Real<T>>(&self, [logs, weight, t, g]: [R; 4]) -> R {
-        (logs.exp() * weight - t) * g
+/// The gradient of [`SoftmaxCrossEntropyOp`] with respect to its logits, as an op:
+/// `(softmax(z) * w - t * m) * dy / rows`, where `m` is 1 where a log-probability is inside
+/// the clip bounds (0 where clamped: no gradient there) and `w = sum(t * m)` along the row.
+/// Inputs `[z, t, dy]`. Its forward is the fused kernel of the fast sweep; its backward, the
+/// loss's second derivative, is what the recorded sweep differentiates.
+pub struct SoftmaxCeGradOp<T>(pub Option<T>);
+
+impl<T: Element> Op<T> for SoftmaxCeGradOp<T> {
+    fn name(&self) -> &'static str {
+        "softmax_cross_entropy_grad"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        check_same("softmax_cross_entropy_grad", x[0], x[1])?;
+        let (z, t, c, rows) = SoftmaxCrossEntropyOp::<T>::rows(x);
+        let scale = x[2].try_item()? / T::from_usize(rows.max(1)).expect("fits");
+        let (z, t) = (
+            z.as_slice().expect("contiguous"),
+            t.as_slice().expect("contiguous"),
+        );
+        let bounds = SoftmaxCrossEntropyOp(self.0).bounds();
+        let inside = |l: T| bounds.is_none_or(|(lo, hi)| l >= lo && l <= hi);
+        let mut logs = vec![T::zero(); z.len()];
+        let mut dz = vec![T::zero(); z.len()];
+        if c > 0 {
+            tensor::simd::dispatch(
+                #[inline(always)]
+                || {
+                    log_softmax(z, c, &mut logs);
+                    // The probabilities, in one pass over the whole buffer.
+                    for (d, &l) in dz.iter_mut().zip(&logs) {
+                        *d = l.fast_exp();
+                    }
+                    for ((d, l), t) in dz
+                        .chunks_exact_mut(c)
+                        .zip(logs.chunks_exact(c))
+                        .zip(t.chunks_exact(c))
+                    {
+                        let weight = t
+                            .iter()
+                            .zip(l)
+                            .fold(T::zero(), |s, (&t, &l)| if inside(l) { s + t } else { s });
+                        for ((d, &l), &t) in d.iter_mut().zip(l).zip(t) {
+                            let own = if inside(l) { t } else { T::zero() };
+                            *d = (*d * weight - own) * scale;
+                        }
+                    }
+                },
+            );
+        }
+        Tensor::from_vec(dz, x[0].shape())
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, u: &V, dx: &mut InputGrads<'_, V>) {
+        let (z, t, dy) = (x[0], x[1], x[2]);
+        let rows: T = rows_of(&z.shape());
+        let logs = V::apply(LogSoftmaxOp(-1), [z]);
+        let s = V::apply(Unary(Exp), [&logs]);
+        // The clip mask is piecewise constant.
+        let mask = SoftmaxCrossEntropyOp(self.0).bounds().map(|(lo, hi)| {
+            logs.value().map(|l| {
+                if l >= lo && l <= hi {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            })
+        });
+        let masked = |v: V| match &mask {
+            Some(m) => v.mul_const(m),
+            None => v,
+        };
+        let tm = masked(t.clone());
+        let w = tm.sum(-1, true);
+        let c = dy.div_scalar(rows);
+        // G = (s w - t m) c. Through s (the softmax's vector-Jacobian product of a = u w c):
+        dx.set_with(0, || {
+            let a = u.mul(&w).mul(&c);
+            s.mul(&a.sub(&a.mul(&s).sum(-1, true)))
+        });
+        // Through w and t m: c m (sum(u s) - u).
+        dx.set_with(1, || masked(u.mul(&s).sum(-1, true).sub(u).mul(&c)));
+        // Through c = dy / rows: sum(u (s w - t m)) / rows.
+        dx.set_with(2, || {
+            let g = u.mul(&s.mul(&w).sub(&tm));
+            V::apply(SumAllOp, [&g])
+                .div_scalar(rows)
+                .reshape(&dy.shape())
+        });
     }
 }
 
-/// `-clamp(ls) * g`: the gradient with respect to the targets.
-struct SoftmaxCeGradTargets<T>(Option<(T, T)>);
+/// `-clamp(ls) * dy / rows`: the gradient with respect to the targets.
+struct SoftmaxCeGradTargets<T>(Option<(T, T)>, T);
 
 impl<T: Element> RealFn<T, 2> for SoftmaxCeGradTargets<T> {
     #[inline(always)]
-    fn eval<R: Real<T>>(&self, [logs, g]: [R; 2]) -> R {
+    fn eval<R: Real<T>>(&self, [logs, dy]: [R; 2]) -> R {
         let logs = match self.0 {
             None => logs,
             Some((lo, hi)) => {
@@ -240,7 +308,7 @@ impl<T: Element> RealFn<T, 2> for SoftmaxCeGradTargets<T> {
                 R::select(inside, logs, logs.piecewise(|l| l.max(lo).min(hi)))
             }
         };
-        -(logs * g)
+        -(logs * (dy / self.1))
     }
 }
 
