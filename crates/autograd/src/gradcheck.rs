@@ -114,13 +114,11 @@ impl GradCheck {
             (&f(&vs).value() * &r).sum_all()
         };
 
-        let mut worst_ratio: f64 = 0.0;
-        let mut worst: Option<GradCheckFailure> = None;
+        let mut worst = Worst::new(1, &ops, inputs);
         let mut xs: Vec<Tensor<f64>> = inputs.iter().map(Tensor::to_contiguous).collect();
         for (i, var) in vars.iter().enumerate() {
             let analytic = grads[*var].to_contiguous();
             let analytic = analytic.as_slice().expect("contiguous");
-            let shape = inputs[i].shape().to_vec();
             for (j, &tape_value) in analytic.iter().enumerate() {
                 let orig = xs[i].as_slice().expect("contiguous")[j];
                 xs[i].as_slice_mut()[j] = orig + self.eps;
@@ -129,28 +127,10 @@ impl GradCheck {
                 let minus = objective(&xs);
                 xs[i].as_slice_mut()[j] = orig;
                 let numeric = (plus - minus) / (2.0 * self.eps);
-                let tolerance = self.atol + self.rtol * numeric.abs();
-                let ratio = (tape_value - numeric).abs() / tolerance;
-                let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
-                if ratio > worst_ratio {
-                    worst_ratio = ratio;
-                    worst = Some(GradCheckFailure {
-                        order: 1,
-                        ops: ops.clone(),
-                        input_shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
-                        input: i,
-                        index: unravel(j, &shape),
-                        tape: tape_value,
-                        numeric,
-                        tolerance,
-                    });
-                }
+                worst.see(self, i, j, tape_value, numeric);
             }
         }
-        match worst {
-            Some(failure) if worst_ratio > 1.0 => Err(failure),
-            _ => Ok(GradCheckReport { ops, worst_ratio }),
-        }
+        worst.finish()
     }
 }
 
@@ -249,8 +229,7 @@ impl GradCheck {
         };
         let plus = derivative(order - 1, &shifted(1.0));
         let minus = derivative(order - 1, &shifted(-1.0));
-        let mut worst_ratio: f64 = 0.0;
-        let mut worst: Option<GradCheckFailure> = None;
+        let mut worst = Worst::new(order, &ops, inputs);
         for (i, a) in analytic.iter().enumerate() {
             let numeric = (&plus[i] - &minus[i]) / (2.0 * self.eps);
             let (a, numeric) = (a.to_contiguous(), numeric.to_contiguous());
@@ -259,27 +238,60 @@ impl GradCheck {
                 numeric.as_slice().expect("contiguous"),
             );
             for (j, (&tape_value, &numeric)) in a.iter().zip(numeric).enumerate() {
-                let tolerance = self.atol + self.rtol * numeric.abs();
-                let ratio = (tape_value - numeric).abs() / tolerance;
-                let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
-                if ratio > worst_ratio {
-                    worst_ratio = ratio;
-                    worst = Some(GradCheckFailure {
-                        order,
-                        ops: ops.clone(),
-                        input_shapes: inputs.iter().map(|x| x.shape().to_vec()).collect(),
-                        input: i,
-                        index: unravel(j, inputs[i].shape()),
-                        tape: tape_value,
-                        numeric,
-                        tolerance,
-                    });
-                }
+                worst.see(self, i, j, tape_value, numeric);
             }
         }
-        match worst {
-            Some(failure) if worst_ratio > 1.0 => Err(failure),
-            _ => Ok(GradCheckReport { ops, worst_ratio }),
+        worst.finish()
+    }
+}
+
+/// The worst disagreement a check has seen so far, relative to its tolerance.
+struct Worst<'a> {
+    order: usize,
+    ops: &'a [&'static str],
+    inputs: &'a [Tensor<f64>],
+    ratio: f64,
+    failure: Option<GradCheckFailure>,
+}
+
+impl<'a> Worst<'a> {
+    fn new(order: usize, ops: &'a [&'static str], inputs: &'a [Tensor<f64>]) -> Self {
+        Worst {
+            order,
+            ops,
+            inputs,
+            ratio: 0.0,
+            failure: None,
+        }
+    }
+
+    /// Compares the tape's value of element `j` of input `i` with the finite difference.
+    fn see(&mut self, check: &GradCheck, i: usize, j: usize, tape: f64, numeric: f64) {
+        let tolerance = check.atol + check.rtol * numeric.abs();
+        let ratio = (tape - numeric).abs() / tolerance;
+        let ratio = if ratio.is_nan() { f64::INFINITY } else { ratio };
+        if ratio > self.ratio {
+            self.ratio = ratio;
+            self.failure = Some(GradCheckFailure {
+                order: self.order,
+                ops: self.ops.to_vec(),
+                input_shapes: self.inputs.iter().map(|x| x.shape().to_vec()).collect(),
+                input: i,
+                index: unravel(j, self.inputs[i].shape()),
+                tape,
+                numeric,
+                tolerance,
+            });
+        }
+    }
+
+    fn finish(self) -> Result<GradCheckReport, GradCheckFailure> {
+        match self.failure {
+            Some(failure) if self.ratio > 1.0 => Err(failure),
+            _ => Ok(GradCheckReport {
+                ops: self.ops.to_vec(),
+                worst_ratio: self.ratio,
+            }),
         }
     }
 }
