@@ -264,6 +264,32 @@ mod tests {
     }
 
     #[test]
+    fn elu_and_selu_have_finite_second_derivatives_where_exp_overflows() {
+        // Above 709 (f64) e^x is infinite; the second derivative there is 0, not NaN.
+        let x = t(&[800.0, -1.0], &[2]);
+        let v = t(&[1.0, 1.0], &[2]);
+        let elu = hvp(
+            |p| p[0].elu(1.0).sum_all(),
+            std::slice::from_ref(&x),
+            std::slice::from_ref(&v),
+        )
+        .unwrap();
+        assert_eq!(elu[0].to_vec(), vec![0.0, (-1.0f64).exp()]);
+        let selu = hvp(
+            |p| p[0].selu().sum_all(),
+            std::slice::from_ref(&x),
+            std::slice::from_ref(&v),
+        )
+        .unwrap();
+        let (a, s) = (
+            crate::ops::activation::SELU_ALPHA,
+            crate::ops::activation::SELU_SCALE,
+        );
+        assert_eq!(selu[0].to_vec()[0], 0.0);
+        assert!((selu[0].to_vec()[1] - s * a * (-1.0f64).exp()).abs() < 1e-12);
+    }
+
+    #[test]
     fn hvp_refuses_directions_that_do_not_fit() {
         let x = t(&[1.0, 2.0], &[2]);
         let e = hvp(

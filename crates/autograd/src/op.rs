@@ -72,7 +72,8 @@ pub trait Op<T: Element>: Send + 'static {
     /// whose `backward` never reads `output` (a matrix product). Such an op may be recorded
     /// before it runs, its value computed when first read: a Hessian-vector product never
     /// reads the value of the gradient it differentiates, so that product is never computed.
-    /// `None` (the default): the op always runs at once.
+    /// `forward` must succeed on inputs of these shapes (it runs later, where an error can no
+    /// longer be returned). `None` (the default): the op always runs at once.
     fn output_shape(&self, _inputs: &[&[usize]]) -> Option<Vec<usize>> {
         None
     }

@@ -47,7 +47,8 @@ pub trait Real<T: Element>:
     /// `on_true` where `cond` is non-zero and `on_false` elsewhere; `cond` is piecewise
     /// constant (from [`piecewise`](Real::piecewise)), so only the chosen side is
     /// differentiated. Unlike `cond * a + (1 - cond) * b`, an infinite unchosen side does not
-    /// turn the result into NaN.
+    /// turn the value into NaN; its derivative can still be NaN (a zero gradient times an
+    /// infinite slope), so keep the unchosen side finite (`e^min(x, 0)`, not `e^x`).
     fn select(cond: Self, on_true: Self, on_false: Self) -> Self;
 }
 

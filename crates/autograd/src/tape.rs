@@ -358,8 +358,11 @@ impl<T: Element> Tape<T> {
         } else {
             None
         };
-        let unrecorded_gradient =
-            !track && inputs.iter().any(|v| inner.nodes[v.id].unrecorded_gradient);
+        // Inside no_grad, a value is a constant on purpose (an update `w - lr * g`), as after
+        // detach().
+        let unrecorded_gradient = !track
+            && self.no_grad_depth.get() == 0
+            && inputs.iter().any(|v| inner.nodes[v.id].unrecorded_gradient);
         inner.nodes.push(Node {
             value,
             requires_grad: track,
@@ -432,13 +435,17 @@ impl<T: Element> Tape<T> {
         self.id = NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The error for a record whose input `k` is a constant computed from an unrecorded
-    /// gradient.
-    fn unrecorded_error(op: &'static str, k: usize) -> TensorError {
+    /// The error for a value computed from an unrecorded gradient: input `k` of the record
+    /// `op`, or (`None`) the differentiated value itself. `caller` names the call.
+    fn unrecorded_error(caller: &'static str, input: Option<(&'static str, usize)>) -> TensorError {
+        let what = match input {
+            Some((op, k)) => format!("input {k} of `{op}`"),
+            None => "the differentiated value".to_string(),
+        };
         TensorError::InvalidArgument {
-            op: "backward",
+            op: caller,
             message: format!(
-                "input {k} of `{op}` was computed from a gradient taken without recording \
+                "{what} was computed from a gradient taken without recording \
                  (create_graph: false), so no gradient can flow through it and its \
                  contribution would silently be zero; take that gradient with Var::grad \
                  (create_graph: true), or detach() it if it is meant as a constant"
@@ -451,6 +458,7 @@ impl<T: Element> Tape<T> {
     /// nodes.
     fn backward_eager(
         &self,
+        caller: &'static str,
         seeds: Vec<(usize, Tensor<T>)>,
         keep: Option<&[usize]>,
     ) -> Result<Vec<Option<Tensor<T>>>> {
@@ -479,7 +487,7 @@ impl<T: Element> Tape<T> {
         let mut grads: Vec<Option<Tensor<T>>> = (0..n).map(|_| None).collect();
         for (id, seed) in seeds {
             if inner.nodes[id].unrecorded_gradient && !inner.nodes[id].requires_grad {
-                return Err(Self::unrecorded_error("the differentiated value", 0));
+                return Err(Self::unrecorded_error(caller, None));
             }
             match &mut grads[id] {
                 Some(acc) => *acc += &seed,
@@ -509,7 +517,7 @@ impl<T: Element> Tape<T> {
             for (k, &j) in ids.iter().enumerate() {
                 let input = &inner.nodes[j];
                 if input.unrecorded_gradient && !input.requires_grad {
-                    return Err(Self::unrecorded_error(record.name(), k));
+                    return Err(Self::unrecorded_error(caller, Some((record.name(), k))));
                 }
                 wants.push(input.requires_grad);
             }
@@ -596,7 +604,7 @@ impl<T: Element> Tape<T> {
             }
             for &(id, _) in seeds {
                 if inner.nodes[id].unrecorded_gradient && !inner.nodes[id].requires_grad {
-                    return Err(Self::unrecorded_error("the differentiated value", 0));
+                    return Err(Self::unrecorded_error("grad", None));
                 }
             }
         }
@@ -629,7 +637,7 @@ impl<T: Element> Tape<T> {
                 for (k, &j) in ids.iter().enumerate() {
                     let input = &inner.nodes[j];
                     if input.unrecorded_gradient && !input.requires_grad {
-                        return Err(Self::unrecorded_error(name, k));
+                        return Err(Self::unrecorded_error("grad", Some((name, k))));
                     }
                     wants.push(input.requires_grad && depends[j]);
                 }
@@ -758,7 +766,7 @@ impl<T: Element> Tape<T> {
             self.backward_recorded(&seeds, &ids)
         } else {
             let seeds = roots.iter().map(|(o, s)| (o.id, s.value())).collect();
-            let grads = self.backward_eager(seeds, Some(&ids))?;
+            let grads = self.backward_eager("grad", seeds, Some(&ids))?;
             Ok(wrt
                 .iter()
                 .map(|w| {
@@ -795,7 +803,7 @@ impl<T: Element> Tape<T> {
     ) -> Result<Vec<Tensor<T>>> {
         let ids: Vec<usize> = wrt.iter().map(|v| v.id).collect();
         let seeds = seeds.into_iter().map(|(v, s)| (v.id, s)).collect();
-        let mut grads = self.backward_eager(seeds, Some(&ids))?;
+        let mut grads = self.backward_eager("grad", seeds, Some(&ids))?;
         Ok(wrt
             .iter()
             .map(|w| match grads.get_mut(w.id).and_then(Option::take) {
@@ -881,7 +889,9 @@ impl<'t, T: Element> Var<'t, T> {
             });
         }
         let seed = Tensor::ones(&shape);
-        let grads = self.tape.backward_eager(vec![(self.id, seed)], None)?;
+        let grads = self
+            .tape
+            .backward_eager("backward", vec![(self.id, seed)], None)?;
         Ok(Gradients {
             tape_id: self.tape.id,
             grads,
@@ -901,9 +911,9 @@ impl<'t, T: Element> Var<'t, T> {
                 ),
             });
         }
-        let grads = self
-            .tape
-            .backward_eager(vec![(self.id, seed.clone())], None)?;
+        let grads =
+            self.tape
+                .backward_eager("backward_with", vec![(self.id, seed.clone())], None)?;
         Ok(Gradients {
             tape_id: self.tape.id,
             grads,
@@ -1279,6 +1289,14 @@ mod tests {
             e.contains("wrt[0] is a gradient taken without recording"),
             "{e}"
         );
+        let e = g.sum_all().backward().unwrap_err().to_string();
+        assert!(
+            e.starts_with("backward: the differentiated value was computed from a gradient"),
+            "{e}"
+        );
+        // Inside no_grad (an update step) it is a constant on purpose, as after detach().
+        let updated = tape.no_grad(|| w - g * 0.1);
+        assert!((updated * w).sum_all().backward().is_ok());
         // Detached, it is a constant on purpose; recorded, it trains.
         let as_data = (loss + (g.detach() * w).sum_all()).backward().unwrap();
         assert_eq!(as_data[w].to_vec(), vec![27.0 + 27.0]);

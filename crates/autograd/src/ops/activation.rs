@@ -39,7 +39,10 @@ impl<T: Element> Elementwise<T> for Elu<T> {
     }
     fn derivative<R: Real<T>>(&self, x: R) -> R {
         let positive = x.piecewise(|v| if v > T::zero() { T::one() } else { T::zero() });
-        R::select(positive, x.cst(T::one()), x.exp() * self.0)
+        // e^min(x, 0): the unchosen side stays finite, so its zero gradient stays zero (e^x
+        // overflows above 88 in f32, and 0 * inf would make the second derivative NaN).
+        let negative_part = R::select(positive, x.cst(T::zero()), x);
+        R::select(positive, x.cst(T::one()), negative_part.exp() * self.0)
     }
 }
 
@@ -68,7 +71,9 @@ impl<T: Element> Elementwise<T> for Selu {
     fn derivative<R: Real<T>>(&self, x: R) -> R {
         let (a, s) = (cst::<T>(SELU_ALPHA), cst::<T>(SELU_SCALE));
         let positive = x.piecewise(|v| if v > T::zero() { T::one() } else { T::zero() });
-        R::select(positive, x.cst(s), x.exp() * (s * a))
+        // e^min(x, 0), as in Elu: finite on the unchosen side.
+        let negative_part = R::select(positive, x.cst(T::zero()), x);
+        R::select(positive, x.cst(s), negative_part.exp() * (s * a))
     }
 }
 
