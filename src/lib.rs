@@ -26,7 +26,7 @@ pub use tensor;
 
 /// The names most programs need, in one `use brick::prelude::*`.
 pub mod prelude {
-    pub use autograd::{Gradients, Op, Tape, Var};
+    pub use autograd::{GradOptions, Gradients, Op, Tape, Var};
     pub use nn::callbacks::{
         Callback, CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN,
     };
