@@ -12,11 +12,13 @@
 use std::collections::BTreeSet;
 
 use autograd::gradcheck::GradCheck;
+use autograd::ops::conv::FoldPatchesOp;
 use autograd::ops::loss::SoftmaxCeGradOp;
 use autograd::ops::shape::{PadAxisOp, ScatterAddOp};
 use autograd::{OutputActivation, Var};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use tensor::ops::conv::{Conv2dOptions, Padding, Window};
 use tensor::{Tensor, numel};
 
 // ------------------------------------------------------------------ strategies
@@ -160,6 +162,33 @@ fn dense_operands() -> impl Strategy<Value = (Vec<Tensor<f64>>, usize)> {
             })
         },
     )
+}
+
+/// A window (sizes, strides and dilations 1 to 2 or 3, either padding) and a channels-last
+/// image shape it fits.
+fn window_and_image() -> impl Strategy<Value = (Window, Vec<usize>)> {
+    (
+        (
+            [1usize..=3, 1usize..=3],
+            [1usize..=2, 1usize..=2],
+            [1usize..=2, 1usize..=2],
+        ),
+        any::<bool>(),
+        (1usize..=2, 1usize..=5, 1usize..=5, 1usize..=2),
+    )
+        .prop_map(|((size, strides, dilation), same, (b, h, w, c))| {
+            let padding = if same { Padding::Same } else { Padding::Valid };
+            let window = Window {
+                size,
+                strides,
+                dilation,
+                padding,
+            };
+            (window, vec![b, h, w, c])
+        })
+        .prop_filter("the window fits", |(window, s)| {
+            window.place([s[1], s[2]], "t").is_ok()
+        })
 }
 
 /// Logits and targets of one shape (rows of classes when `rows`), targets in [0, 1].
@@ -340,6 +369,18 @@ gradchecks! {
     })
         .prop_filter("clip bound", |(v, clip)| away_from_clip_bounds(&v[0], *clip, true))
         => |v, clip| v[0].tape().apply(SoftmaxCeGradOp(clip), [v[0], v[1], v[2]]).unwrap();
+    // convolution
+    patches: window_and_image().prop_flat_map(|(window, s)| {
+        (tensor_of(s, -2.0..2.0).prop_map(|t| vec![t]), Just(window))
+    }) => |v, window| v[0].patches(&window);
+    fold_patches: window_and_image().prop_flat_map(|(window, s)| {
+        let p = window.place([s[1], s[2]], "t").unwrap();
+        let patch_shape = vec![s[0], p.out[0], p.out[1], window.size[0] * window.size[1] * s[3]];
+        (tensor_of(patch_shape, -2.0..2.0).prop_map(|t| vec![t]), Just((window, s)))
+    }) => |v, ws| {
+        let op = FoldPatchesOp { window: ws.0, image_shape: ws.1.clone() };
+        v[0].tape().apply(op, [v[0]]).unwrap()
+    };
     // matmul
     matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
     // shape
@@ -474,6 +515,27 @@ proptest! {
             -(tape.constant(&y) * logits.log_softmax(-1)).sum(-1, false).mean_all()
         });
         prop_assert!(report.is_ok(), "{}", report.unwrap_err());
+    }
+
+    /// A convolution with bias and tanh, differentiated with respect to the image, the kernel
+    /// and the bias: first and second order (the second through patches, fold_patches and
+    /// the matrix product's rules).
+    #[test]
+    fn conv2d_first_and_second_order(
+        (window, image) in window_and_image(),
+        c_out in 1usize..=2,
+        seed in any::<u64>(),
+    ) {
+        let mut rng = tensor::random::seeded(seed);
+        let kernel = [window.size[0], window.size[1], image[3], c_out];
+        let inputs = vec![
+            Tensor::<f64>::rand_normal(&image, 0.0, 1.0, &mut rng),
+            Tensor::rand_normal(&kernel, 0.0, 0.5, &mut rng),
+            Tensor::rand_normal(&[c_out], 0.0, 0.5, &mut rng),
+        ];
+        let options = Conv2dOptions { strides: window.strides, padding: window.padding, dilation: window.dilation };
+        run(1, "patches", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
+        run(2, "patches", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
     }
 
     /// One variable used in many places, through several paths, so that gradients accumulate.

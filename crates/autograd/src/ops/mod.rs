@@ -7,6 +7,7 @@
 
 pub mod activation;
 pub mod arith;
+pub mod conv;
 pub mod dense;
 pub mod loss;
 pub mod matmul;

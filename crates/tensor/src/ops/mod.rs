@@ -2,6 +2,7 @@
 
 pub mod arith;
 pub mod compare;
+pub mod conv;
 pub mod matmul;
 pub mod reduce;
 pub mod shape;
