@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use autograd::gradcheck::GradCheck;
 use autograd::ops::conv::FoldPatchesOp;
 use autograd::ops::loss::SoftmaxCeGradOp;
+use autograd::ops::pool::{PutAddOp, TakeOp};
 use autograd::ops::shape::{PadAxisOp, ScatterAddOp};
 use autograd::{OutputActivation, Var};
 use proptest::prelude::*;
@@ -189,6 +190,33 @@ fn window_and_image() -> impl Strategy<Value = (Window, Vec<usize>)> {
         .prop_filter("the window fits", |(window, s)| {
             window.place([s[1], s[2]], "t").is_ok()
         })
+}
+
+/// A tensor of `shape` whose elements are all distinct (gaps of at least 0.05): no ties for
+/// max pooling.
+fn distinct_of(shape: Vec<usize>) -> impl Strategy<Value = Tensor<f64>> {
+    let n = numel(&shape);
+    let base: Vec<f64> = (0..n).map(|i| i as f64 * 0.1 - 1.0).collect();
+    (
+        Just(base).prop_shuffle(),
+        prop::collection::vec(-0.025..0.025, n),
+    )
+        .prop_map(move |(v, noise)| {
+            let v: Vec<f64> = v.iter().zip(&noise).map(|(a, b)| a + b).collect();
+            Tensor::from_vec(v, &shape).unwrap()
+        })
+}
+
+/// Flat indices into a tensor of random shape, and the shape of the result they make.
+fn flat_indices() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>)> {
+    (shape(), shape()).prop_flat_map(|(source, out)| {
+        let n = numel(&source);
+        (
+            prop::collection::vec(0..n, numel(&out)),
+            Just(source),
+            Just(out),
+        )
+    })
 }
 
 /// Logits and targets of one shape (rows of classes when `rows`), targets in [0, 1].
@@ -381,6 +409,15 @@ gradchecks! {
         let op = FoldPatchesOp { window: ws.0, image_shape: ws.1.clone() };
         v[0].tape().apply(op, [v[0]]).unwrap()
     };
+    max_pool2d: window_and_image().prop_flat_map(|(window, s)| {
+        (distinct_of(s).prop_map(|t| vec![t]), Just(window))
+    }) => |v, w| v[0].max_pool2d(w.size, Some(w.strides), w.padding);
+    take: flat_indices().prop_flat_map(|(indices, source, out)| {
+        (tensor_of(source, -2.0..2.0).prop_map(|t| vec![t]), Just((indices, out)))
+    }) => |v, io| v[0].tape().apply(TakeOp { indices: io.0.clone(), shape: io.1.clone() }, [v[0]]).unwrap();
+    put_add: flat_indices().prop_flat_map(|(indices, source, out)| {
+        (tensor_of(out, -2.0..2.0).prop_map(|t| vec![t]), Just((indices, source)))
+    }) => |v, is| v[0].tape().apply(PutAddOp { indices: is.0.clone(), shape: is.1.clone() }, [v[0]]).unwrap();
     // matmul
     matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
     // shape
@@ -536,6 +573,19 @@ proptest! {
         let options = Conv2dOptions { strides: window.strides, padding: window.padding, dilation: window.dilation };
         run(1, "patches", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
         run(2, "patches", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
+    }
+
+    /// Average and global average pooling (composed from patches and reductions), first and
+    /// second order.
+    #[test]
+    fn average_pooling_first_and_second_order((window, image) in window_and_image(), seed in any::<u64>()) {
+        let x = Tensor::<f64>::rand_normal(&image, 0.0, 1.0, &mut tensor::random::seeded(seed));
+        let inputs = vec![x];
+        let (size, strides, padding) = (window.size, Some(window.strides), window.padding);
+        for order in [1, 2] {
+            run(order, "patches", &inputs, |v| v[0].avg_pool2d(size, strides, padding).tanh())?;
+            run(order, "mean", &inputs, |v| v[0].try_global_avg_pool2d().unwrap().tanh())?;
+        }
     }
 
     /// One variable used in many places, through several paths, so that gradients accumulate.

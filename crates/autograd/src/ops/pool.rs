@@ -1,0 +1,353 @@
+//! Pooling and dropout: max pooling (its own op, routing the gradient to each window's
+//! largest element), average pooling and global average pooling (composed from patches and
+//! reductions), and inverted dropout (a constant random mask). Max pooling's gradient is a
+//! scatter of the output gradient to the chosen elements ([`PutAddOp`]), whose own gradient
+//! is the matching gather ([`TakeOp`]), so all its derivatives follow.
+
+use tensor::ops::conv::{Padding, Window};
+use tensor::random::StdRng;
+use tensor::{Element, Result, Tensor, TensorError};
+
+use crate::op::{InputGrads, Op, Operand};
+use crate::ops::unwrap_op;
+use crate::tape::Var;
+
+/// The largest element of each window of a channels-last batch `[b, h, w, c]`, per channel;
+/// positions in padding never win (as in TensorFlow).
+pub struct MaxPoolOp(pub Window);
+
+impl MaxPoolOp {
+    /// The pooled values and, for each, the flat index of the input element chosen (the
+    /// first of equal ones).
+    fn pool<T: Element>(&self, x: &Tensor<T>) -> Result<(Tensor<T>, Vec<usize>)> {
+        let &[b, h, w, c] = x.shape() else {
+            return Err(TensorError::RankMismatch {
+                op: "max_pool2d",
+                expected: "4 dimensions [batch, height, width, channels]".into(),
+                shape: x.shape().to_vec(),
+            });
+        };
+        let p = self.0.place([h, w], "max_pool2d")?;
+        let [oh, ow] = p.out;
+        let x = x.to_contiguous();
+        let xs = x.as_slice().expect("contiguous");
+        let n = b * oh * ow * c;
+        let mut values = vec![T::neg_infinity(); n];
+        let mut chosen = vec![usize::MAX; n];
+        for nb in 0..b {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let out = ((nb * oh + oy) * ow + ox) * c;
+                    for ky in 0..self.0.size[0] {
+                        let iy = (oy * self.0.strides[0] + ky * self.0.dilation[0]) as isize
+                            - p.pad[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..self.0.size[1] {
+                            let ix = (ox * self.0.strides[1] + kx * self.0.dilation[1]) as isize
+                                - p.pad[2] as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            let src = ((nb * h + iy as usize) * w + ix as usize) * c;
+                            for ch in 0..c {
+                                let v = xs[src + ch];
+                                if chosen[out + ch] == usize::MAX || v > values[out + ch] {
+                                    values[out + ch] = v;
+                                    chosen[out + ch] = src + ch;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok((Tensor::from_vec(values, &[b, oh, ow, c])?, chosen))
+    }
+}
+
+impl<T: Element> Op<T> for MaxPoolOp {
+    fn name(&self) -> &'static str {
+        "max_pool2d"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        Ok(self.pool(x[0])?.0)
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(0, || {
+            // Which element each window chose is piecewise constant: no derivative of its own.
+            let (_, indices) = self.pool(&x[0].value()).expect("checked in forward");
+            let put = PutAddOp {
+                indices,
+                shape: x[0].shape().into_owned(),
+            };
+            V::apply(put, [dy])
+        });
+    }
+}
+
+/// Adds each element of the input into position `indices[i]` (flat, row-major) of a
+/// tensor of zeros of `shape`; its gradient is [`TakeOp`].
+pub struct PutAddOp {
+    pub indices: Vec<usize>,
+    pub shape: Vec<usize>,
+}
+
+impl<T: Element> Op<T> for PutAddOp {
+    fn name(&self) -> &'static str {
+        "put_add"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let n = tensor::numel(&self.shape);
+        if x[0].len() != self.indices.len() || self.indices.iter().any(|&i| i >= n) {
+            return Err(TensorError::InvalidArgument {
+                op: "put_add",
+                message: format!(
+                    "needs one index below {n} per element: {} elements, {} indices",
+                    x[0].len(),
+                    self.indices.len()
+                ),
+            });
+        }
+        let src = x[0].to_contiguous();
+        let mut out = vec![T::zero(); n];
+        for (&i, &v) in self.indices.iter().zip(src.as_slice().expect("contiguous")) {
+            out[i] += v;
+        }
+        Tensor::from_vec(out, &self.shape)
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let take = TakeOp {
+            indices: self.indices.clone(),
+            shape: x[0].shape().into_owned(),
+        };
+        dx.set_with(0, || V::apply(take, [dy]));
+    }
+}
+
+/// The elements at flat positions `indices` of the input, as a tensor of `shape`; its
+/// gradient is [`PutAddOp`].
+pub struct TakeOp {
+    pub indices: Vec<usize>,
+    pub shape: Vec<usize>,
+}
+
+impl<T: Element> Op<T> for TakeOp {
+    fn name(&self) -> &'static str {
+        "take"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let n = x[0].len();
+        if tensor::numel(&self.shape) != self.indices.len() || self.indices.iter().any(|&i| i >= n)
+        {
+            return Err(TensorError::InvalidArgument {
+                op: "take",
+                message: format!(
+                    "needs {} indices below {n} for shape {:?}, got {}",
+                    tensor::numel(&self.shape),
+                    self.shape,
+                    self.indices.len()
+                ),
+            });
+        }
+        let src = x[0].to_contiguous();
+        let src = src.as_slice().expect("contiguous");
+        Tensor::from_vec(self.indices.iter().map(|&i| src[i]).collect(), &self.shape)
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let put = PutAddOp {
+            indices: self.indices.clone(),
+            shape: x[0].shape().into_owned(),
+        };
+        dx.set_with(0, || V::apply(put, [dy]));
+    }
+}
+
+/// A pooling window of `pool_size`, strides defaulting to the pool size (Keras).
+fn pool_window(pool_size: [usize; 2], strides: Option<[usize; 2]>, padding: Padding) -> Window {
+    Window {
+        size: pool_size,
+        strides: strides.unwrap_or(pool_size),
+        dilation: [1, 1],
+        padding,
+    }
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// Keras's `MaxPooling2D`: the largest element of each `pool_size` window of a
+    /// channels-last batch, per channel; `strides` default to the pool size.
+    ///
+    /// ```
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::Padding;
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.param(&Tensor::from_vec((0..16).map(f64::from).collect(), &[1, 4, 4, 1]).unwrap());
+    /// let y = x.max_pool2d([2, 2], None, Padding::Valid);
+    /// assert_eq!(y.value().to_vec(), vec![5.0, 7.0, 13.0, 15.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If the input is not 4-D or the window does not fit; see
+    /// [`try_max_pool2d`](Var::try_max_pool2d).
+    #[track_caller]
+    pub fn max_pool2d(
+        self,
+        pool_size: [usize; 2],
+        strides: Option<[usize; 2]>,
+        padding: Padding,
+    ) -> Var<'t, T> {
+        unwrap_op(self.try_max_pool2d(pool_size, strides, padding))
+    }
+
+    /// [`max_pool2d`](Var::max_pool2d) that returns an error.
+    pub fn try_max_pool2d(
+        self,
+        pool_size: [usize; 2],
+        strides: Option<[usize; 2]>,
+        padding: Padding,
+    ) -> Result<Var<'t, T>> {
+        let window = pool_window(pool_size, strides, padding);
+        self.tape.apply(MaxPoolOp(window), [self])
+    }
+
+    /// Keras's `AveragePooling2D`: the mean of each window, per channel; with `same`
+    /// padding, over the elements inside the image only (as TensorFlow averages).
+    ///
+    /// # Panics
+    /// If the input is not 4-D or the window does not fit; see
+    /// [`try_avg_pool2d`](Var::try_avg_pool2d).
+    #[track_caller]
+    pub fn avg_pool2d(
+        self,
+        pool_size: [usize; 2],
+        strides: Option<[usize; 2]>,
+        padding: Padding,
+    ) -> Var<'t, T> {
+        unwrap_op(self.try_avg_pool2d(pool_size, strides, padding))
+    }
+
+    /// [`avg_pool2d`](Var::avg_pool2d) that returns an error.
+    pub fn try_avg_pool2d(
+        self,
+        pool_size: [usize; 2],
+        strides: Option<[usize; 2]>,
+        padding: Padding,
+    ) -> Result<Var<'t, T>> {
+        let window = pool_window(pool_size, strides, padding);
+        let shape = self.shape();
+        let p = self.try_patches(&window)?;
+        let [b, oh, ow, _] = <[usize; 4]>::try_from(p.shape()).expect("patches are 4-D");
+        let (taps, c) = (pool_size[0] * pool_size[1], shape[3]);
+        let sums = p.try_reshape(&[b, oh, ow, taps, c])?.try_sum(3, false)?;
+        // How many window elements lie inside the image, per output position.
+        let ones = Tensor::<T>::ones(&[1, shape[1], shape[2], 1]);
+        let counts = ones.patches(&window)?.sum(3, true);
+        sums.try_div(self.tape.constant(&counts))
+    }
+
+    /// Keras's `GlobalAveragePooling2D`: the mean over height and width of a channels-last
+    /// batch, `[b, h, w, c]` to `[b, c]`.
+    ///
+    /// # Errors
+    /// If the input is not 4-D.
+    pub fn try_global_avg_pool2d(self) -> Result<Var<'t, T>> {
+        let shape = self.shape();
+        let &[b, h, w, c] = shape.as_slice() else {
+            return Err(TensorError::RankMismatch {
+                op: "global_avg_pool2d",
+                expected: "4 dimensions [batch, height, width, channels]".into(),
+                shape,
+            });
+        };
+        self.try_reshape(&[b, h * w, c])?.try_mean(1, false)
+    }
+
+    /// Inverted dropout, as Keras's `Dropout` in training: each element is kept with
+    /// probability `1 - rate` and scaled by `1 / (1 - rate)`, or set to 0. The mask is a
+    /// constant drawn from `rng`, so the same seed drops the same elements.
+    ///
+    /// ```
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.param(&Tensor::ones(&[1000]));
+    /// let y = x.try_dropout(0.25, &mut tensor::random::seeded(0)).unwrap().value().to_vec();
+    /// assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.75).abs() < 1e-12));
+    /// let kept = y.iter().filter(|&&v| v > 0.0).count();
+    /// assert!((700..800).contains(&kept));
+    /// ```
+    ///
+    /// # Errors
+    /// If `rate` is not in `[0, 1)`.
+    pub fn try_dropout(self, rate: f64, rng: &mut StdRng) -> Result<Var<'t, T>> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(TensorError::InvalidArgument {
+                op: "dropout",
+                message: format!("rate must be in [0, 1), got {rate}"),
+            });
+        }
+        if rate == 0.0 {
+            return Ok(self);
+        }
+        let keep = T::from_f64_lossy(1.0 / (1.0 - rate));
+        let r = T::from_f64_lossy(rate);
+        let u = Tensor::<T>::rand_uniform(&self.shape(), T::zero(), T::one(), rng);
+        let mask = u.map(|v| if v >= r { keep } else { T::zero() });
+        self.try_mul(self.tape.constant(&mask))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tape;
+
+    fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
+        Tensor::from_shape_slice(v, s).unwrap()
+    }
+
+    #[test]
+    fn max_pool_with_same_padding_ignores_the_padding() {
+        // Negative values: zero padding must not win.
+        let x: Vec<f64> = (0..9).map(|v| -(v as f64) - 1.0).collect();
+        let tape = Tape::<f64>::new();
+        let v = tape.param(&t(&x, &[1, 3, 3, 1]));
+        let y = v.max_pool2d([2, 2], None, Padding::Same);
+        // Windows [[0,1],[3,4]], [[2],[5]], [[6,7]], [[8]] of -1..-9.
+        assert_eq!(y.value().to_vec(), vec![-1.0, -3.0, -7.0, -9.0]);
+        let g = y.sum_all().backward().unwrap();
+        assert_eq!(
+            g[v].to_vec(),
+            vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn avg_pool_with_same_padding_averages_inside_the_image() {
+        let tape = Tape::<f64>::new();
+        let v = tape.param(&t(
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+            &[1, 3, 3, 1],
+        ));
+        let y = v.avg_pool2d([2, 2], None, Padding::Same);
+        assert_eq!(y.value().to_vec(), vec![3.0, 4.5, 7.5, 9.0]);
+        let g = v.try_global_avg_pool2d().unwrap();
+        assert_eq!((g.shape(), g.value().to_vec()), (vec![1, 1], vec![5.0]));
+    }
+
+    #[test]
+    fn dropout_checks_its_rate_and_scales_what_it_keeps() {
+        let tape = Tape::<f64>::new();
+        let x = tape.param(&Tensor::ones(&[8]));
+        let mut rng = tensor::random::seeded(1);
+        let e = x.try_dropout(1.0, &mut rng).unwrap_err().to_string();
+        assert_eq!(e, "dropout: rate must be in [0, 1), got 1");
+        let y = x.try_dropout(0.5, &mut rng).unwrap();
+        let g = y.sum_all().backward().unwrap();
+        // The gradient is the mask: 2 where kept, 0 where dropped, as the value.
+        assert_eq!(g[x].to_vec(), y.value().to_vec());
+        assert!(y.value().to_vec().iter().all(|&v| v == 0.0 || v == 2.0));
+    }
+}
