@@ -588,6 +588,29 @@ proptest! {
         }
     }
 
+    /// Layer and batch normalization (composed), with respect to the input, gamma and beta,
+    /// first and second order.
+    #[test]
+    fn normalization_first_and_second_order(
+        (rows, extra, c) in (2usize..=4, 1usize..=2, 1usize..=3),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = tensor::random::seeded(seed);
+        let inputs = vec![
+            Tensor::<f64>::rand_normal(&[rows, extra, c], 0.0, 1.0, &mut rng),
+            Tensor::rand_normal(&[c], 1.0, 0.3, &mut rng),
+            Tensor::rand_normal(&[c], 0.0, 0.3, &mut rng),
+        ];
+        for order in [1, 2] {
+            run(order, "sqrt", &inputs, |v| {
+                v[0].try_layer_norm(Some(v[1]), Some(v[2]), 1e-3).unwrap().tanh()
+            })?;
+            run(order, "sqrt", &inputs, |v| {
+                v[0].try_batch_norm(Some(v[1]), Some(v[2]), 1e-3).unwrap().0.tanh()
+            })?;
+        }
+    }
+
     /// One variable used in many places, through several paths, so that gradients accumulate.
     #[test]
     fn one_variable_used_several_times(inputs in one(-2.0..2.0)) {
