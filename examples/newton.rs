@@ -1,12 +1,13 @@
 //! Newton-CG with exact Hessian-vector products: the 5-dimensional Rosenbrock function
 //! `f(x) = sum_i 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2`, minimised from the scipy.optimize
 //! tutorial's start `[1.3, 0.7, 0.8, 1.9, 1.2]` in f64. Each Newton step solves `H p = -g`
-//! by conjugate gradients, where every product `H v` is `autograd::hvp` (reverse over
-//! reverse); `H` itself is never formed. The minimum is `[1, 1, 1, 1, 1]`.
+//! by conjugate gradients, where every product `H v` is a Hessian-vector product (reverse
+//! over reverse, `autograd::with_hessian`: the gradient recorded once per step, one fast
+//! sweep per product); `H` itself is never formed. The minimum is `[1, 1, 1, 1, 1]`.
 //!
 //! Run with `cargo run --release --example newton`.
 
-use brick::autograd::{Var, hvp, value_and_grad};
+use brick::autograd::{Var, with_hessian};
 use brick::prelude::*;
 
 /// What the minimisation reached.
@@ -38,22 +39,59 @@ fn l1(a: &[f64]) -> f64 {
     a.iter().map(|v| v.abs()).sum()
 }
 
-/// The value and gradient of `f` at `x`.
-fn value_and_gradient(x: &[f64]) -> Result<(f64, Vec<f64>), TensorError> {
-    let x = Tensor::from_vec(x.to_vec(), &[x.len()])?;
-    let (value, g) = value_and_grad(|p| rosenbrock(p[0]), &[x])?;
-    Ok((value, g[0].to_vec()))
-}
+/// The value, the gradient, the Newton step and the number of Hessian-vector products.
+type Step = (f64, Vec<f64>, Vec<f64>, usize);
 
-/// The Hessian of `f` at `x` times `v`.
-fn hessian_times(x: &[f64], v: &[f64]) -> Result<Vec<f64>, TensorError> {
+/// The Newton step at `x`: conjugate gradients on `H p = -g`, stopped at a residual of
+/// `min(0.5, sqrt(|g|)) |g|` or at the first direction of non-positive curvature. The
+/// gradient is recorded once; each `H d` is one fast sweep over it.
+fn newton_step(x: &[f64]) -> Result<Step, TensorError> {
     let n = x.len();
-    let hv = hvp(
+    let point = Tensor::from_vec(x.to_vec(), &[n])?;
+    with_hessian(
         |p| rosenbrock(p[0]),
-        &[Tensor::from_vec(x.to_vec(), &[n])?],
-        &[Tensor::from_vec(v.to_vec(), &[n])?],
-    )?;
-    Ok(hv[0].to_vec())
+        &[point],
+        |h| {
+            let g = h.gradient()[0].to_vec();
+            let g_norm = l1(&g);
+            let tolerance = g_norm.sqrt().min(0.5) * g_norm;
+            let mut p = vec![0.0; n];
+            let mut residual = g.clone();
+            let mut direction: Vec<f64> = g.iter().map(|v| -v).collect();
+            let mut rr = dot(&residual, &residual);
+            let mut products = 0;
+            for i in 0..20 * n {
+                if l1(&residual) <= tolerance {
+                    break;
+                }
+                let hd = h.product(&[Tensor::from_vec(direction.clone(), &[n])?])?[0].to_vec();
+                products += 1;
+                let curvature = dot(&direction, &hd);
+                if curvature <= 0.0 {
+                    // Negative curvature: the steepest descent step if nothing better is known.
+                    if i == 0 {
+                        p = direction
+                            .iter()
+                            .map(|d| d * rr / curvature.abs().max(f64::MIN_POSITIVE))
+                            .collect();
+                    }
+                    break;
+                }
+                let alpha = rr / curvature;
+                for k in 0..n {
+                    p[k] += alpha * direction[k];
+                    residual[k] += alpha * hd[k];
+                }
+                let rr_next = dot(&residual, &residual);
+                let beta = rr_next / rr;
+                for k in 0..n {
+                    direction[k] = -residual[k] + beta * direction[k];
+                }
+                rr = rr_next;
+            }
+            Ok((h.value(), g, p, products))
+        },
+    )
 }
 
 /// Newton-CG as scipy's `minimize(method='Newton-CG')` does it: an inexact Newton step by
@@ -67,43 +105,8 @@ pub fn minimise(x0: &[f64], xtol: f64, max_iterations: usize) -> Result<NewtonRe
     let mut iterations = 0;
     while iterations < max_iterations {
         iterations += 1;
-        let (f, g) = value_and_gradient(&x)?;
-        // Conjugate gradients on H p = -g.
-        let g_norm = l1(&g);
-        let tolerance = g_norm.sqrt().min(0.5) * g_norm;
-        let mut p = vec![0.0; n];
-        let mut residual = g.clone();
-        let mut direction: Vec<f64> = g.iter().map(|v| -v).collect();
-        let mut rr = dot(&residual, &residual);
-        for i in 0..20 * n {
-            if l1(&residual) <= tolerance {
-                break;
-            }
-            let hd = hessian_times(&x, &direction)?;
-            hessian_products += 1;
-            let curvature = dot(&direction, &hd);
-            if curvature <= 0.0 {
-                // Negative curvature: the steepest descent step if nothing better is known.
-                if i == 0 {
-                    p = direction
-                        .iter()
-                        .map(|d| d * rr / curvature.abs().max(f64::MIN_POSITIVE))
-                        .collect();
-                }
-                break;
-            }
-            let alpha = rr / curvature;
-            for k in 0..n {
-                p[k] += alpha * direction[k];
-                residual[k] += alpha * hd[k];
-            }
-            let rr_next = dot(&residual, &residual);
-            let beta = rr_next / rr;
-            for k in 0..n {
-                direction[k] = -residual[k] + beta * direction[k];
-            }
-            rr = rr_next;
-        }
+        let (f, g, p, products) = newton_step(&x)?;
+        hessian_products += products;
         // Backtracking line search (Armijo's condition) from the full Newton step.
         let slope = dot(&g, &p);
         let mut step = 1.0;

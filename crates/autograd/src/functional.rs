@@ -85,28 +85,8 @@ where
     T: Element,
     F: for<'t> Fn(&[Var<'t, T>]) -> Var<'t, T>,
 {
-    if x.len() != v.len() {
-        return Err(invalid(
-            "hvp",
-            format!(
-                "needs one direction per input: {} inputs, {} directions",
-                x.len(),
-                v.len()
-            ),
-        ));
-    }
-    for (i, (x, v)) in x.iter().zip(v).enumerate() {
-        if x.shape() != v.shape() {
-            return Err(invalid(
-                "hvp",
-                format!(
-                    "direction {i} has shape {:?}, but input {i} has shape {:?}",
-                    v.shape(),
-                    x.shape()
-                ),
-            ));
-        }
-    }
+    let shapes: Vec<Vec<usize>> = x.iter().map(|x| x.shape().to_vec()).collect();
+    check_directions(&shapes, v)?;
     let tape = Tape::new();
     let xs: Vec<Var<'_, T>> = x.iter().map(|x| tape.param(x)).collect();
     let y = scalar_output("hvp", &tape, f(&xs))?;
@@ -119,6 +99,117 @@ where
         .map(|(g, v)| (*g, v.clone()))
         .collect();
     tape.vjp_values(seeds, &xs)
+}
+
+/// A function's value, gradient and Hessian at one point, recorded once: each
+/// [`product`](HessianAt::product) is one fast sweep over the recorded gradient, so an inner
+/// loop that needs many Hessian-vector products at one point (Newton-CG's conjugate
+/// gradients) records the gradient only once. Made by [`with_hessian`].
+pub struct HessianAt<'a, T: Element> {
+    tape: &'a Tape<T>,
+    inputs: Vec<Var<'a, T>>,
+    gradient_vars: Vec<Var<'a, T>>,
+    value: T,
+    gradient: Vec<Tensor<T>>,
+}
+
+impl<T: Element> HessianAt<'_, T> {
+    /// The function's value at the point.
+    pub fn value(&self) -> T {
+        self.value
+    }
+
+    /// The gradient at the point, one tensor per input.
+    pub fn gradient(&self) -> &[Tensor<T>] {
+        &self.gradient
+    }
+
+    /// `H v` at the point, one direction tensor per input.
+    ///
+    /// # Errors
+    /// If `v` does not have one tensor of each input's shape.
+    pub fn product(&self, v: &[Tensor<T>]) -> Result<Vec<Tensor<T>>> {
+        let shapes: Vec<Vec<usize>> = self.inputs.iter().map(Var::shape).collect();
+        check_directions(&shapes, v)?;
+        let seeds = self
+            .gradient_vars
+            .iter()
+            .zip(v)
+            .map(|(g, v)| (*g, v.clone()))
+            .collect();
+        self.tape.vjp_values(seeds, &self.inputs)
+    }
+}
+
+/// Records the gradient of the scalar function `f` at `x` once, and runs `body` with the
+/// point's value, gradient and Hessian-vector products ([`HessianAt`]).
+///
+/// ```
+/// use autograd::with_hessian;
+/// use tensor::Tensor;
+///
+/// // f(x) = sum(x^3) at [1, -2]: gradient 3x^2, H = diag(6x).
+/// let x = Tensor::from_vec(vec![1.0f64, -2.0], &[2]).unwrap();
+/// let e0 = Tensor::from_vec(vec![1.0, 0.0], &[2]).unwrap();
+/// let e1 = Tensor::from_vec(vec![0.0, 1.0], &[2]).unwrap();
+/// let rows = with_hessian(|p| (p[0] * p[0] * p[0]).sum_all(), &[x], |h| {
+///     assert_eq!(h.gradient()[0].to_vec(), vec![3.0, 12.0]);
+///     Ok([h.product(&[e0])?[0].to_vec(), h.product(&[e1])?[0].to_vec()])
+/// })
+/// .unwrap();
+/// assert_eq!(rows, [vec![6.0, 0.0], vec![0.0, -12.0]]);
+/// ```
+///
+/// # Errors
+/// If `f` does not return a scalar or returns a variable of another tape, or what `body`
+/// returns.
+pub fn with_hessian<T, F, R>(
+    f: F,
+    x: &[Tensor<T>],
+    body: impl FnOnce(&HessianAt<'_, T>) -> Result<R>,
+) -> Result<R>
+where
+    T: Element,
+    F: for<'t> Fn(&[Var<'t, T>]) -> Var<'t, T>,
+{
+    let tape = Tape::new();
+    let inputs: Vec<Var<'_, T>> = x.iter().map(|x| tape.param(x)).collect();
+    let y = scalar_output("with_hessian", &tape, f(&inputs))?;
+    let gradient_vars = y.grad(&inputs)?;
+    let at = HessianAt {
+        tape: &tape,
+        value: y.item(),
+        gradient: gradient_vars.iter().map(Var::value).collect(),
+        inputs,
+        gradient_vars,
+    };
+    body(&at)
+}
+
+/// Checks one direction per input, each of its input's shape.
+fn check_directions<T: Element>(shapes: &[Vec<usize>], v: &[Tensor<T>]) -> Result<()> {
+    if shapes.len() != v.len() {
+        return Err(invalid(
+            "hvp",
+            format!(
+                "needs one direction per input: {} inputs, {} directions",
+                shapes.len(),
+                v.len()
+            ),
+        ));
+    }
+    for (i, (shape, v)) in shapes.iter().zip(v).enumerate() {
+        if shape.as_slice() != v.shape() {
+            return Err(invalid(
+                "hvp",
+                format!(
+                    "direction {i} has shape {:?}, but input {i} has shape {shape:?}",
+                    v.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The Jacobian of `f` at `x`, of shape `f(x).shape ++ x.shape`: entry `[i.., j..]` is the
@@ -287,6 +378,32 @@ mod tests {
         );
         assert_eq!(selu[0].to_vec()[0], 0.0);
         assert!((selu[0].to_vec()[1] - s * a * (-1.0f64).exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn with_hessian_gives_products_at_one_recorded_point() {
+        let a = t(&[2.0, -1.0, -1.0, 3.0], &[2, 2]);
+        let x = t(&[0.5, -1.5], &[2, 1]);
+        let products = with_hessian(
+            |p| (p[0] * p[0].tape().constant(&a).matmul(p[0])).sum_all() * 0.5,
+            std::slice::from_ref(&x),
+            |h| {
+                assert!(h.gradient()[0].allclose(&a.matmul(&x), 1e-12, 1e-12));
+                let e = h.product(&[t(&[1.0; 3], &[3])]).unwrap_err().to_string();
+                assert_eq!(
+                    e,
+                    "hvp: direction 0 has shape [3], but input 0 has shape [2, 1]"
+                );
+                // Many products from one recording: the columns of H = A.
+                let cols: Result<Vec<_>> = [[1.0, 0.0], [0.0, 1.0]]
+                    .iter()
+                    .map(|e| h.product(&[t(e, &[2, 1])]).map(|v| v[0].to_vec()))
+                    .collect();
+                cols
+            },
+        )
+        .unwrap();
+        assert_eq!(products, vec![vec![2.0, -1.0], vec![-1.0, 3.0]]);
     }
 
     #[test]

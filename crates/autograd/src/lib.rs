@@ -41,7 +41,7 @@ mod real;
 mod tape;
 mod var_impls;
 
-pub use functional::{hvp, jacobian, value_and_grad};
+pub use functional::{HessianAt, hvp, jacobian, value_and_grad, with_hessian};
 pub use op::{InputGrads, Op, Operand};
 pub use ops::dense::OutputActivation;
 pub use ops::unary::{Elementwise, Unary};
