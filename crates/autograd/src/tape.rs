@@ -277,25 +277,21 @@ impl<T: Element> Tape<T> {
         op.output_shape(&shapes)
     }
 
-    /// Computes a deferred value (and, first, the deferred values it is computed from).
+    /// Computes a deferred value. Its inputs are computed already: `prepare` computed them
+    /// before the op was recorded.
     fn force(&self, id: usize) {
-        let ids: Vec<usize> = {
+        let value = {
             let inner = self.inner.borrow();
             let node = &inner.nodes[id];
             if node.deferred.is_none() {
                 return;
             }
             let r = node.record.as_ref().expect("a deferred value has a record");
-            inner.input_ids[r.inputs_start..r.inputs_start + r.inputs_len].to_vec()
-        };
-        for &j in &ids {
-            self.force(j);
-        }
-        let value = {
-            let inner = self.inner.borrow();
+            let ids = &inner.input_ids[r.inputs_start..r.inputs_start + r.inputs_len];
             let values: Vec<&Tensor<T>> = ids.iter().map(|&j| &inner.nodes[j].value).collect();
-            let op = inner.nodes[id].record.as_ref().and_then(|r| r.op.as_ref());
-            op.expect("a deferred op is in its record")
+            debug_assert!(ids.iter().all(|&j| inner.nodes[j].deferred.is_none()));
+            r.op.as_ref()
+                .expect("a deferred op is in its record")
                 .forward_dyn(&values)
                 .expect("a deferred op's shapes were checked when it was recorded")
         };
@@ -463,26 +459,8 @@ impl<T: Element> Tape<T> {
         keep: Option<&[usize]>,
     ) -> Result<Vec<Option<Tensor<T>>>> {
         let n = seeds.iter().map(|s| s.0 + 1).max().unwrap_or(0);
-        if self.deferred_count.get() > 0 {
-            // The rules read their inputs: compute those not computed yet. (A deferred op's
-            // own rule does not read its output.)
-            let inputs: Vec<usize> = {
-                let inner = self.inner.borrow();
-                inner.nodes[..n]
-                    .iter()
-                    .filter_map(|node| node.record.as_ref())
-                    .flat_map(|r| {
-                        inner.input_ids[r.inputs_start..r.inputs_start + r.inputs_len]
-                            .iter()
-                            .copied()
-                    })
-                    .filter(|&j| inner.nodes[j].deferred.is_some())
-                    .collect()
-            };
-            for j in inputs {
-                self.force(j);
-            }
-        }
+        // No record has a deferred input: `prepare` computed every input before the record
+        // was made. A deferred node's own rule does not read its output.
         let inner = self.inner.borrow();
         let mut grads: Vec<Option<Tensor<T>>> = (0..n).map(|_| None).collect();
         for (id, seed) in seeds {

@@ -84,18 +84,7 @@ fn pair_without_ties() -> impl Strategy<Value = Vec<Tensor<f64>>> {
 
 /// A tensor with all elements distinct (gaps of at least 0.05), for `max`/`min`.
 fn distinct() -> impl Strategy<Value = Vec<Tensor<f64>>> {
-    shape().prop_flat_map(|s| {
-        let n = numel(&s);
-        let base: Vec<f64> = (0..n).map(|i| i as f64 * 0.1 - 1.0).collect();
-        (
-            Just(base).prop_shuffle(),
-            prop::collection::vec(-0.025..0.025, n),
-        )
-            .prop_map(move |(v, noise)| {
-                let v: Vec<f64> = v.iter().zip(&noise).map(|(a, b)| a + b).collect();
-                vec![Tensor::from_vec(v, &s).unwrap()]
-            })
-    })
+    shape().prop_flat_map(|s| distinct_of(s).prop_map(|t| vec![t]))
 }
 
 /// An axis as a possibly negative index, with `keepdims`, for a tensor of `ndim` dims.

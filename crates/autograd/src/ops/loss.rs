@@ -41,16 +41,37 @@ pub struct SigmoidCrossEntropyOp<T>(pub Option<T>);
 impl<T: Element> SigmoidCrossEntropyOp<T> {
     /// Per element: `(ln p, ln(1 - p))` and whether each is inside the clip bounds.
     fn logs(&self, z: T) -> ((T, bool), (T, bool)) {
+        (self.log_p(z), self.log_not_p(z))
+    }
+
+    /// `ln p` (clamped) and whether it is inside the clip bounds.
+    fn log_p(&self, z: T) -> (T, bool) {
         let lp = -softplus_scalar(-z);
+        match self.0 {
+            None => (lp, true),
+            Some(eps) => clamp_to(lp, log_bounds(eps).0),
+        }
+    }
+
+    /// `ln(1 - p)` (clamped) and whether it is inside the clip bounds.
+    fn log_not_p(&self, z: T) -> (T, bool) {
         let lnp = -softplus_scalar(z);
         match self.0 {
-            None => ((lp, true), (lnp, true)),
-            Some(eps) => {
-                let ((a, b), (c, d)) = log_bounds(eps);
-                let clamp = |v: T, lo: T, hi: T| (v.max(lo).min(hi), v >= lo && v <= hi);
-                (clamp(lp, a, b), clamp(lnp, c, d))
-            }
+            None => (lnp, true),
+            Some(eps) => clamp_to(lnp, log_bounds(eps).1),
         }
+    }
+}
+
+/// `v` limited to `[lo, hi]`, and whether it was inside.
+fn clamp_to<T: Element>(v: T, (lo, hi): (T, T)) -> (T, bool) {
+    (v.max(lo).min(hi), v >= lo && v <= hi)
+}
+
+impl<T: Element> SigmoidCrossEntropyOp<T> {
+    /// 1 where the clamped value `log(z)` is inside the bounds, 0 elsewhere.
+    fn mask(log: impl Fn(T) -> (T, bool)) -> impl Fn(T) -> T {
+        move |v| if log(v).1 { T::one() } else { T::zero() }
     }
 }
 
@@ -95,8 +116,8 @@ impl<T: Element> RealFn<T, 3> for SigmoidCeGradLogits<'_, T> {
             return g * (s - t);
         }
         let op = self.0;
-        let in_p = z.piecewise(|v| if op.logs(v).0.1 { T::one() } else { T::zero() });
-        let in_np = z.piecewise(|v| if op.logs(v).1.1 { T::one() } else { T::zero() });
+        let in_p = z.piecewise(SigmoidCrossEntropyOp::mask(|v| op.log_p(v)));
+        let in_np = z.piecewise(SigmoidCrossEntropyOp::mask(|v| op.log_not_p(v)));
         let one = z.cst(T::one());
         g * (in_np * (one - t) * s - in_p * t * (one - s))
     }
@@ -117,10 +138,10 @@ impl<T: Element> RealFn<T, 2> for SigmoidCeGradTargets<'_, T> {
         let lnp = -z.softplus();
         // The clamped log-probabilities: the value itself inside the bounds, the bound (a
         // constant) outside.
-        let in_p = z.piecewise(|v| if op.logs(v).0.1 { T::one() } else { T::zero() });
-        let in_np = z.piecewise(|v| if op.logs(v).1.1 { T::one() } else { T::zero() });
-        let lp = R::select(in_p, lp, z.piecewise(|v| op.logs(v).0.0));
-        let lnp = R::select(in_np, lnp, z.piecewise(|v| op.logs(v).1.0));
+        let in_p = z.piecewise(SigmoidCrossEntropyOp::mask(|v| op.log_p(v)));
+        let in_np = z.piecewise(SigmoidCrossEntropyOp::mask(|v| op.log_not_p(v)));
+        let lp = R::select(in_p, lp, z.piecewise(|v| op.log_p(v).0));
+        let lnp = R::select(in_np, lnp, z.piecewise(|v| op.log_not_p(v).0));
         -((lp - lnp) * g)
     }
 }

@@ -13,71 +13,20 @@ use crate::ops::unwrap_op;
 use crate::tape::Var;
 
 /// The largest element of each window of a channels-last batch `[b, h, w, c]`, per channel;
-/// positions in padding never win (as in TensorFlow).
+/// positions in padding never win (see [`Tensor::max_pool`]).
 pub struct MaxPoolOp(pub Window);
-
-impl MaxPoolOp {
-    /// The pooled values and, for each, the flat index of the input element chosen (the
-    /// first of equal ones).
-    fn pool<T: Element>(&self, x: &Tensor<T>) -> Result<(Tensor<T>, Vec<usize>)> {
-        let &[b, h, w, c] = x.shape() else {
-            return Err(TensorError::RankMismatch {
-                op: "max_pool2d",
-                expected: "4 dimensions [batch, height, width, channels]".into(),
-                shape: x.shape().to_vec(),
-            });
-        };
-        let p = self.0.place([h, w], "max_pool2d")?;
-        let [oh, ow] = p.out;
-        let x = x.to_contiguous();
-        let xs = x.as_slice().expect("contiguous");
-        let n = b * oh * ow * c;
-        let mut values = vec![T::neg_infinity(); n];
-        let mut chosen = vec![usize::MAX; n];
-        for nb in 0..b {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let out = ((nb * oh + oy) * ow + ox) * c;
-                    for ky in 0..self.0.size[0] {
-                        let iy = (oy * self.0.strides[0] + ky * self.0.dilation[0]) as isize
-                            - p.pad[0] as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        for kx in 0..self.0.size[1] {
-                            let ix = (ox * self.0.strides[1] + kx * self.0.dilation[1]) as isize
-                                - p.pad[2] as isize;
-                            if ix < 0 || ix >= w as isize {
-                                continue;
-                            }
-                            let src = ((nb * h + iy as usize) * w + ix as usize) * c;
-                            for ch in 0..c {
-                                let v = xs[src + ch];
-                                if chosen[out + ch] == usize::MAX || v > values[out + ch] {
-                                    values[out + ch] = v;
-                                    chosen[out + ch] = src + ch;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok((Tensor::from_vec(values, &[b, oh, ow, c])?, chosen))
-    }
-}
 
 impl<T: Element> Op<T> for MaxPoolOp {
     fn name(&self) -> &'static str {
         "max_pool2d"
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
-        Ok(self.pool(x[0])?.0)
+        Ok(x[0].max_pool(&self.0)?.0)
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         dx.set_with(0, || {
             // Which element each window chose is piecewise constant: no derivative of its own.
-            let (_, indices) = self.pool(&x[0].value()).expect("checked in forward");
+            let (_, indices) = x[0].value().max_pool(&self.0).expect("checked in forward");
             let put = PutAddOp {
                 indices,
                 shape: x[0].shape().into_owned(),

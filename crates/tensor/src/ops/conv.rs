@@ -127,7 +127,7 @@ impl Window {
 }
 
 /// The input `[b, h, w, c]` of a window op, checked.
-fn image_shape(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
+fn image_dims(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
     match *shape {
         [b, h, w, c] => Ok([b, h, w, c]),
         _ => Err(TensorError::RankMismatch {
@@ -193,7 +193,7 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// If the input is not 4-D or the window does not fit (see [`Window::place`]).
     pub fn patches(&self, window: &Window) -> Result<Tensor<T>> {
-        let dims = image_shape("patches", self.shape())?;
+        let dims = image_dims("patches", self.shape())?;
         let p = window.place([dims[1], dims[2]], "patches")?;
         let c = dims[3];
         let rows = dims[0] * p.out[0] * p.out[1];
@@ -207,6 +207,47 @@ impl<T: Element> Tensor<T> {
         Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], row])
     }
 
+    /// Max pooling: the largest element of each window, per channel, `[b, oh, ow, c]`, and
+    /// for each the flat index of the input element chosen (the first of equal ones).
+    /// Positions in padding never win, as in TensorFlow.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::Window;
+    /// let x = Tensor::from_vec((0..16).map(|v| v as f32).collect(), &[1, 4, 4, 1]).unwrap();
+    /// let w = Window { strides: [2, 2], ..Window::new([2, 2]) };
+    /// let (y, chosen) = x.max_pool(&w).unwrap();
+    /// assert_eq!((y.to_vec(), chosen), (vec![5.0, 7.0, 13.0, 15.0], vec![5, 7, 13, 15]));
+    /// ```
+    ///
+    /// # Errors
+    /// If the input is not 4-D or the window does not fit (see [`Window::place`]).
+    pub fn max_pool(&self, window: &Window) -> Result<(Tensor<T>, Vec<usize>)> {
+        let dims = image_dims("max_pool2d", self.shape())?;
+        let p = window.place([dims[1], dims[2]], "max_pool2d")?;
+        let c = dims[3];
+        let row = window.size[0] * window.size[1] * c;
+        let x = self.to_contiguous();
+        let x = x.as_slice().expect("contiguous");
+        let n = dims[0] * p.out[0] * p.out[1] * c;
+        let mut values = vec![T::neg_infinity(); n];
+        let mut chosen = vec![usize::MAX; n];
+        for_each_tap(dims, window, &p, |dst, src| {
+            let out = dst / row * c;
+            for ch in 0..c {
+                let v = x[src + ch];
+                if chosen[out + ch] == usize::MAX || v > values[out + ch] {
+                    values[out + ch] = v;
+                    chosen[out + ch] = src + ch;
+                }
+            }
+        });
+        Ok((
+            Tensor::from_vec(values, &[dims[0], p.out[0], p.out[1], c])?,
+            chosen,
+        ))
+    }
+
     /// The adjoint of [`patches`](Tensor::patches): for patch values (or their gradients)
     /// `[b, oh, ow, kh * kw * c]`, the image `image_shape = [b, h, w, c]` in which each pixel
     /// is the sum of the patch entries that read it.
@@ -215,7 +256,7 @@ impl<T: Element> Tensor<T> {
     /// If `image_shape` is not 4-D, the window does not fit it, or `self`'s shape is not the
     /// patches' shape for that image.
     pub fn fold_patches(&self, window: &Window, image_shape: &[usize]) -> Result<Tensor<T>> {
-        let dims = image_shape_checked(image_shape)?;
+        let dims = image_dims("fold_patches", image_shape)?;
         let p = window.place([dims[1], dims[2]], "fold_patches")?;
         let c = dims[3];
         let row = window.size[0] * window.size[1] * c;
@@ -239,17 +280,13 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-fn image_shape_checked(shape: &[usize]) -> Result<[usize; 4]> {
-    image_shape("fold_patches", shape)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A direct 2-D convolution (cross-correlation, as Keras's), for checking.
     fn naive_conv(x: &Tensor<f64>, k: &Tensor<f64>, window: &Window) -> Tensor<f64> {
-        let [b, h, w, c] = image_shape("test", x.shape()).unwrap();
+        let [b, h, w, c] = image_dims("test", x.shape()).unwrap();
         let (kh, kw, o) = (k.shape()[0], k.shape()[1], k.shape()[3]);
         let p = window.place([h, w], "test").unwrap();
         let mut out = vec![0.0; b * p.out[0] * p.out[1] * o];
