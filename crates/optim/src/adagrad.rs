@@ -90,6 +90,9 @@ impl<T: Element> Optimizer<T> for Adagrad<T> {
         let init = T::from_f64_lossy(self.initial_accumulator_value);
         self.accumulators = shapes.iter().map(|s| Tensor::full(s, init)).collect();
     }
+    fn state_slots(&self) -> Vec<&'static str> {
+        vec!["accumulator"]
+    }
     fn state(&self) -> Vec<&Tensor<T>> {
         self.accumulators.iter().collect()
     }

@@ -167,6 +167,13 @@ impl<T: Element> Optimizer<T> for Adam<T> {
     fn build(&mut self, shapes: &[Vec<usize>]) {
         self.adam_build(shapes)
     }
+    fn state_slots(&self) -> Vec<&'static str> {
+        if self.amsgrad {
+            vec!["momentum", "velocity", "velocity_hat"]
+        } else {
+            vec!["momentum", "velocity"]
+        }
+    }
     fn state(&self) -> Vec<&Tensor<T>> {
         self.momentums
             .iter()
@@ -265,6 +272,9 @@ impl<T: Element> Optimizer<T> for AdamW<T> {
     }
     fn build(&mut self, shapes: &[Vec<usize>]) {
         self.0.adam_build(shapes)
+    }
+    fn state_slots(&self) -> Vec<&'static str> {
+        self.0.state_slots()
     }
     fn state(&self) -> Vec<&Tensor<T>> {
         Optimizer::state(&self.0)

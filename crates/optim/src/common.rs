@@ -64,6 +64,10 @@ pub struct Common {
     pub global_clipnorm: Option<f64>,
     iterations: u64,
     shapes: Option<Vec<Vec<usize>>>,
+    /// The parameters' names, when they were given ([`Optimizer::step_named`]).
+    ///
+    /// [`Optimizer::step_named`]: crate::Optimizer::step_named
+    names: Option<Vec<String>>,
 }
 
 impl Common {
@@ -77,6 +81,7 @@ impl Common {
             global_clipnorm: None,
             iterations: 0,
             shapes: None,
+            names: None,
         }
     }
 
@@ -104,13 +109,64 @@ impl Common {
         self.shapes.as_deref()
     }
 
-    pub(crate) fn set_built(&mut self, shapes: Vec<Vec<usize>>) {
+    /// The parameters' names the optimizer was built for, if it was given names.
+    pub fn names(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
+    pub(crate) fn set_built(&mut self, shapes: Vec<Vec<usize>>, names: Option<Vec<String>>) {
         self.shapes = Some(shapes);
+        self.names = names;
     }
 
     /// Forgets the parameter shapes (the next step builds fresh state).
     pub(crate) fn unbuild(&mut self) {
         self.shapes = None;
+        self.names = None;
+    }
+
+    /// The state slot of each given parameter: its position in the built list, found by
+    /// name when the optimizer was built with names (so that a caller passing the same
+    /// parameters in another order still updates each with its own state).
+    pub(crate) fn slots(
+        &self,
+        optimizer: &'static str,
+        names: Option<&[&str]>,
+        count: usize,
+    ) -> Result<Vec<usize>, OptimError> {
+        let mismatch = |message: String| OptimError::Mismatch { optimizer, message };
+        match (names, &self.names) {
+            (Some(given), Some(built)) => {
+                if given.len() != built.len() {
+                    return Err(mismatch(format!(
+                        "built for the {} parameters {built:?}, got {} parameters {given:?}",
+                        built.len(),
+                        given.len()
+                    )));
+                }
+                given
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        if built[i] == *name {
+                            return Ok(i);
+                        }
+                        built.iter().position(|b| b == name).ok_or_else(|| {
+                            mismatch(format!(
+                                "has no state for a parameter named '{name}'; it was built for {built:?}"
+                            ))
+                        })
+                    })
+                    .collect()
+            }
+            (Some(_), None) if self.is_built() => Err(mismatch(
+                "was built for unnamed parameters (step); call step_named from the start, or step throughout".into(),
+            )),
+            (None, Some(built)) => Err(mismatch(format!(
+                "was built for the named parameters {built:?} (step_named); pass their names at every step"
+            ))),
+            _ => Ok((0..count).collect()),
+        }
     }
 
     /// The learning rate at the current iteration.
@@ -185,6 +241,7 @@ impl Common {
         optimizer: &'static str,
         params: &[&mut Tensor<T>],
         grads: &[&Tensor<T>],
+        slots: &[usize],
     ) -> Result<(), OptimError> {
         let mismatch = |message: String| OptimError::Mismatch { optimizer, message };
         if params.len() != grads.len() {
@@ -211,7 +268,8 @@ impl Common {
                     params.len()
                 )));
             }
-            for (i, (s, p)) in shapes.iter().zip(params).enumerate() {
+            for (i, (&slot, p)) in slots.iter().zip(params).enumerate() {
+                let s = &shapes[slot];
                 if s.as_slice() != p.shape() {
                     return Err(mismatch(format!(
                         "parameter {i} had shape {s:?} at earlier steps, now {:?}; pass the same parameters in the same order at every step",

@@ -105,7 +105,14 @@ pub trait Optimizer<T: Element>: Send {
         iteration: u64,
     );
 
-    /// One optimization step: `params[i] ` is updated from `grads[i]`.
+    /// The names of the state tensors kept per parameter, in the order
+    /// [`state`](Optimizer::state) lists them (Keras's: `["momentum", "velocity"]` for
+    /// Adam): `state()` holds slot 0 of every parameter, then slot 1, and so on.
+    fn state_slots(&self) -> Vec<&'static str>;
+
+    /// One optimization step: `params[i] ` is updated from `grads[i]`. Parameters are
+    /// identified by position: pass the same ones in the same order at every step (or name
+    /// them with [`step_named`](Optimizer::step_named)).
     ///
     /// # Errors
     /// If the counts differ, a gradient's shape differs from its parameter's, the parameters
@@ -116,29 +123,100 @@ pub trait Optimizer<T: Element>: Send {
         params: &mut [&mut Tensor<T>],
         grads: &[&Tensor<T>],
     ) -> Result<(), OptimError> {
-        self.validate()?;
-        self.common().check(self.name(), params, grads)?;
-        if !self.common().is_built() {
-            let shapes: Vec<Vec<usize>> = params.iter().map(|p| p.shape().to_vec()).collect();
-            self.build(&shapes);
-            self.common_mut().set_built(shapes);
+        step_impl(self, None, params, grads)
+    }
+
+    /// One optimization step on named parameters: each keeps its state under its name, so
+    /// the order may change between steps, and [`named_state`](Optimizer::named_state)
+    /// gives the state by name for checkpoints. What `Sequential` calls, with
+    /// `{layer}.{weight}` names.
+    ///
+    /// ```
+    /// use optim::{Adam, Optimizer};
+    /// use tensor::Tensor;
+    /// let (mut a, mut b) = (Tensor::from_vec(vec![1.0f32], &[1]).unwrap(), Tensor::from_vec(vec![2.0f32, 3.0], &[2]).unwrap());
+    /// let (ga, gb) = (Tensor::from_vec(vec![0.5f32], &[1]).unwrap(), Tensor::from_vec(vec![1.0f32, -1.0], &[2]).unwrap());
+    /// let mut adam = Adam::new(0.1);
+    /// adam.step_named(&["a", "b"], &mut [&mut a, &mut b], &[&ga, &gb]).unwrap();
+    /// adam.step_named(&["b", "a"], &mut [&mut b, &mut a], &[&gb, &ga]).unwrap(); // by name
+    /// let names: Vec<String> = adam.named_state().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["a/momentum", "b/momentum", "a/velocity", "b/velocity"]);
+    /// assert!(adam.step_named(&["a", "c"], &mut [&mut a, &mut b], &[&ga, &gb]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`step`](Optimizer::step); also a name the optimizer has no state for.
+    fn step_named(
+        &mut self,
+        names: &[&str],
+        params: &mut [&mut Tensor<T>],
+        grads: &[&Tensor<T>],
+    ) -> Result<(), OptimError> {
+        if names.len() != params.len() {
+            return Err(OptimError::Mismatch {
+                optimizer: self.name(),
+                message: format!("got {} names for {} parameters", names.len(), params.len()),
+            });
         }
-        let iteration = self.common().iterations();
-        let lr = self.common().current_learning_rate();
-        let lr_t = T::from_f64_lossy(lr);
-        let grads = self.common().clip(grads);
-        if let Some(wd) = self.common().weight_decay {
-            let wd = T::from_f64_lossy(wd);
-            for p in params.iter_mut() {
-                p.map_inplace(|w| w - w * wd * lr_t);
+        step_impl(self, Some(names), params, grads)
+    }
+
+    /// The state tensors named `{parameter}/{slot}` (`dense.kernel/momentum`), for
+    /// checkpoints; parameters stepped without names are called by their position (`0`).
+    fn named_state(&self) -> Vec<(String, &Tensor<T>)> {
+        let slots = self.state_slots();
+        let state = self.state();
+        let n = self.common().shapes().map_or(0, <[_]>::len);
+        let names: Vec<String> = match self.common().names() {
+            Some(names) => names.to_vec(),
+            None => (0..n).map(|i| i.to_string()).collect(),
+        };
+        state
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let slot = slots.get(i / n.max(1)).copied().unwrap_or("state");
+                (format!("{}/{slot}", names[i % n.max(1)]), t)
+            })
+            .collect()
+    }
+
+    /// Puts back state saved by [`named_state`](Optimizer::named_state) for the named
+    /// parameters of `shapes`, with the iteration count: `state` is asked for each
+    /// `{parameter}/{slot}` tensor by name.
+    ///
+    /// # Errors
+    /// If a tensor is missing or of the wrong shape; the optimizer is then left unbuilt.
+    fn restore_named(
+        &mut self,
+        params: &[(String, Vec<usize>)],
+        state: &mut dyn FnMut(&str) -> Option<Tensor<T>>,
+        iterations: u64,
+    ) -> Result<(), OptimError> {
+        let shapes: Vec<Vec<usize>> = params.iter().map(|(_, s)| s.clone()).collect();
+        self.build(&shapes);
+        let slots = self.state_slots();
+        let n = params.len();
+        let mut values = Vec::with_capacity(slots.len() * n);
+        for slot in &slots {
+            for (name, _) in params {
+                let key = format!("{name}/{slot}");
+                match state(&key) {
+                    Some(t) => values.push(t),
+                    None => {
+                        self.build(&[]);
+                        self.common_mut().unbuild();
+                        return Err(OptimError::Mismatch {
+                            optimizer: self.name(),
+                            message: format!("the saved state has no tensor '{key}'"),
+                        });
+                    }
+                }
             }
         }
-        for (i, (p, g)) in params.iter_mut().zip(grads.iter()).enumerate() {
-            let g = g.to_contiguous();
-            let g = g.as_slice().expect("contiguous");
-            self.update(i, p.as_slice_mut(), g, lr_t, iteration);
-        }
-        self.common_mut().increment();
+        let names = params.iter().map(|(n, _)| n.clone()).collect();
+        self.restore(&shapes, values, iterations)?;
+        self.common_mut().set_built(shapes, Some(names));
         Ok(())
     }
 
@@ -195,7 +273,7 @@ pub trait Optimizer<T: Element>: Send {
         for (slot, value) in self.state_mut().into_iter().zip(state) {
             *slot = value;
         }
-        self.common_mut().set_built(shapes.to_vec());
+        self.common_mut().set_built(shapes.to_vec(), None);
         self.common_mut().set_iterations(iterations);
         Ok(())
     }
@@ -212,6 +290,42 @@ pub trait Optimizer<T: Element>: Send {
     fn set_learning_rate(&mut self, learning_rate: f64) -> Result<(), OptimError> {
         self.common_mut().set_learning_rate(learning_rate)
     }
+}
+
+/// [`Optimizer::step`] and [`Optimizer::step_named`]: checks, builds the state on the first
+/// step, clips, decays, and applies the rule to each parameter with its own state slot.
+fn step_impl<T: Element, O: Optimizer<T> + ?Sized>(
+    opt: &mut O,
+    names: Option<&[&str]>,
+    params: &mut [&mut Tensor<T>],
+    grads: &[&Tensor<T>],
+) -> Result<(), OptimError> {
+    opt.validate()?;
+    let slots = opt.common().slots(opt.name(), names, params.len())?;
+    opt.common().check(opt.name(), params, grads, &slots)?;
+    if !opt.common().is_built() {
+        let shapes: Vec<Vec<usize>> = params.iter().map(|p| p.shape().to_vec()).collect();
+        opt.build(&shapes);
+        let names = names.map(|n| n.iter().map(|s| s.to_string()).collect());
+        opt.common_mut().set_built(shapes, names);
+    }
+    let iteration = opt.common().iterations();
+    let lr = opt.common().current_learning_rate();
+    let lr_t = T::from_f64_lossy(lr);
+    let grads = opt.common().clip(grads);
+    if let Some(wd) = opt.common().weight_decay {
+        let wd = T::from_f64_lossy(wd);
+        for p in params.iter_mut() {
+            p.map_inplace(|w| w - w * wd * lr_t);
+        }
+    }
+    for ((p, g), &slot) in params.iter_mut().zip(grads.iter()).zip(&slots) {
+        let g = g.to_contiguous();
+        let g = g.as_slice().expect("contiguous");
+        opt.update(slot, p.as_slice_mut(), g, lr_t, iteration);
+    }
+    opt.common_mut().increment();
+    Ok(())
 }
 
 /// What `compile` accepts as an optimizer: a Keras name (`"rmsprop"`, with Keras's
@@ -395,6 +509,69 @@ pub(crate) mod tests {
         constant.set_learning_rate(0.3).unwrap();
         assert_eq!(constant.learning_rate(), 0.3);
         assert!(constant.set_learning_rate(-1.0).is_err());
+    }
+
+    #[test]
+    fn named_parameters_keep_their_own_state_in_any_order() {
+        let (g1, g2) = (t(&[0.5, -1.0]), t(&[2.0]));
+        let (mut a1, mut a2) = (t(&[1.0, 2.0]), t(&[3.0]));
+        let (mut b1, mut b2) = (a1.clone(), a2.clone());
+        let mut positional = Adam::<f64>::new(0.1);
+        let mut named = Adam::<f64>::new(0.1);
+        for step in 0..3 {
+            positional
+                .step(&mut [&mut a1, &mut a2], &[&g1, &g2])
+                .unwrap();
+            if step % 2 == 0 {
+                named
+                    .step_named(&["w1", "w2"], &mut [&mut b1, &mut b2], &[&g1, &g2])
+                    .unwrap();
+            } else {
+                named
+                    .step_named(&["w2", "w1"], &mut [&mut b2, &mut b1], &[&g2, &g1])
+                    .unwrap();
+            }
+        }
+        assert_eq!((a1, a2), (b1.clone(), b2.clone()));
+        // State by name round-trips into a fresh optimizer.
+        let saved: std::collections::HashMap<String, Tensor<f64>> = named
+            .named_state()
+            .into_iter()
+            .map(|(n, t)| (n, t.clone()))
+            .collect();
+        let mut fresh = Adam::<f64>::new(0.1);
+        let params = [("w1".to_string(), vec![2]), ("w2".to_string(), vec![1])];
+        fresh
+            .restore_named(&params, &mut |k| saved.get(k).cloned(), named.iterations())
+            .unwrap();
+        let (mut c1, mut c2) = (b1.clone(), b2.clone());
+        named
+            .step_named(&["w1", "w2"], &mut [&mut b1, &mut b2], &[&g1, &g2])
+            .unwrap();
+        fresh
+            .step_named(&["w2", "w1"], &mut [&mut c2, &mut c1], &[&g2, &g1])
+            .unwrap();
+        assert_eq!((b1, b2), (c1, c2));
+        // A missing tensor is an error naming it, and leaves the optimizer unbuilt.
+        let mut other = Adam::<f64>::new(0.1);
+        let err = other
+            .restore_named(
+                &params,
+                &mut |k| {
+                    if k == "w2/velocity" {
+                        None
+                    } else {
+                        saved.get(k).cloned()
+                    }
+                },
+                3,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("'w2/velocity'"), "{err}");
+        assert!(!other.common().is_built());
+        // Names the optimizer was not built for, or unnamed steps after named ones, are errors.
+        let mut w = t(&[1.0, 2.0]);
+        assert!(named.step(&mut [&mut w], &[&g1]).is_err());
     }
 
     #[test]

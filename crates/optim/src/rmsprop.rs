@@ -120,6 +120,16 @@ impl<T: Element> Optimizer<T> for RMSprop<T> {
         };
         self.average_gradients = if self.centered { zeros() } else { Vec::new() };
     }
+    fn state_slots(&self) -> Vec<&'static str> {
+        let mut slots = vec!["velocity"];
+        if self.momentum > 0.0 {
+            slots.push("momentum");
+        }
+        if self.centered {
+            slots.push("average_gradient");
+        }
+        slots
+    }
     fn state(&self) -> Vec<&Tensor<T>> {
         self.velocities
             .iter()

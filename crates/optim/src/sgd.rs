@@ -98,6 +98,13 @@ impl<T: Element> Optimizer<T> for SGD<T> {
             Vec::new()
         };
     }
+    fn state_slots(&self) -> Vec<&'static str> {
+        if self.momentum != 0.0 {
+            vec!["momentum"]
+        } else {
+            Vec::new()
+        }
+    }
     fn state(&self) -> Vec<&Tensor<T>> {
         self.momentums.iter().collect()
     }
