@@ -14,6 +14,13 @@
 //!   `autograd::hvp`) of the MNIST MLP's loss at batch 128, median milliseconds of each and
 //!   their ratio, as `../shared/bench/peers/bench_hvp.py` measures PyTorch and JAX.
 //!
+//! - `mnist_convnet`: the keras.io MNIST convnet (Conv2D 32 relu, max-pool, Conv2D 64 relu,
+//!   max-pool, Flatten, Dropout 0.5, Dense 10 softmax), Adam, batch 128, on the same 60,000
+//!   tiled digits as `[n, 28, 28, 1]` images; the time of each epoch as `mnist_mlp` gives
+//!   it (`--epochs`, 3 unless given), and the work's floor: its FLOPs (14.3 M per image)
+//!   divided by the GEMM rate this process measures at the MLP's first product (what
+//!   `matmul` reports first).
+//!
 //! Run `cargo run --release --example bench` for everything (each work in its own process,
 //! so peak memory is per work), or `-- --bench mnist_mlp` for one. Sizes: `--n`, `--epochs`,
 //! `--steps`, `--iris-epochs`.
@@ -27,6 +34,8 @@ struct Args {
     bench: String,
     n: usize,
     epochs: usize,
+    /// Whether `--epochs` was given (each work has its own default).
+    epochs_given: bool,
     steps: usize,
     iris_epochs: usize,
 }
@@ -43,6 +52,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         bench: get("--bench").unwrap_or_else(|| "all".into()),
         n: get("--n").map(|v| v.parse()).transpose()?.unwrap_or(60_000),
         epochs: get("--epochs").map(|v| v.parse()).transpose()?.unwrap_or(4),
+        epochs_given: get("--epochs").is_some(),
         steps: get("--steps")
             .map(|v| v.parse())
             .transpose()?
@@ -135,6 +145,96 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         rest,
         json_list(&epoch_s, 4),
         json_list(&losses, 5),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+/// The keras.io convnet, as `examples/mnist_convnet.rs` builds it.
+fn convnet(seed: u64) -> Result<Sequential, Box<dyn std::error::Error>> {
+    let mut model = Sequential::with_seed(seed);
+    model.add(Input::new([28, 28, 1]))?;
+    model.add(Conv2D::new(32, 3).activation("relu"))?;
+    model.add(MaxPooling2D::new(2))?;
+    model.add(Conv2D::new(64, 3).activation("relu"))?;
+    model.add(MaxPooling2D::new(2))?;
+    model.add(Flatten::new())?;
+    model.add(Dropout::new(0.5))?;
+    model.add(Dense::new(10).activation("softmax"))?;
+    model.compile("adam", "categorical_crossentropy", NO_METRICS)?;
+    Ok(model)
+}
+
+/// GFLOP/s of an `[m, k] @ [k, n]` product, median over about a second.
+fn gemm_rate(m: usize, k: usize, n: usize) -> f64 {
+    let mut rng = seeded(1);
+    let a = Tensor::<f32>::rand_uniform(&[m, k], 0.0, 1.0, &mut rng);
+    let b = Tensor::<f32>::rand_uniform(&[k, n], 0.0, 1.0, &mut rng);
+    for _ in 0..3 {
+        black_box(a.matmul(&b));
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < 1.0 || times.len() < 5 {
+        let t = Instant::now();
+        black_box(a.matmul(&b));
+        times.push(t.elapsed().as_secs_f64());
+    }
+    2.0 * (m * k * n) as f64 / median(times) / 1e9
+}
+
+fn mnist_convnet(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let epochs = if args.epochs_given { args.epochs } else { 3 };
+    let (x, y) = mnist_tiled(args.n)?;
+    let x = x.reshape(&[args.n, 28, 28, 1]);
+    let mut model = convnet(0)?;
+    // The training FLOPs per image: forward, and backward to the weights and (but for the
+    // first convolution) to the inputs: 3x the forward products, 2x for the first layer.
+    let conv1 = 2.0 * (26 * 26 * 9 * 32) as f64;
+    let conv2 = 2.0 * (11 * 11 * 288 * 64) as f64;
+    let dense = 2.0 * (1600 * 10) as f64;
+    let flop_per_image = 2.0 * conv1 + 3.0 * conv2 + 3.0 * dense;
+    // The floor's rate: the GEMM rate `matmul` reports first ([128, 784] @ [784, 512]); and,
+    // for comparison, the rate of the convnet's largest product, the second convolution's
+    // [128 * 11 * 11, 288] @ [288, 64].
+    let gemm = gemm_rate(128, 784, 512);
+    let gemm_conv2 = gemm_rate(128 * 121, 288, 64);
+    let floor_s = flop_per_image * args.n as f64 / (gemm * 1e9);
+    let mut epoch_s = Vec::new();
+    let mut losses = Vec::new();
+    for epoch in 0..epochs {
+        let options = FitOptions {
+            epochs: epoch + 1,
+            initial_epoch: epoch,
+            batch_size: 128,
+            shuffle: false,
+            verbose: 0,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let h = model.fit(&x, &y, options)?;
+        epoch_s.push(t.elapsed().as_secs_f64());
+        losses.push(h.loss()[0]);
+    }
+    let rest = if epoch_s.len() > 1 {
+        median(epoch_s[1..].to_vec())
+    } else {
+        epoch_s[0]
+    };
+    println!(
+        "{{\"bench\": \"mnist_convnet\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {epochs}, \"epoch1_s\": {:.3}, \"epoch_rest_median_s\": {:.3}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"gemm_conv2_gflops\": {:.1}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
+        brick::tensor::simd::level(),
+        threads(),
+        args.n,
+        epoch_s[0],
+        rest,
+        json_list(&epoch_s, 3),
+        json_list(&losses, 5),
+        flop_per_image * args.n as f64 / 1e9,
+        gemm,
+        gemm_conv2,
+        floor_s,
+        rest / floor_s,
         peak_rss_mib().unwrap_or(f64::NAN)
     );
     Ok(())
@@ -333,6 +433,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "iris_mlp" => iris_mlp(&args)?,
         "matmul" | "sgemm" => matmul(),
         "mnist_hvp" => mnist_hvp(&args)?,
+        "mnist_convnet" => mnist_convnet(&args)?,
         "all" => {
             // One process per work, so that each peak memory figure is its own.
             let exe = std::env::current_exe()?;
@@ -347,7 +448,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     passthrough.push(a);
                 }
             }
-            for bench in ["matmul", "mnist_mlp", "xor_tiny", "iris_mlp", "mnist_hvp"] {
+            for bench in [
+                "matmul",
+                "mnist_mlp",
+                "xor_tiny",
+                "iris_mlp",
+                "mnist_hvp",
+                "mnist_convnet",
+            ] {
                 let status = std::process::Command::new(&exe)
                     .args(&passthrough)
                     .args(["--bench", bench])
@@ -360,7 +468,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => {
             return Err(format!(
                 "unknown --bench '{other}'; valid: all, mnist_mlp, xor_tiny, iris_mlp, matmul, \
-                 mnist_hvp"
+                 mnist_hvp, mnist_convnet"
             )
             .into());
         }

@@ -35,8 +35,9 @@ pub mod prelude {
         to_categorical, train_test_split,
     };
     pub use nn::{
-        Activation, ActivationLayer, Dense, FitOptions, History, Initializer, Layer, Logs, Loss,
-        Metric, NO_METRICS, Sequential,
+        Activation, ActivationLayer, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
+        FitOptions, Flatten, GlobalAveragePooling2D, History, Initializer, Input, Layer,
+        LayerNormalization, Logs, Loss, MaxPooling2D, Metric, NO_METRICS, Reshape, Sequential,
     };
     pub use optim::schedule::{CosineDecay, ExponentialDecay, PiecewiseConstantDecay};
     pub use optim::{Adagrad, Adam, AdamW, Optimizer, RMSprop, SGD};

@@ -156,7 +156,7 @@ fn scenario(n: usize) -> String {
         )),
         23 => err(Sequential::<f32>::from_json(&model().to_json().replacen(
             "\"Dense\"",
-            "\"Conv2D\"",
+            "\"Conv3D\"",
             1,
         ))),
         24 => err(brick::nn::data::parse_csv::<f32>(
@@ -249,6 +249,38 @@ fn scenario(n: usize) -> String {
             |x| x * 2.0,
             &Tensor::<f32>::zeros(&[10_000_000]),
         )),
+        39 => {
+            let mut m = Sequential::with_seed(0);
+            m.add(Input::new([28, 28, 1])).unwrap();
+            m.add(Conv2D::new(4, 3)).unwrap();
+            m.add(Flatten::new()).unwrap();
+            m.add(Dense::new(10).activation("softmax")).unwrap();
+            m.compile("adam", "categorical_crossentropy", NO_METRICS)
+                .unwrap();
+            let y = to_categorical::<f32>(&[0, 1], Some(10)).unwrap();
+            err(m.fit(&Tensor::zeros(&[2, 28, 28]), &y, quiet()))
+        }
+        40 => {
+            let mut m = Sequential::<f32>::with_seed(0);
+            m.add(Input::new([2, 2, 1])).unwrap();
+            err(m.add(Conv2D::new(4, 3)).map(|_| ()))
+        }
+        41 => err(Sequential::<f32>::with_seed(0)
+            .add(Conv2D::new(4, 3).padding("full"))
+            .map(|_| ())),
+        42 => err(Sequential::<f32>::with_seed(0)
+            .add(Dropout::new(1.5))
+            .map(|_| ())),
+        43 => {
+            let path = dir.join("custom.safetensors");
+            model().save(&path).unwrap();
+            // The same file as a program with a layer class of its own would write it.
+            let mut bytes = std::fs::read(&path).unwrap();
+            let (from, to) = (b"\\\"Dense\\\"", b"\\\"Atten\\\"");
+            let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+            bytes[at..at + from.len()].copy_from_slice(to);
+            err(Sequential::<f32>::load_from_bytes(&bytes))
+        }
         _ => panic!("no scenario {n}"),
     };
     std::fs::remove_dir_all(&dir).unwrap();
@@ -256,7 +288,7 @@ fn scenario(n: usize) -> String {
 }
 
 /// The number of scenarios (rows of the table).
-const SCENARIOS: usize = 38;
+const SCENARIOS: usize = 43;
 
 /// The rows of the README's reliability table: (number, quoted error text).
 fn readme_rows() -> Vec<(usize, String)> {

@@ -3,6 +3,7 @@
 //! Keras-style building blocks on the [`autograd`] tape: layers, activations, losses,
 //! initializers, metrics, data utilities and the `Sequential` model.
 
+mod config;
 pub mod data;
 mod error;
 
@@ -22,6 +23,10 @@ pub use losses::{IntoLoss, Loss};
 pub mod metrics;
 pub use metrics::{IntoMetric, Metric, MetricKind};
 pub mod layers;
-pub use layers::{ActivationLayer, Dense, Layer};
+pub use layers::{
+    ActivationLayer, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+    GlobalAveragePooling2D, Input, Layer, LayerNormalization, MaxPooling2D, Reshape,
+    register_layer,
+};
 mod model;
 pub use model::{FitOptions, History, Logs, NO_METRICS, Sequential, format_metric};

@@ -17,7 +17,7 @@ use tensor::{Element, Tensor};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
-use crate::layers::Layer;
+use crate::layers::{Context, Layer, LayerVars, describe_shapes, shape_text};
 use crate::losses::{IntoLoss, Loss};
 use crate::metrics::{IntoMetric, Metric};
 
@@ -52,7 +52,8 @@ pub(crate) struct Compiled<T: Element> {
 pub struct Sequential<T: Element = f32> {
     name: String,
     layers: Vec<Box<dyn Layer<T>>>,
-    input_dim: Option<usize>,
+    /// The shape of one sample (without the batch axis), once known.
+    input_shape: Option<Vec<usize>>,
     seed: u64,
     rng: StdRng,
     compiled: Option<Compiled<T>>,
@@ -72,7 +73,7 @@ impl<T: Element> std::fmt::Debug for Sequential<T> {
         f.debug_struct("Sequential")
             .field("name", &self.name)
             .field("layers", &layers)
-            .field("input_dim", &self.input_dim)
+            .field("input_shape", &self.input_shape)
             .field("params", &self.count_params())
             .field("loss", &self.loss())
             .finish()
@@ -109,7 +110,7 @@ impl<T: Element> Sequential<T> {
         Sequential {
             name: "sequential".to_string(),
             layers: Vec::new(),
-            input_dim: None,
+            input_shape: None,
             seed,
             rng: seeded(seed),
             compiled: None,
@@ -150,12 +151,14 @@ impl<T: Element> Sequential<T> {
         self.completed_epochs = epochs;
     }
 
-    /// Appends a layer. If the input size is known (the first layer's `input_dim`), the
-    /// layer's weights are created now, so `summary` works before any data is seen.
+    /// Appends a layer. If the input shape is known (from [`Input`](crate::Input) or the
+    /// first layer's `input_shape`), the layer is built now and its input checked, so that
+    /// `summary` works and a misfit is reported before any data is seen.
     ///
     /// # Errors
-    /// The layer's configuration error (an unknown activation name, ...), or `input_dim`
-    /// on a layer that is not the first. The model is unchanged then.
+    /// The layer's configuration error (an unknown activation name, ...), an input shape
+    /// on a layer that is not the first, or an input shape the layer cannot take (naming
+    /// the layer and the shape). The model is unchanged then.
     pub fn add(&mut self, layer: impl Layer<T> + 'static) -> Result<&mut Self> {
         self.add_boxed(Box::new(layer))
     }
@@ -165,13 +168,24 @@ impl<T: Element> Sequential<T> {
         if let Some(e) = layer.take_error() {
             return Err(e);
         }
-        if let Some(d) = layer.input_dim()
-            && !self.layers.is_empty()
+        let declared = layer.input_shape().map(<[usize]>::to_vec);
+        if layer.class_name() == crate::layers::input::INPUT_CLASS {
+            if !self.layers.is_empty() || self.input_shape.is_some() {
+                return Err(Error::config(
+                    "add",
+                    "Input must come first, and only once: it declares the shape of the model's samples",
+                ));
+            }
+            self.input_shape = declared;
+            return Ok(self);
+        }
+        if let Some(d) = &declared
+            && (!self.layers.is_empty() || self.input_shape.is_some())
         {
             return Err(Error::config(
                 "add",
                 format!(
-                    "input_dim ({d}) can only be given to the first layer; later layers take the previous layer's output size"
+                    "input_shape {d:?} can only be given to the first layer (or with Input); later layers take the previous layer's output shape"
                 ),
             ));
         }
@@ -195,79 +209,98 @@ impl<T: Element> Sequential<T> {
                 format!("a layer named '{name}' is already in the model"),
             ));
         }
-        let input_dim = if self.layers.is_empty() {
-            layer.input_dim()
+        let input_shape = if self.layers.is_empty() {
+            self.input_shape.clone().or(declared.clone())
         } else {
-            self.output_dim()
+            self.output_shape()
         };
-        if let Some(d) = input_dim {
-            layer.build(d, &mut self.rng)?;
+        if let Some(shape) = &input_shape {
+            build_layer(layer.as_mut(), shape, &mut self.rng)?;
         }
-        if self.layers.is_empty() {
-            self.input_dim = layer.input_dim();
+        if self.layers.is_empty() && self.input_shape.is_none() {
+            self.input_shape = declared;
         }
         self.layers.push(layer);
         Ok(self)
     }
 
-    /// Creates all weights for inputs of `input_dim` features (what the first `fit` does
-    /// when no layer declared `input_dim`).
+    /// Creates all weights for samples of `input_shape` (without the batch axis: `[4]` for
+    /// 4 features, `[28, 28, 1]` for MNIST images), what the first `fit` does when the
+    /// model has no [`Input`](crate::Input). Keras's `build((None, ...))`.
     ///
     /// # Errors
-    /// If the model is already built for another input size, or has no layers.
-    pub fn build(&mut self, input_dim: usize) -> Result<()> {
+    /// If the model is already built for another shape, has no layers, or a layer cannot
+    /// take the shape it would get.
+    pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::NotReady {
                 message: "build: the model has no layers; add some first".into(),
             });
         }
-        if input_dim == 0 {
+        if input_shape.is_empty() || input_shape.contains(&0) {
             return Err(Error::config(
                 "build",
-                "input_dim must be at least 1, got 0",
+                format!("input_shape must have sizes of at least 1, got {input_shape:?}"),
             ));
         }
-        match self.input_dim {
-            Some(d) if d == input_dim && self.is_built() => return Ok(()),
+        match &self.input_shape {
+            Some(d) if d == input_shape && self.is_built() => return Ok(()),
             Some(d) if self.is_built() => {
                 return Err(Error::data(
                     "build",
-                    format!("the model is built for {d} input features, got {input_dim}"),
+                    format!(
+                        "the model is built for inputs {}, got {}",
+                        shape_text(d),
+                        shape_text(input_shape)
+                    ),
                 ));
             }
             _ => {}
         }
-        let mut d = input_dim;
-        for layer in &mut self.layers {
-            if !layer.is_built() {
-                layer.build(d, &mut self.rng)?;
-            }
-            d = layer.output_dim(d);
+        // Check the whole stack before creating anything.
+        let mut shape = input_shape.to_vec();
+        for layer in &self.layers {
+            shape = layer
+                .output_shape(&shape)
+                .map_err(|e| layer_error(layer.as_ref(), e))?;
         }
-        self.input_dim = Some(input_dim);
+        let mut shape = input_shape.to_vec();
+        for layer in &mut self.layers {
+            build_layer(layer.as_mut(), &shape, &mut self.rng)?;
+            shape = layer.output_shape(&shape).expect("checked above");
+        }
+        self.input_shape = Some(input_shape.to_vec());
         Ok(())
     }
 
     /// Whether all weights exist.
     pub fn is_built(&self) -> bool {
         !self.layers.is_empty()
-            && self.input_dim.is_some()
+            && self.input_shape.is_some()
             && self.layers.iter().all(|l| l.is_built())
     }
 
-    /// The number of input features, once known.
-    pub fn input_dim(&self) -> Option<usize> {
-        self.input_dim
+    /// The shape of one input sample, without the batch axis, once known.
+    pub fn input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
     }
 
-    /// The number of outputs, once the input size is known.
-    pub fn output_dim(&self) -> Option<usize> {
-        self.input_dim.map(|d| self.output_dim_for(d))
+    /// The shape of one output, without the batch axis, once the input shape is known.
+    pub fn output_shape(&self) -> Option<Vec<usize>> {
+        self.input_shape
+            .as_deref()
+            .and_then(|s| self.output_shape_for(s).ok())
     }
 
-    /// The number of outputs for inputs of `input_dim` features.
-    fn output_dim_for(&self, input_dim: usize) -> usize {
-        self.layers.iter().fold(input_dim, |d, l| l.output_dim(d))
+    /// The output shape for samples of `input_shape`.
+    fn output_shape_for(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
+        let mut shape = input_shape.to_vec();
+        for layer in &self.layers {
+            shape = layer
+                .output_shape(&shape)
+                .map_err(|e| layer_error(layer.as_ref(), e))?;
+        }
+        Ok(shape)
     }
 
     /// The layers, in order.
@@ -288,12 +321,17 @@ impl<T: Element> Sequential<T> {
             .map(|l| l.as_ref())
     }
 
-    /// The total number of weights.
+    /// The total number of weights, trainable and not (Keras's `count_params`).
     pub fn count_params(&self) -> usize {
+        self.layers.iter().map(|l| l.count_params()).sum()
+    }
+
+    /// The number of trainable weights.
+    pub fn count_trainable_params(&self) -> usize {
         self.layers
             .iter()
-            .flat_map(|l| l.params())
-            .map(|p| p.len())
+            .flat_map(|l| l.weights().trainable())
+            .map(|w| w.value().len())
             .sum()
     }
 
@@ -354,12 +392,23 @@ impl<T: Element> Sequential<T> {
         self.compiled.as_mut().map(|c| c.optimizer.as_mut())
     }
 
-    /// All weights in Keras's order: each layer's kernel `[in, out]`, then its bias.
+    /// All weights in Keras's order: layer by layer, each layer's in its order (a Dense
+    /// kernel `[in, out]`, then its bias; a BatchNormalization's gamma, beta, moving mean
+    /// and moving variance).
     pub fn get_weights(&self) -> Vec<Tensor<T>> {
+        self.layers.iter().flat_map(|l| l.get_weights()).collect()
+    }
+
+    /// Every weight with its name, `{layer}.{weight}` (`dense.kernel`), in order.
+    pub fn named_weights(&self) -> Vec<(String, &Tensor<T>)> {
         self.layers
             .iter()
-            .flat_map(|l| l.params())
-            .cloned()
+            .flat_map(|l| {
+                let layer = l.name().unwrap_or_default();
+                l.weights()
+                    .iter()
+                    .map(move |w| (format!("{layer}.{}", w.name()), w.value()))
+            })
             .collect()
     }
 
@@ -367,26 +416,26 @@ impl<T: Element> Sequential<T> {
     ///
     /// # Errors
     /// If the model is not built, the count differs, or a shape differs (the message lists
-    /// the expected shapes). Nothing is changed then.
+    /// the expected names and shapes). Nothing is changed then.
     pub fn set_weights(&mut self, weights: &[Tensor<T>]) -> Result<()> {
         if !self.is_built() {
             return Err(Error::NotReady {
-                message: "set_weights: the model has no weights yet; give the first layer input_dim or call build(input_dim) first".into(),
+                message: "set_weights: the model has no weights yet; give it an Input (or the first layer input_shape), or call build first".into(),
             });
         }
-        let expected: Vec<Vec<usize>> = self
-            .layers
+        let named = self.named_weights();
+        let expected: Vec<(&str, Vec<usize>)> = named
             .iter()
-            .flat_map(|l| l.params())
-            .map(|p| p.shape().to_vec())
+            .map(|(n, t)| (n.as_str(), t.shape().to_vec()))
             .collect();
         let got: Vec<Vec<usize>> = weights.iter().map(|w| w.shape().to_vec()).collect();
-        if expected != got {
+        if expected.len() != got.len() || expected.iter().zip(&got).any(|((_, e), g)| e != g) {
             return Err(Error::data(
                 "set_weights",
                 format!(
-                    "expected {} tensors of shapes {expected:?}, got {} of shapes {got:?}",
+                    "expected {} tensors {}, got {} of shapes {got:?}",
                     expected.len(),
+                    describe_shapes(&expected),
                     got.len()
                 ),
             ));
@@ -394,12 +443,12 @@ impl<T: Element> Sequential<T> {
         if let Some(i) = weights.iter().position(|w| !w.all_finite()) {
             return Err(Error::data(
                 "set_weights",
-                format!("tensor {i} contains NaN or infinity"),
+                format!("tensor {i} ({}) contains NaN or infinity", expected[i].0),
             ));
         }
         let mut rest = weights;
         for layer in &mut self.layers {
-            let (mine, others) = rest.split_at(layer.params().len());
+            let (mine, others) = rest.split_at(layer.weights().len());
             layer
                 .set_weights(mine)
                 .expect("checked above for the whole model");
@@ -408,67 +457,112 @@ impl<T: Element> Sequential<T> {
         Ok(())
     }
 
-    /// Runs the layers on the tape. Returns the last layer's pre-activation and activation
-    /// when `split_last` (so a loss can fuse with it), else the output and `Linear`.
+    /// Runs the layers on the tape, each given its weights by name (`vars` holds every
+    /// layer's weights in order) and `ctx`. Returns the last layer's pre-activation and
+    /// activation when `split_last` (so a loss can fuse with it), else the output and
+    /// `Linear`; and the non-trainable weights the layers asked to update, by layer index.
     pub(crate) fn forward_on<'t>(
         &self,
         x: Var<'t, T>,
-        params: &[Var<'t, T>],
+        vars: &[Var<'t, T>],
+        ctx: &mut Context<'_, T>,
         split_last: bool,
-    ) -> Result<(Var<'t, T>, Activation)> {
+    ) -> Result<Forward<'t, T>> {
         let mut h = x;
         let mut offset = 0;
         let last = self.layers.len() - 1;
+        let mut updates = Vec::new();
+        let mut activation = Activation::Linear;
         for (i, layer) in self.layers.iter().enumerate() {
-            let n = layer.params().len();
-            let p = &params[offset..offset + n];
+            let n = layer.weights().len();
+            let w = LayerVars::of(layer.weights(), &vars[offset..offset + n]);
             offset += n;
-            if i == last && split_last {
-                return Ok((layer.forward(h, p)?, layer.activation()));
-            }
-            h = layer.forward_activated(h, p)?;
+            let out = if i == last && split_last {
+                activation = layer.activation();
+                layer.forward(h, &w, ctx)
+            } else {
+                layer.forward_activated(h, &w, ctx)
+            };
+            h = out.map_err(|e| layer_error(layer.as_ref(), e))?;
+            updates.extend(ctx.take_updates().into_iter().map(|(name, t)| (i, name, t)));
         }
-        Ok((h, Activation::Linear))
-    }
-
-    /// The model's output for a batch, without recording anything.
-    fn predict_batch(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
-        let tape = Tape::new();
-        tape.no_grad(|| {
-            let params: Vec<Var<'_, T>> = self
-                .layers
-                .iter()
-                .flat_map(|l| l.params())
-                .map(|p| tape.constant(p))
-                .collect();
-            let (y, _) = self.forward_on(tape.constant(x), &params, false)?;
-            Ok(y.value())
+        Ok(Forward {
+            output: h,
+            activation,
+            updates,
         })
     }
 
-    /// Creates the weights from `x`'s width if the model has none yet (`x` already checked).
+    /// Every weight on `tape`: trainable ones as parameters when `train`, the rest (and all
+    /// of them when not training) as constants.
+    fn weight_vars<'t>(&self, tape: &'t Tape<T>, train: bool) -> Vec<Var<'t, T>> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.weights().iter())
+            .map(|w| {
+                if train && w.trainable() {
+                    tape.param(w.value())
+                } else {
+                    tape.constant(w.value())
+                }
+            })
+            .collect()
+    }
+
+    /// The model's output for a batch, in inference mode, without recording anything.
+    fn predict_batch(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        let tape = Tape::new();
+        let mut rng = seeded(self.seed);
+        let mut ctx = Context::new(false, &mut rng);
+        tape.no_grad(|| {
+            let vars = self.weight_vars(&tape, false);
+            let f = self.forward_on(tape.constant(x), &vars, &mut ctx, false)?;
+            Ok(f.output.value())
+        })
+    }
+
+    /// Creates the weights from `x`'s sample shape if the model has none yet (`x` already
+    /// checked).
     fn build_for(&mut self, x: &Tensor<T>) -> Result<()> {
         if !self.is_built() {
-            self.build(x.shape()[1])?;
+            self.build(&x.shape()[1..])?;
         }
         Ok(())
     }
 
-    /// Checks that `x` is `[n, input_dim]` (if the input size is known) with finite values.
+    /// Checks that `x` is a batch of samples of the model's input shape (if known) with
+    /// finite values.
     fn check_x(&self, op: &str, x: &Tensor<T>) -> Result<()> {
         if self.layers.is_empty() {
             return Err(Error::NotReady {
                 message: format!("{op}: the model has no layers; add some first"),
             });
         }
-        if x.ndim() != 2 {
-            return Err(Error::data(
-                format!("{op}: x"),
-                format!(
-                    "expected a 2-D tensor [samples, features], got shape {:?}",
-                    x.shape()
-                ),
-            ));
+        let shown = |s: &[usize]| {
+            let parts: Vec<String> = s.iter().map(usize::to_string).collect();
+            format!("({})", parts.join(", "))
+        };
+        match &self.input_shape {
+            Some(d) if x.shape().get(1..) != Some(d.as_slice()) => {
+                return Err(Error::data(
+                    format!("{op}: x"),
+                    format!(
+                        "expected shape {} (samples of the model's input), got {}",
+                        shape_text(d),
+                        shown(x.shape())
+                    ),
+                ));
+            }
+            None if x.ndim() < 2 => {
+                return Err(Error::data(
+                    format!("{op}: x"),
+                    format!(
+                        "expected a tensor of at least 2 dimensions [samples, features...], got shape {:?}",
+                        x.shape()
+                    ),
+                ));
+            }
+            _ => {}
         }
         if x.shape()[0] == 0 {
             return Err(Error::data(
@@ -476,25 +570,25 @@ impl<T: Element> Sequential<T> {
                 "has no samples (shape [0, ...])",
             ));
         }
-        if let Some(d) = self.input_dim
-            && x.shape()[1] != d
-        {
-            return Err(Error::data(
-                format!("{op}: x"),
-                format!(
-                    "expected {d} features per sample (the model's input), got shape {:?}",
-                    x.shape()
-                ),
-            ));
-        }
         if let Some((i, v)) = x.first_non_finite() {
-            let w = x.shape()[1];
+            let per_sample = x.len() / x.shape()[0];
+            let at = if x.ndim() == 2 {
+                format!("feature {}", i % per_sample)
+            } else {
+                let mut index = Vec::new();
+                let mut rest = i % per_sample;
+                for &d in x.shape()[1..].iter().rev() {
+                    index.push(rest % d);
+                    rest /= d;
+                }
+                index.reverse();
+                format!("at {index:?}")
+            };
             return Err(Error::data(
                 format!("{op}: x"),
                 format!(
-                    "sample {} feature {} is {v}; inputs must be finite",
-                    i / w,
-                    i % w
+                    "sample {} {at} is {v}; inputs must be finite",
+                    i / per_sample
                 ),
             ));
         }
@@ -505,7 +599,7 @@ impl<T: Element> Sequential<T> {
         if !self.is_built() {
             return Err(Error::NotReady {
                 message: format!(
-                    "{op}: the model has no weights yet; give the first layer input_dim, call build(input_dim), or fit first"
+                    "{op}: the model has no weights yet; give it an Input (or the first layer input_shape), call build, or fit first"
                 ),
             });
         }
@@ -534,15 +628,17 @@ impl<T: Element> Sequential<T> {
                 ),
             ));
         }
-        let units = self.output_dim_for(x.shape()[1]);
-        let y = if y.ndim() == 1 && units == 1 && !compiled.loss.is_sparse() {
+        let out = self.output_shape_for(&x.shape()[1..])?;
+        let y = if y.ndim() == 1 && out == [1] && !compiled.loss.is_sparse() {
             y.reshape(&[n, 1])
         } else {
             y.clone()
         };
+        let mut expected = vec![n];
+        expected.extend(&out);
         compiled
             .loss
-            .check_targets(&y, &[n, units])
+            .check_targets(&y, &expected)
             .map_err(|e| Error::data(format!("{op}: y"), e.to_string()))?;
         Ok(y)
     }
@@ -621,27 +717,29 @@ impl<T: Element> Sequential<T> {
         Ok(acc.logs(""))
     }
 
-    /// Loss and predictions of a batch without recording gradients.
+    /// Loss and predictions of a batch, in inference mode, without recording gradients.
     fn test_step(&self, x: &Tensor<T>, y: &Tensor<T>) -> Result<(f64, Tensor<T>)> {
         let compiled = self.compiled("evaluate")?;
         let tape = Tape::new();
+        let mut rng = seeded(self.seed);
+        let mut ctx = Context::new(false, &mut rng);
         tape.no_grad(|| {
-            let params: Vec<Var<'_, T>> = self
-                .layers
-                .iter()
-                .flat_map(|l| l.params())
-                .map(|p| tape.constant(p))
-                .collect();
-            let (z, act) = self.forward_on(tape.constant(x), &params, true)?;
-            let loss = compiled.loss.compute_fused(tape.constant(y), z, act)?;
-            Ok((loss.item().to_f64_exact(), act.apply(z).value()))
+            let vars = self.weight_vars(&tape, false);
+            let f = self.forward_on(tape.constant(x), &vars, &mut ctx, true)?;
+            let loss = compiled
+                .loss
+                .compute_fused(tape.constant(y), f.output, f.activation)?;
+            Ok((
+                loss.item().to_f64_exact(),
+                f.activation.apply(f.output).value(),
+            ))
         })
     }
 
-    /// Forward, backward and one optimizer step on a batch; the loss and predictions from
-    /// before the update.
-    /// One update on one batch: the batch's loss (before the update, as Keras reports it)
-    /// and, if any metric needs them, the predictions.
+    /// One update on one batch, in training mode: the batch's loss (before the update, as
+    /// Keras reports it) and, if any metric needs them, the predictions. The optimizer
+    /// steps the trainable weights by name; then the layers' non-trainable weights (moving
+    /// statistics) take the values the forward pass asked for.
     pub(crate) fn train_step(
         &mut self,
         x: &Tensor<T>,
@@ -658,42 +756,86 @@ impl<T: Element> Sequential<T> {
             loss,
             y_pred,
             grads,
+            updates,
         } = recorded?;
+        let names = self.trainable_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let Sequential {
             layers, compiled, ..
         } = self;
         let compiled = compiled.as_mut().expect("checked in record_step");
-        let mut params: Vec<&mut Tensor<T>> =
-            layers.iter_mut().flat_map(|l| l.params_mut()).collect();
+        let mut params: Vec<&mut Tensor<T>> = layers
+            .iter_mut()
+            .flat_map(|l| l.weights_mut().iter_mut())
+            .filter(|w| w.trainable())
+            .map(|w| w.value_mut())
+            .collect();
         let grad_refs: Vec<&Tensor<T>> = grads.iter().collect();
-        compiled.optimizer.step(&mut params, &grad_refs)?;
+        compiled
+            .optimizer
+            .step_named(&names, &mut params, &grad_refs)?;
+        for (i, name, value) in updates {
+            layers[i].weights_mut().set(name, value);
+        }
         Ok((loss, y_pred))
     }
 
-    /// The forward and backward pass of a training step.
+    /// The names of the trainable weights, `{layer}.{weight}`, in order: what the
+    /// optimizer keeps its state under.
+    pub(crate) fn trainable_names(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                let layer = l.name().unwrap_or_default();
+                l.weights()
+                    .trainable()
+                    .map(move |w| format!("{layer}.{}", w.name()))
+            })
+            .collect()
+    }
+
+    /// The forward and backward pass of a training step. The random stream (Dropout's
+    /// masks) is seeded from the model's seed and the optimizer's step count, so a resumed
+    /// run draws what an uninterrupted one would.
     fn record_step(&self, tape: &Tape<T>, x: &Tensor<T>, y: &Tensor<T>) -> Result<Recorded<T>> {
         let compiled = self.compiled("fit")?;
-        let params: Vec<Var<'_, T>> = self
-            .layers
-            .iter()
-            .flat_map(|l| l.params())
-            .map(|p| tape.param(p))
-            .collect();
-        let (z, act) = self.forward_on(tape.constant(x), &params, true)?;
+        let vars = self.weight_vars(tape, true);
+        let mut rng = seeded(step_seed(self.seed, compiled.optimizer.iterations()));
+        let mut ctx = Context::new(true, &mut rng);
+        let f = self.forward_on(tape.constant(x), &vars, &mut ctx, true)?;
+        let (z, act) = (f.output, f.activation);
         let loss = compiled.loss.compute_fused(tape.constant(y), z, act)?;
         // Predictions only for metrics: the loss is computed from the logits `z`.
         let y_pred = (!compiled.metrics.is_empty()).then(|| tape.no_grad(|| act.apply(z)).value());
         let mut grads = loss.backward()?;
-        let grads: Vec<Tensor<T>> = params
+        let trainable = self
+            .layers
             .iter()
-            .map(|&p| grads.take(p).expect("every parameter has a gradient"))
+            .flat_map(|l| l.weights().iter())
+            .map(|w| w.trainable());
+        let grads: Vec<Tensor<T>> = vars
+            .iter()
+            .zip(trainable)
+            .filter(|(_, t)| *t)
+            .map(|(&v, _)| grads.take(v).expect("every parameter has a gradient"))
             .collect();
         Ok(Recorded {
             loss: loss.item().to_f64_exact(),
             y_pred,
             grads,
+            updates: f.updates,
         })
     }
+}
+
+/// What [`Sequential::forward_on`] gives.
+pub(crate) struct Forward<'t, T: Element> {
+    /// The last layer's output (its pre-activation when split).
+    pub output: Var<'t, T>,
+    /// The last layer's activation when split, else `Linear`.
+    pub activation: Activation,
+    /// Non-trainable weights to set after the step: layer index, weight name, value.
+    pub updates: Vec<(usize, &'static str, Tensor<T>)>,
 }
 
 /// What a training step's forward and backward pass give.
@@ -702,8 +844,79 @@ struct Recorded<T: Element> {
     loss: f64,
     /// The predictions, if a metric needs them.
     y_pred: Option<Tensor<T>>,
-    /// The gradient of each parameter, in the order of the layers' `params`.
+    /// The gradient of each trainable weight, in order.
     grads: Vec<Tensor<T>>,
+    /// Non-trainable weights to set after the step.
+    updates: Vec<(usize, &'static str, Tensor<T>)>,
+}
+
+/// Builds `layer` for inputs of `shape` (checking it can take them), and checks that the
+/// weights it made are the ones it declares.
+fn build_layer<T: Element>(
+    layer: &mut dyn Layer<T>,
+    shape: &[usize],
+    rng: &mut StdRng,
+) -> Result<()> {
+    layer
+        .output_shape(shape)
+        .map_err(|e| layer_error(layer, e))?;
+    if !layer.is_built() {
+        layer.build(shape, rng).map_err(|e| layer_error(layer, e))?;
+    }
+    let made: Vec<(&str, Vec<usize>)> = layer
+        .weights()
+        .iter()
+        .map(|w| (w.name(), w.value().shape().to_vec()))
+        .collect();
+    let declared = layer.weight_shapes(shape).unwrap_or_default();
+    let declared: Vec<(&str, Vec<usize>)> = declared.iter().map(|(n, s)| (*n, s.clone())).collect();
+    if made != declared {
+        return Err(Error::config(
+            format!(
+                "layer '{}' ({})",
+                layer.name().unwrap_or("?"),
+                layer.class_name()
+            ),
+            format!(
+                "build made the weights {} but weight_shapes declares {}; the layer must declare what it builds",
+                describe_shapes(&made),
+                describe_shapes(&declared)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An error of one layer, naming it.
+fn layer_error<T: Element>(layer: &dyn Layer<T>, e: Error) -> Error {
+    let who = format!(
+        "layer '{}' ({})",
+        layer.name().unwrap_or("?"),
+        layer.class_name()
+    );
+    match e {
+        Error::InvalidData { context, message } => Error::InvalidData {
+            context: format!("{who}: {context}"),
+            message,
+        },
+        Error::InvalidConfig { context, message } => Error::InvalidConfig {
+            context: format!("{who}: {context}"),
+            message,
+        },
+        Error::Tensor(e) => Error::InvalidData {
+            context: who,
+            message: e.to_string(),
+        },
+        other => other,
+    }
+}
+
+/// The seed of the random stream of training step `step` (Dropout's masks).
+fn step_seed(seed: u64, step: u64) -> u64 {
+    let mut z = seed ^ 0xD1B5_4A32_D192_ED03 ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 pub(crate) fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
@@ -713,18 +926,24 @@ pub(crate) fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-/// `Dense` -> `dense`, `BatchNormalization` -> `batch_normalization`.
+/// Keras's `to_snake_case`: `Dense` -> `dense`, `BatchNormalization` ->
+/// `batch_normalization`, `Conv2D` -> `conv2d`, `MaxPooling2D` -> `max_pooling2d`. An
+/// underscore goes before each capital that starts a capitalised word (a capital followed by
+/// a lowercase letter) and isn't first, and between a lowercase letter and a capital.
 fn snake_case(s: &str) -> String {
+    let c: Vec<char> = s
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
+    for (i, &ch) in c.iter().enumerate() {
+        let starts_word =
+            ch.is_ascii_uppercase() && c.get(i + 1).is_some_and(char::is_ascii_lowercase);
+        let after_lower = i > 0 && ch.is_ascii_uppercase() && c[i - 1].is_ascii_lowercase();
+        if i > 0 && (starts_word || after_lower) && !out.ends_with('_') {
+            out.push('_');
         }
+        out.extend(ch.to_lowercase());
     }
     out
 }

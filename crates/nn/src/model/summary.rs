@@ -3,6 +3,7 @@
 
 use tensor::Element;
 
+use crate::layers::shape_text;
 use crate::model::Sequential;
 
 /// Keras's default summary width (its width in a terminal of 92 columns or more).
@@ -40,32 +41,30 @@ impl<T: Element> Sequential<T> {
             '┃',
         ));
         out.push_str(&border(&widths, '┡', '━', '╇', '┩'));
-        let mut input = self.input_dim();
+        let mut input = self.input_shape().map(<[usize]>::to_vec);
         for (i, layer) in self.layers().iter().enumerate() {
             if i > 0 {
                 out.push_str(&border(&widths, '├', '─', '┼', '┤'));
             }
             let name = format!("{} ({})", layer.name().unwrap_or("?"), layer.class_name());
-            let (shape, params) = match input {
-                Some(d) if layer.is_built() => {
-                    let out_dim = layer.output_dim(d);
-                    input = Some(out_dim);
-                    let count: usize = layer.params().iter().map(|p| p.len()).sum();
-                    (format!("(None, {out_dim})"), thousands(count))
-                }
+            let output = input.as_deref().and_then(|s| layer.output_shape(s).ok());
+            let (shape, params) = match &output {
+                Some(s) if layer.is_built() => (shape_text(s), thousands(layer.count_params())),
                 _ => ("?".to_string(), "0 (unbuilt)".to_string()),
             };
+            input = output;
             out.push_str(&row(&widths, [&name, &shape, &params], '│'));
         }
         out.push_str(&border(&widths, '└', '─', '┴', '┘'));
         let bytes = std::mem::size_of::<T>();
-        let trainable = self.count_params();
+        let trainable = self.count_trainable_params();
+        let non_trainable = self.count_params() - trainable;
         let optimizer = self
             .optimizer()
             .filter(|o| o.common().is_built())
             // Keras also counts the iteration counter and the learning rate.
             .map(|o| o.state().iter().map(|t| t.len()).sum::<usize>() + 2);
-        let total = trainable + optimizer.unwrap_or(0);
+        let total = trainable + non_trainable + optimizer.unwrap_or(0);
         let line = |label: &str, n: usize| {
             format!(
                 " {label}: {} ({})\n",
@@ -75,7 +74,7 @@ impl<T: Element> Sequential<T> {
         };
         out.push_str(&line("Total params", total));
         out.push_str(&line("Trainable params", trainable));
-        out.push_str(&line("Non-trainable params", 0));
+        out.push_str(&line("Non-trainable params", non_trainable));
         if let Some(n) = optimizer {
             out.push_str(&line("Optimizer params", n));
         }
@@ -99,10 +98,10 @@ impl<T: Element> Sequential<T> {
         let mut out = String::from(
             "digraph G {\nrankdir=TB;\nconcentrate=true;\ndpi=200;\nsplines=ortho;\nnode [shape=record];\n",
         );
-        let shape = |d: Option<usize>| d.map_or("?".to_string(), |d| format!("(None, {d})"));
-        let mut input = self.input_dim();
+        let shape = |d: &Option<Vec<usize>>| d.as_deref().map_or("?".to_string(), shape_text);
+        let mut input = self.input_shape().map(<[usize]>::to_vec);
         for layer in self.layers() {
-            let output = input.map(|d| layer.output_dim(d));
+            let output = input.as_deref().and_then(|s| layer.output_shape(s).ok());
             let name = layer.name().unwrap_or("?");
             out.push_str(&format!(
                 "\"{name}\" [label=<<table border=\"0\" cellborder=\"1\" bgcolor=\"black\" cellpadding=\"10\">\
@@ -111,8 +110,8 @@ impl<T: Element> Sequential<T> {
                  <td bgcolor=\"white\"><font point-size=\"14\">Output shape: <b>{}</b></font></td></tr></table>>, \
                  fontname=Helvetica, border=0, margin=0];\n",
                 layer.class_name(),
-                shape(input),
-                shape(output)
+                shape(&input),
+                shape(&output)
             ));
             input = output;
         }

@@ -74,10 +74,10 @@ fn data_shape_errors_name_what_was_expected() {
     rejects(&mut m, &["8 samples", "[5, 3]"], |m| {
         m.fit(&x, &y.slice_axis(0, 0..5), quiet()).map(|_| ())
     });
-    rejects(&mut m, &["expected 4 features", "[8, 3]"], |m| {
+    rejects(&mut m, &["expected shape (None, 4)", "(8, 3)"], |m| {
         m.fit(&x.slice_axis(1, 0..3), &y, quiet()).map(|_| ())
     });
-    rejects(&mut m, &["2-D", "[32]"], |m| {
+    rejects(&mut m, &["expected shape (None, 4)", "got (32)"], |m| {
         m.fit(&x.reshape(&[32]), &y, quiet()).map(|_| ())
     });
     rejects(&mut m, &["expected shape [8, 3]", "[8, 2]"], |m| {
@@ -91,7 +91,7 @@ fn data_shape_errors_name_what_was_expected() {
         .predict(&x.slice_axis(1, 0..2), 4)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("expected 4 features"), "{e}");
+    assert!(e.contains("expected shape (None, 4)"), "{e}");
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn layer_rules_and_names() {
     m.add(Dense::new(4).input_dim(3)).unwrap();
     let e = m.add(Dense::new(2).input_dim(4)).unwrap_err().to_string();
     assert!(
-        e.contains("input_dim (4) can only be given to the first layer"),
+        e.contains("input_shape [4] can only be given to the first layer"),
         "{e}"
     );
     m.add(Dense::new(2)).unwrap();
@@ -298,7 +298,11 @@ fn set_weights_checks_count_and_shapes() {
     );
     rejects(
         &mut m,
-        &["expected 4 tensors", "[[4, 5], [5], [5, 3], [3]]", "got 3"],
+        &[
+            "expected 4 tensors",
+            "dense.kernel [4, 5], dense.bias [5], dense_1.kernel [5, 3], dense_1.bias [3]",
+            "got 3",
+        ],
         |m| m.set_weights(&w[..3]),
     );
     let mut wrong = w.clone();
@@ -306,7 +310,9 @@ fn set_weights_checks_count_and_shapes() {
     rejects(&mut m, &["[3, 5]"], |m| m.set_weights(&wrong));
     let mut nan = w.clone();
     nan[1] = Tensor::full(&[5], f32::NAN);
-    rejects(&mut m, &["tensor 1 contains NaN"], |m| m.set_weights(&nan));
+    rejects(&mut m, &["tensor 1 (dense.bias) contains NaN"], |m| {
+        m.set_weights(&nan)
+    });
     let zeros: Vec<Tensor> = w.iter().map(|t| t.zeros_like()).collect();
     m.set_weights(&zeros).unwrap();
     assert_eq!(m.get_weights(), zeros);
@@ -334,7 +340,7 @@ fn a_model_without_input_dim_builds_on_its_first_data_and_a_rejected_fit_leaves_
     assert!(!m.is_built(), "a rejected fit must not build the model");
     m.fit(&x, &y, quiet()).unwrap();
     assert!(m.is_built());
-    assert_eq!(m.input_dim(), Some(4));
+    assert_eq!(m.input_shape(), Some(&[4][..]));
     assert_eq!(m.count_params(), 4 * 5 + 5 + 5 * 3 + 3);
 }
 
@@ -484,7 +490,7 @@ fn one_layer_weights_can_be_read_and_set() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("layer 'dense_1'") && e.contains("[[5, 3], [3]]"),
+        e.contains("layer 'dense_1'") && e.contains("kernel [5, 3], bias [3]"),
         "{e}"
     );
     let zeros: Vec<Tensor> = w.iter().map(|t| t.zeros_like()).collect();
@@ -522,4 +528,19 @@ fn models_of_other_element_types() {
     };
     assert_eq!(kernel(4), kernel(4));
     assert_ne!(kernel(4), kernel(5));
+}
+
+#[test]
+fn layer_names_are_keras_snake_case() {
+    for (class, name) in [
+        ("Dense", "dense"),
+        ("Conv2D", "conv2d"),
+        ("MaxPooling2D", "max_pooling2d"),
+        ("BatchNormalization", "batch_normalization"),
+        ("GlobalAveragePooling2D", "global_average_pooling2d"),
+        ("LayerNormalization", "layer_normalization"),
+        ("ReLU", "re_lu"),
+    ] {
+        assert_eq!(super::snake_case(class), name);
+    }
 }

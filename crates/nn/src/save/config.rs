@@ -11,171 +11,16 @@ use optim::{LearningRate, Optimizer, schedule};
 use serde_json::{Map, Value, json};
 use tensor::Element;
 
-use crate::activations::Activation;
-use crate::initializers::{FanMode, INITIALIZER_NAMES, Initializer, ScalingDistribution};
-use crate::layers::{ActivationLayer, Dense, Layer};
+use crate::config::{ConfigResult, Field, object, read_object};
+use crate::layers::Layer;
+use crate::layers::registry::layer_from_config;
 use crate::losses::{LOSS_NAMES, Loss};
 use crate::metrics::{Metric, MetricKind};
 use crate::model::Sequential;
-use crate::save::json::{ConfigResult, Field};
 
 /// The version of the layout below; a reader refuses files of a newer one.
-pub(crate) const FORMAT_VERSION: u64 = 1;
-
-/// `{"class_name": name, "config": {...}}`.
-fn object(class_name: &str, config: Value) -> Value {
-    json!({ "class_name": class_name, "config": config })
-}
-
-/// Reads `{"class_name": one of valid, "config": {...}}`, checking `config` has only
-/// `known` entries, and hands both to `f`.
-fn read_object<V>(
-    f: Field<'_>,
-    valid: &[&str],
-    known: impl Fn(&str) -> &'static [&'static str],
-    build: impl FnOnce(&str, Field<'_>) -> ConfigResult<V>,
-) -> ConfigResult<V> {
-    f.only(&["class_name", "config"])?;
-    let class = f.get("class_name", |c| c.one_of(valid).map(str::to_string))?;
-    f.get("config", |config| {
-        config.only(known(&class))?;
-        build(&class, config)
-    })
-}
-
-// ---- activations ------------------------------------------------------------------------
-
-pub(crate) fn activation_to_json(a: &Activation) -> Value {
-    match *a {
-        Activation::Elu { alpha } => object("elu", json!({ "alpha": alpha })),
-        Activation::LeakyRelu { negative_slope } => {
-            object("leaky_relu", json!({ "negative_slope": negative_slope }))
-        }
-        other => json!(other.name()),
-    }
-}
-
-pub(crate) fn activation_from_json(f: Field<'_>) -> ConfigResult<Activation> {
-    if f.value.is_string() {
-        let name = f.one_of(crate::activations::ACTIVATION_NAMES)?;
-        return Activation::from_str(name).map_err(|e| e.to_string());
-    }
-    read_object(
-        f,
-        &["elu", "leaky_relu"],
-        |class| match class {
-            "elu" => &["alpha"],
-            _ => &["negative_slope"],
-        },
-        |class, c| {
-            Ok(match class {
-                "elu" => Activation::Elu {
-                    alpha: c.get("alpha", |v| v.f64())?,
-                },
-                _ => Activation::LeakyRelu {
-                    negative_slope: c.get("negative_slope", |v| v.f64())?,
-                },
-            })
-        },
-    )
-}
-
-// ---- initializers -----------------------------------------------------------------------
-
-const FAN_MODES: [(&str, FanMode); 3] = [
-    ("fan_in", FanMode::FanIn),
-    ("fan_out", FanMode::FanOut),
-    ("fan_avg", FanMode::FanAvg),
-];
-const DISTRIBUTIONS: [(&str, ScalingDistribution); 3] = [
-    ("truncated_normal", ScalingDistribution::TruncatedNormal),
-    ("untruncated_normal", ScalingDistribution::UntruncatedNormal),
-    ("uniform", ScalingDistribution::Uniform),
-];
-
-pub(crate) fn initializer_to_json(i: &Initializer) -> Value {
-    let config = match *i {
-        Initializer::Constant(value) => json!({ "value": value }),
-        Initializer::RandomUniform { minval, maxval } => {
-            json!({ "minval": minval, "maxval": maxval })
-        }
-        Initializer::RandomNormal { mean, stddev }
-        | Initializer::TruncatedNormal { mean, stddev } => {
-            json!({ "mean": mean, "stddev": stddev })
-        }
-        Initializer::Orthogonal { gain } | Initializer::Identity { gain } => {
-            json!({ "gain": gain })
-        }
-        Initializer::VarianceScaling {
-            scale,
-            mode,
-            distribution,
-        } if i.name() == "variance_scaling" => json!({
-            "scale": scale,
-            "mode": FAN_MODES.iter().find(|(_, m)| *m == mode).map(|(n, _)| *n),
-            "distribution": DISTRIBUTIONS.iter().find(|(_, d)| *d == distribution).map(|(n, _)| *n),
-        }),
-        // Zeros, ones and the named variance-scaling family (glorot_uniform, ...).
-        _ => json!({}),
-    };
-    object(i.name(), config)
-}
-
-pub(crate) fn initializer_from_json(f: Field<'_>) -> ConfigResult<Initializer> {
-    read_object(
-        f,
-        INITIALIZER_NAMES,
-        |class| match class {
-            "constant" => &["value"],
-            "uniform" | "random_uniform" => &["minval", "maxval"],
-            "normal" | "random_normal" | "truncated_normal" => &["mean", "stddev"],
-            "orthogonal" | "identity" => &["gain"],
-            "variance_scaling" => &["scale", "mode", "distribution"],
-            _ => &[],
-        },
-        |class, c| {
-            let num = |key: &str| c.get(key, |v| v.f64());
-            Ok(match class {
-                "constant" => Initializer::Constant(num("value")?),
-                "uniform" | "random_uniform" => Initializer::RandomUniform {
-                    minval: num("minval")?,
-                    maxval: num("maxval")?,
-                },
-                "normal" | "random_normal" => Initializer::RandomNormal {
-                    mean: num("mean")?,
-                    stddev: num("stddev")?,
-                },
-                "truncated_normal" => Initializer::TruncatedNormal {
-                    mean: num("mean")?,
-                    stddev: num("stddev")?,
-                },
-                "orthogonal" => Initializer::Orthogonal { gain: num("gain")? },
-                "identity" => Initializer::Identity { gain: num("gain")? },
-                "variance_scaling" => {
-                    let modes: Vec<&str> = FAN_MODES.iter().map(|(n, _)| *n).collect();
-                    let dists: Vec<&str> = DISTRIBUTIONS.iter().map(|(n, _)| *n).collect();
-                    let mode = c.get("mode", |v| v.one_of(&modes))?;
-                    let dist = c.get("distribution", |v| v.one_of(&dists))?;
-                    Initializer::VarianceScaling {
-                        scale: num("scale")?,
-                        mode: FAN_MODES
-                            .iter()
-                            .find(|(n, _)| *n == mode)
-                            .expect("checked")
-                            .1,
-                        distribution: DISTRIBUTIONS
-                            .iter()
-                            .find(|(n, _)| *n == dist)
-                            .expect("checked")
-                            .1,
-                    }
-                }
-                // Parameterless names (zeros, ones, glorot_uniform, ...).
-                name => Initializer::from_str(name).map_err(|e| e.to_string())?,
-            })
-        },
-    )
-}
+/// Version 2: `input_shape` for `input_dim`, optimizer state by name.
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 // ---- losses and metrics -----------------------------------------------------------------
 
@@ -408,66 +253,22 @@ fn learning_rate_from_json(f: Field<'_>) -> ConfigResult<LearningRate> {
 
 // ---- layers -----------------------------------------------------------------------------
 
-/// The layer classes [`layer_from_json`] builds.
-pub const LAYER_CLASSES: &[&str] = &["Dense", "Activation"];
-
-pub(crate) fn dense_config(
-    units: usize,
-    activation: &Activation,
-    use_bias: bool,
-    kernel_initializer: &Initializer,
-    bias_initializer: &Initializer,
-) -> Map<String, Value> {
-    let v = json!({
-        "units": units,
-        "activation": activation_to_json(activation),
-        "use_bias": use_bias,
-        "kernel_initializer": initializer_to_json(kernel_initializer),
-        "bias_initializer": initializer_to_json(bias_initializer),
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => unreachable!("an object literal"),
-    }
-}
-
 /// A layer from `{"class_name": "Dense", "config": {...}}` (the config as
-/// [`Layer::config`] writes it, plus `name`).
+/// [`Layer::config`] writes it, plus `name`), built in or registered.
 fn layer_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Box<dyn Layer<T>>> {
-    read_object(
-        f,
-        LAYER_CLASSES,
-        |class| match class {
-            "Dense" => &[
-                "name",
-                "units",
-                "activation",
-                "use_bias",
-                "kernel_initializer",
-                "bias_initializer",
-            ],
-            _ => &["name", "activation"],
-        },
-        |class, c| {
+    f.only(&["class_name", "config"])?;
+    f.get("class_name", |class| {
+        class.str()?;
+        f.get("config", |c| {
             let name = c.get("name", |n| n.str().map(str::to_string))?;
-            let activation = c.get("activation", activation_from_json)?;
-            let mut layer: Box<dyn Layer<T>> = match class {
-                "Dense" => Box::new(
-                    Dense::new(c.get("units", |u| u.count(1))?)
-                        .activation(activation)
-                        .use_bias(c.get("use_bias", |b| b.bool())?)
-                        .kernel_initializer(c.get("kernel_initializer", initializer_from_json)?)
-                        .bias_initializer(c.get("bias_initializer", initializer_from_json)?)
-                        .name(name),
-                ),
-                _ => Box::new(ActivationLayer::new(activation).name(name)),
-            };
-            match layer.take_error() {
-                Some(e) => Err(e.to_string()),
-                None => Ok(layer),
+            let mut layer = layer_from_config::<T>(class, c)?;
+            if let Some(e) = layer.take_error() {
+                return Err(format!("{}: {e}", c.path()));
             }
-        },
-    )
+            layer.set_name(name);
+            Ok(layer)
+        })
+    })
 }
 
 // ---- the model ----------------------------------------------------------------------------
@@ -498,30 +299,40 @@ pub(crate) fn model_to_json<T: Element>(m: &Sequential<T>) -> Value {
             "name": m.name(),
             "dtype": T::DTYPE,
             "seed": m.seed(),
-            "input_dim": m.input_dim(),
+            "input_shape": m.input_shape(),
             "layers": layers,
         },
         "compile_config": compile,
     })
 }
 
-/// Refuses layers that would create more than `max` weights for their input size (the
-/// config's `input_dim`, else the first layer's), before anything is allocated.
+/// Refuses layers that would create more than `max` weights for their input shape (the
+/// config's `input_shape`, else the first layer's), before anything is allocated.
 fn check_declared_weights<T: Element>(
     layers: &[Box<dyn Layer<T>>],
-    input_dim: Option<usize>,
+    input_shape: Option<Vec<usize>>,
     max: usize,
 ) -> ConfigResult<()> {
-    let Some(mut d) = input_dim.or_else(|| layers.first().and_then(|l| l.input_dim())) else {
+    let Some(mut shape) = input_shape.or_else(|| {
+        layers
+            .first()
+            .and_then(|l| l.input_shape().map(<[usize]>::to_vec))
+    }) else {
         return Ok(()); // not built: no weights are created
     };
     let mut total = 0usize;
-    for layer in layers {
-        total = layer
-            .param_count(d)
+    for (i, layer) in layers.iter().enumerate() {
+        let count = layer.weight_shapes(&shape).and_then(|ws| {
+            ws.iter().try_fold(0usize, |acc, (_, s)| {
+                acc.checked_add(s.iter().try_fold(1usize, |p, &d| p.checked_mul(d))?)
+            })
+        });
+        total = count
             .and_then(|n| total.checked_add(n))
             .unwrap_or(usize::MAX);
-        d = layer.output_dim(d);
+        shape = layer
+            .output_shape(&shape)
+            .map_err(|e| format!("config.layers[{i}]: {e}"))?;
     }
     if total > max {
         let declared = if total == usize::MAX {
@@ -554,7 +365,7 @@ pub(crate) fn model_from_json<T: Element>(
         ));
     }
     let mut model = root.get("config", |c| {
-        c.only(&["name", "dtype", "seed", "input_dim", "layers"])?;
+        c.only(&["name", "dtype", "seed", "input_shape", "input_dim", "layers"])?;
         let dtype = c.get("dtype", |d| d.one_of(&["f32", "f64"]))?;
         if dtype != T::DTYPE {
             return Err(format!(
@@ -566,17 +377,23 @@ pub(crate) fn model_from_json<T: Element>(
         model.set_seed(c.get("seed", |s| s.u64())?);
         model.set_name(c.get("name", |n| n.str().map(str::to_string))?);
         let layers = c.get("layers", |l| l.items(layer_from_json::<T>))?;
-        let input_dim = c.get_opt("input_dim", |d| d.count(1))?;
+        // Format 1 saved `input_dim`, a width.
+        let input_shape = match c.get_opt("input_shape", |s| s.items(|d| d.count(1)))? {
+            Some(s) => Some(s),
+            None => c.get_opt("input_dim", |d| d.count(1))?.map(|d| vec![d]),
+        };
         if let Some(max) = max_weights {
-            check_declared_weights(&layers, input_dim, max)?;
+            check_declared_weights(&layers, input_shape.clone(), max)?;
         }
         for (i, layer) in layers.into_iter().enumerate() {
             model
                 .add_boxed(layer)
                 .map_err(|e| format!("config.layers[{i}]: {e}"))?;
         }
-        if let Some(d) = input_dim {
-            model.build(d).map_err(|e| format!("config.input_dim: {e}"))?;
+        if let Some(shape) = input_shape {
+            model
+                .build(&shape)
+                .map_err(|e| format!("config.input_shape: {e}"))?;
         }
         Ok(model)
     })?;

@@ -5,7 +5,8 @@
 //! with `safetensors.numpy.load_file(path)` (PyTorch, JAX and Keras users alike):
 //! - weights are named `{layer}.{param}` (`dense.kernel`, `dense_1.bias`), kernels in Keras's
 //!   `[inputs, units]` layout, in the model's element type (`F32` or `F64`);
-//! - a full model file adds the optimizer's state as `optimizer.{i}.{layer}.{param}`;
+//! - a full model file adds the optimizer's state as `optimizer.{layer}.{param}/{slot}`
+//!   (`optimizer.dense.kernel/momentum`, with Keras's slot names);
 //! - the header's metadata has one entry, `brick`: a JSON object with `format`
 //!   (`brick.weights` or `brick.model`), `format_version`, `crc32` (a checksum of the tensors'
 //!   bytes in name order, so that a file corrupted on disk is an error rather than silently
@@ -19,9 +20,8 @@
 //! what was expected and what the file holds, and the model is unchanged.
 
 pub(crate) mod config;
-mod json;
 
-pub use config::LAYER_CLASSES;
+pub use crate::layers::registry::LAYER_CLASSES;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,15 +38,6 @@ use crate::model::Sequential;
 const MODEL_FORMAT: &str = "brick.model";
 /// `format` in the metadata of a weights file.
 const WEIGHTS_FORMAT: &str = "brick.weights";
-/// The name of optimizer state tensor `i`: `optimizer.{i}.{param}`, where `param` is the
-/// weight it belongs to (the state holds a few tensors per weight, in weight order).
-fn state_name(i: usize, weight_names: &[String]) -> String {
-    let param = weight_names
-        .get(i % weight_names.len().max(1))
-        .map_or("", String::as_str);
-    format!("{OPTIMIZER_PREFIX}{i}.{param}")
-}
-
 /// How errors name a file given as bytes.
 const IN_MEMORY: &str = "<bytes>";
 /// Prefix of the optimizer's state tensors in a model file.
@@ -120,7 +111,7 @@ const METADATA_KEY: &str = "brick";
 /// The file's bytes: the tensors, and `header` (with the tensors' checksum added) as the
 /// metadata's `brick` entry.
 fn serialize<T: Element>(
-    tensors: &[(String, Tensor<T>)],
+    tensors: &[(String, &Tensor<T>)],
     mut header: serde_json::Map<String, Value>,
 ) -> Result<Vec<u8>> {
     let raw: Vec<(&str, Raw)> = tensors
@@ -264,25 +255,6 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 impl<T: Element> Sequential<T> {
-    /// The weights' names, `{layer}.{param}`, in layer order.
-    fn weight_names(&self) -> Vec<String> {
-        self.layers()
-            .iter()
-            .flat_map(|l| {
-                let layer = l.name().unwrap_or_default().to_string();
-                l.param_names()
-                    .into_iter()
-                    .map(move |p| format!("{layer}.{p}"))
-            })
-            .collect()
-    }
-
-    /// The weights as `(name, tensor)` pairs, named as [`weight_names`](Self::weight_names).
-    fn named_weights(&self) -> Vec<(String, Tensor<T>)> {
-        let weights = self.layers().iter().flat_map(|l| l.params()).cloned();
-        self.weight_names().into_iter().zip(weights).collect()
-    }
-
     /// Saves the weights to a safetensors file (see the [module](crate::save) docs for the
     /// names and layout), atomically. Keras's `save_weights`.
     ///
@@ -339,44 +311,96 @@ impl<T: Element> Sequential<T> {
         self.set_weights(&weights)
     }
 
-    /// The optimizer state in `file` (`optimizer.{i}.{param}` in the order of `i`); `None`
-    /// if the file holds none.
-    fn read_optimizer_state(&self, file: &File<'_>) -> Result<Option<Vec<Tensor<T>>>> {
-        let mut names: Vec<&str> = file
+    /// Puts the optimizer state in `file` back into the model's optimizer, by name: each
+    /// trainable weight's `optimizer.{layer}.{weight}/{slot}` tensors. Files of format 1
+    /// named them by position (`optimizer.{i}.{layer}.{weight}`, slot-major); those are
+    /// read too. Returns whether the file held any state.
+    fn restore_optimizer_state(&mut self, file: &File<'_>, steps: u64) -> Result<bool> {
+        let names: Vec<&str> = file
             .tensors
             .names()
             .into_iter()
             .filter(|n| n.starts_with(OPTIMIZER_PREFIX))
             .collect();
         if names.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
-        names.sort_by_key(|n| {
-            n[OPTIMIZER_PREFIX.len()..]
-                .split('.')
-                .next()
-                .and_then(|i| i.parse::<usize>().ok())
-                .unwrap_or(usize::MAX)
-        });
-        let weight_names = self.weight_names();
-        let state = names
+        let params: Vec<(String, Vec<usize>)> = self
+            .trainable_names()
+            .into_iter()
+            .zip(
+                self.layers()
+                    .iter()
+                    .flat_map(|l| l.weights().trainable())
+                    .map(|w| w.value().shape().to_vec()),
+            )
+            .collect();
+        let Some(opt) = self.optimizer_mut() else {
+            return Err(file.error("holds optimizer state but its config has no compile settings"));
+        };
+        let slots = opt.state_slots();
+        // Format 1: `optimizer.{i}.{param}`, `i` counting slot-major.
+        let legacy: HashMap<String, String> = slots
             .iter()
             .enumerate()
-            .map(|(i, n)| {
-                let expected = state_name(i, &weight_names);
-                if *n != expected {
-                    return Err(file.error(format!(
-                        "optimizer state tensor '{n}' is not the expected '{expected}'"
-                    )));
-                }
-                let view = file
-                    .tensors
-                    .tensor(n)
-                    .map_err(|_| file.error(format!("has no tensor '{n}'")))?;
-                file.tensor::<T>(n, view.shape())
+            .flat_map(|(k, slot)| {
+                let n = params.len();
+                params.iter().enumerate().map(move |(j, (p, _))| {
+                    (
+                        format!("{p}/{slot}"),
+                        format!("{OPTIMIZER_PREFIX}{}.{p}", k * n + j),
+                    )
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(state))
+            .collect();
+        let mut used = 0usize;
+        let mut failure = None;
+        let mut lookup = |key: &str| -> Option<Tensor<T>> {
+            let name = format!("{OPTIMIZER_PREFIX}{key}");
+            let name = if names.contains(&name.as_str()) {
+                name
+            } else {
+                legacy
+                    .get(key)
+                    .filter(|n| names.contains(&n.as_str()))?
+                    .clone()
+            };
+            let view = file.tensors.tensor(&name).ok()?;
+            match file.tensor::<T>(&name, view.shape()) {
+                Ok(t) => {
+                    used += 1;
+                    Some(t)
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    None
+                }
+            }
+        };
+        let restored = opt.restore_named(&params, &mut lookup, steps);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        restored.map_err(|e| file.error(format!("optimizer state: {e}")))?;
+        if used != names.len() {
+            let mut extra: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| {
+                    let key = &n[OPTIMIZER_PREFIX.len()..];
+                    !params
+                        .iter()
+                        .any(|(p, _)| slots.iter().any(|s| key == format!("{p}/{s}")))
+                        && !legacy.values().any(|l| l == n)
+                })
+                .collect();
+            extra.sort_unstable();
+            return Err(file.error(format!(
+                "holds optimizer state for weights this model does not train: {}",
+                extra.join(", ")
+            )));
+        }
+        Ok(true)
     }
 
     /// The model's weights from `file`, checked against the model; tensors named
@@ -476,9 +500,8 @@ impl<T: Element> Sequential<T> {
         if let Some(opt) = self.optimizer() {
             optimizer_steps = opt.iterations();
             if opt.common().is_built() {
-                let names = self.weight_names();
-                for (i, t) in opt.state().into_iter().enumerate() {
-                    tensors.push((state_name(i, &names), t.clone()));
+                for (name, t) in opt.named_state() {
+                    tensors.push((format!("{OPTIMIZER_PREFIX}{name}"), t));
                 }
             }
         }
@@ -562,29 +585,16 @@ impl<T: Element> Sequential<T> {
         if !weight_sizes.is_empty() {
             if !model.is_built() {
                 return Err(file.error(
-                    "holds weights but its config gives no input_dim to build the model for",
+                    "holds weights but its config gives no input_shape to build the model for",
                 ));
             }
             let weights = model.read_weights(&file, true)?;
             model.set_weights(&weights)?;
         }
-        let state = model.read_optimizer_state(&file)?;
-        let shapes: Vec<Vec<usize>> = model
-            .get_weights()
-            .iter()
-            .map(|t| t.shape().to_vec())
-            .collect();
-        match (model.optimizer_mut(), state) {
-            (Some(opt), Some(state)) => opt
-                .restore(&shapes, state, steps)
-                .map_err(|e| file.error(format!("optimizer state: {e}")))?,
-            (Some(opt), None) => opt.common_mut().set_iterations(steps),
-            (None, Some(_)) => {
-                return Err(
-                    file.error("holds optimizer state but its config has no compile settings")
-                );
-            }
-            (None, None) => {}
+        if !model.restore_optimizer_state(&file, steps)?
+            && let Some(opt) = model.optimizer_mut()
+        {
+            opt.common_mut().set_iterations(steps);
         }
         model.set_completed_epochs(epochs as usize);
         Ok(model)

@@ -386,11 +386,12 @@ fn bad_configs_are_errors_with_the_path_of_the_problem() {
     };
     assert!(err("{ not json").contains("not valid JSON"));
     assert!(err("[]").contains("expected an object, got a list"));
-    let e = err(&json.replacen("\"Dense\"", "\"Conv2D\"", 1));
+    let e = err(&json.replacen("\"Dense\"", "\"Conv3D\"", 1));
     assert!(
         e.contains("layers[0].class_name")
-            && e.contains("Conv2D")
-            && e.contains("Dense, Activation"),
+            && e.contains("unknown layer class 'Conv3D'")
+            && e.contains("Dense, Activation, Conv2D")
+            && e.contains("nn::register_layer::<f32>(\"Conv3D\", factory)"),
         "{e}"
     );
     let e = err(&json.replacen("\"tanh\"", "\"tanhh\"", 1));
@@ -414,7 +415,7 @@ fn bad_configs_are_errors_with_the_path_of_the_problem() {
     );
     let e = err(&json.replacen("\"beta_1\": 0.9", "\"beta_1\": 1.5", 1));
     assert!(e.contains("beta_1"), "{e}");
-    let e = err(&json.replacen("\"format_version\": 1", "\"format_version\": 99", 1));
+    let e = err(&json.replacen("\"format_version\": 2", "\"format_version\": 99", 1));
     assert!(e.contains("version 99"), "{e}");
 }
 

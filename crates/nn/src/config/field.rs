@@ -19,6 +19,11 @@ impl<'a> Field<'a> {
         Field { value, path: "" }
     }
 
+    /// The path of this value.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
     fn err<V>(&self, expected: &str) -> ConfigResult<V> {
         let shown = match self.value {
             Value::String(s) => format!("\"{}\"", s.chars().take(60).collect::<String>()),
@@ -142,6 +147,18 @@ impl<'a> Field<'a> {
             Some(v) if v >= min => Ok(v),
             _ => self.err(&format!("a whole number of at least {min}")),
         }
+    }
+
+    /// Two whole numbers of at least `min` (`[3, 3]`), or one for both (`3`), as Keras
+    /// writes a kernel size or strides.
+    pub fn pair(&self, min: usize) -> ConfigResult<[usize; 2]> {
+        if self.value.is_number() {
+            let n = self.count(min)?;
+            return Ok([n, n]);
+        }
+        let items = self.items(|i| i.count(min))?;
+        <[usize; 2]>::try_from(items)
+            .or_else(|_| self.err(&format!("two whole numbers of at least {min}")))
     }
 
     /// One of `valid` (a name).
