@@ -87,6 +87,42 @@ fn json_list(v: &[f64], digits: usize) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// Each epoch's seconds, each epoch's loss, and the median seconds after the first epoch.
+type Timed = (Vec<f64>, Vec<f64>, f64);
+
+/// Trains `epochs` epochs of batch 128 without shuffling, one `fit` call each, as the peer
+/// scripts time them: each epoch's seconds and loss, and the median of the epochs after the
+/// first.
+fn timed_epochs(
+    model: &mut Sequential,
+    x: &Tensor,
+    y: &Tensor,
+    epochs: usize,
+) -> Result<Timed, Box<dyn std::error::Error>> {
+    let mut epoch_s = Vec::new();
+    let mut losses = Vec::new();
+    for epoch in 0..epochs {
+        let options = FitOptions {
+            epochs: epoch + 1,
+            initial_epoch: epoch,
+            batch_size: 128,
+            shuffle: false,
+            verbose: 0,
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let h = model.fit(x, y, options)?;
+        epoch_s.push(t.elapsed().as_secs_f64());
+        losses.push(h.loss()[0]);
+    }
+    let rest = if epoch_s.len() > 1 {
+        median(epoch_s[1..].to_vec())
+    } else {
+        epoch_s[0]
+    };
+    Ok((epoch_s, losses, rest))
+}
+
 /// The bundled digits tiled to `n` rows, as the peer scripts build them.
 fn mnist_tiled(n: usize) -> Result<(Tensor, Tensor), Box<dyn std::error::Error>> {
     let labels = load_mnist_labels(brick::data_path("mnist-10k-labels-idx1-ubyte.gz"))?;
@@ -113,27 +149,7 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     model.add(Dense::new(512).input_dim(784).activation("relu"))?;
     model.add(Dense::new(10).activation("softmax"))?;
     model.compile(RMSprop::new(0.001), "categorical_crossentropy", NO_METRICS)?;
-    let mut epoch_s = Vec::new();
-    let mut losses = Vec::new();
-    for epoch in 0..args.epochs {
-        let options = FitOptions {
-            epochs: epoch + 1,
-            initial_epoch: epoch,
-            batch_size: 128,
-            shuffle: false,
-            verbose: 0,
-            ..Default::default()
-        };
-        let t = Instant::now();
-        let h = model.fit(&x, &y, options)?;
-        epoch_s.push(t.elapsed().as_secs_f64());
-        losses.push(h.loss()[0]);
-    }
-    let rest = if epoch_s.len() > 1 {
-        median(epoch_s[1..].to_vec())
-    } else {
-        epoch_s[0]
-    };
+    let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, args.epochs)?;
     println!(
         "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
         brick::tensor::simd::level(),
@@ -200,27 +216,7 @@ fn mnist_convnet(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let gemm = gemm_rate(128, 784, 512);
     let gemm_conv2 = gemm_rate(128 * 121, 288, 64);
     let floor_s = flop_per_image * args.n as f64 / (gemm * 1e9);
-    let mut epoch_s = Vec::new();
-    let mut losses = Vec::new();
-    for epoch in 0..epochs {
-        let options = FitOptions {
-            epochs: epoch + 1,
-            initial_epoch: epoch,
-            batch_size: 128,
-            shuffle: false,
-            verbose: 0,
-            ..Default::default()
-        };
-        let t = Instant::now();
-        let h = model.fit(&x, &y, options)?;
-        epoch_s.push(t.elapsed().as_secs_f64());
-        losses.push(h.loss()[0]);
-    }
-    let rest = if epoch_s.len() > 1 {
-        median(epoch_s[1..].to_vec())
-    } else {
-        epoch_s[0]
-    };
+    let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, epochs)?;
     println!(
         "{{\"bench\": \"mnist_convnet\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {epochs}, \"epoch1_s\": {:.3}, \"epoch_rest_median_s\": {:.3}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"gemm_conv2_gflops\": {:.1}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
         brick::tensor::simd::level(),
