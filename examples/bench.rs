@@ -392,13 +392,25 @@ fn matmul() {
         (128, 784, 512, "nn"),
         (784, 128, 512, "tn"),
         (128, 512, 10, "nn"),
+        // The convnet's products for a batch of 128: each convolution forward
+        // (patches @ kernel), its kernel gradient (patches^T @ dy) and the second one's
+        // patch gradient (dy @ kernel^T).
+        (128 * 676, 9, 32, "nn"),
+        (9, 128 * 676, 32, "tn"),
+        (128 * 121, 288, 64, "nn"),
+        (288, 128 * 121, 64, "tn"),
+        (128 * 121, 64, 288, "nt"),
     ] {
         let a = if layout == "tn" {
             Tensor::<f32>::rand_uniform(&[k, m], 0.0, 1.0, &mut rng).transpose()
         } else {
             Tensor::<f32>::rand_uniform(&[m, k], 0.0, 1.0, &mut rng)
         };
-        let b = Tensor::<f32>::rand_uniform(&[k, n], 0.0, 1.0, &mut rng);
+        let b = if layout == "nt" {
+            Tensor::<f32>::rand_uniform(&[n, k], 0.0, 1.0, &mut rng).transpose()
+        } else {
+            Tensor::<f32>::rand_uniform(&[k, n], 0.0, 1.0, &mut rng)
+        };
         for _ in 0..3 {
             black_box(a.matmul(&b));
         }

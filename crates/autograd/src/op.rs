@@ -148,6 +148,75 @@ pub trait Operand<T: Element>: Clone + Sized {
     fn sum(&self, axis: isize, keepdims: bool) -> Self;
 }
 
+/// Element-wise formulas over at least this many elements run in chunks on the pool (a
+/// convolution's activations; a Dense layer's 128 x 512 stay on one thread).
+const PARALLEL_MAP_MIN: usize = 1 << 17;
+/// Elements per chunk of a parallel element-wise formula (128 KiB of `f32`).
+const MAP_CHUNK: usize = 1 << 15;
+
+/// Appends `f` of the zipped slices to `out`. Zipped iterators (no bounds checks), so that
+/// the loop vectorizes: `simd::dispatch` compiles it for the processor's vectors. `pick`
+/// builds the argument array from the first N of four values; it folds away when inlined.
+fn extend_map<T: Element, F: RealFn<T, N>, const N: usize>(f: &F, s: [&[T]; N], out: &mut Vec<T>) {
+    fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
+        std::array::from_fn(|k| v[k])
+    }
+    let n = s[0].len();
+    tensor::simd::dispatch(
+        #[inline(always)]
+        || match N {
+            1 => out.extend(s[0].iter().map(|&a| f.eval(pick([a; 4])))),
+            2 => out.extend(
+                s[0].iter()
+                    .zip(s[1])
+                    .map(|(&a, &b)| f.eval(pick([a, b, b, b]))),
+            ),
+            3 => out.extend(
+                s[0].iter()
+                    .zip(s[1])
+                    .zip(s[2])
+                    .map(|((&a, &b), &c)| f.eval(pick([a, b, c, c]))),
+            ),
+            4 => out.extend(
+                s[0].iter()
+                    .zip(s[1])
+                    .zip(s[2])
+                    .zip(s[3])
+                    .map(|(((&a, &b), &c), &d)| f.eval(pick([a, b, c, d]))),
+            ),
+            _ => out.extend((0..n).map(|i| f.eval(s.map(|s| s[i])))),
+        },
+    );
+}
+
+/// Writes `f` of the zipped slices into `out` (of their length), as [`extend_map`] does.
+fn map_slices<T: Element, F: RealFn<T, N>, const N: usize>(f: &F, s: [&[T]; N], out: &mut [T]) {
+    fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
+        std::array::from_fn(|k| v[k])
+    }
+    tensor::simd::dispatch(
+        #[inline(always)]
+        || match N {
+            1 => out
+                .iter_mut()
+                .zip(s[0])
+                .for_each(|(o, &a)| *o = f.eval(pick([a; 4]))),
+            2 => out
+                .iter_mut()
+                .zip(s[0].iter().zip(s[1]))
+                .for_each(|(o, (&a, &b))| *o = f.eval(pick([a, b, b, b]))),
+            3 => out
+                .iter_mut()
+                .zip(s[0].iter().zip(s[1]).zip(s[2]))
+                .for_each(|(o, ((&a, &b), &c))| *o = f.eval(pick([a, b, c, c]))),
+            _ => out
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| *o = f.eval(s.map(|s| s[i]))),
+        },
+    );
+}
+
 #[track_caller]
 fn ok<V>(r: Result<V>) -> V {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -172,38 +241,18 @@ impl<T: Element> Operand<T> for Tensor<T> {
         if same && args.iter().all(|a| a.as_slice().is_some()) {
             let n = args[0].len();
             let s: [&[T]; N] = args.map(|a| a.as_slice().expect("contiguous"));
-            let mut out = Vec::with_capacity(n);
-            // Zipped iterators (no bounds checks), so that the loop vectorizes:
-            // `simd::dispatch` compiles it for the processor's vectors. `pick` builds the
-            // argument array from the first N of four values; it folds away when inlined.
-            fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
-                std::array::from_fn(|k| v[k])
-            }
-            tensor::simd::dispatch(
-                #[inline(always)]
-                || match N {
-                    1 => out.extend(s[0].iter().map(|&a| f.eval(pick([a; 4])))),
-                    2 => out.extend(
-                        s[0].iter()
-                            .zip(s[1])
-                            .map(|(&a, &b)| f.eval(pick([a, b, b, b]))),
-                    ),
-                    3 => out.extend(
-                        s[0].iter()
-                            .zip(s[1])
-                            .zip(s[2])
-                            .map(|((&a, &b), &c)| f.eval(pick([a, b, c, c]))),
-                    ),
-                    4 => out.extend(
-                        s[0].iter()
-                            .zip(s[1])
-                            .zip(s[2])
-                            .zip(s[3])
-                            .map(|(((&a, &b), &c), &d)| f.eval(pick([a, b, c, d]))),
-                    ),
-                    _ => out.extend((0..n).map(|i| f.eval(s.map(|s| s[i])))),
-                },
-            );
+            // Large operands (a convolution's activations) in chunks on the pool; the rest
+            // in one loop on this thread, where handing work over costs more than it saves.
+            let out = if n >= PARALLEL_MAP_MIN && tensor::parallel::num_threads() > 1 {
+                tensor::parallel::fill_chunks(n, MAP_CHUNK, |range, out| {
+                    map_slices(f, s.map(|s| &s[range.clone()]), out)
+                })
+            } else {
+                let mut out = vec![T::zero(); 0];
+                out.reserve_exact(n);
+                extend_map(f, s, &mut out);
+                out
+            };
             return Tensor::from_vec(out, shape).expect("same length");
         }
         // One-element operands (a loss's scale) beside full-size contiguous ones: repeat the

@@ -106,6 +106,6 @@ impl<T: Element> Real<T> for T {
 /// An element-wise function of `N` arguments written over [`Real`], such as the chain rule
 /// `g * f'(x)` of an activation. [`Operand::map_real`](crate::Operand::map_real) evaluates it
 /// over tensors (one fused loop) or variables (recorded, differentiable).
-pub trait RealFn<T: Element, const N: usize> {
+pub trait RealFn<T: Element, const N: usize>: Sync {
     fn eval<R: Real<T>>(&self, args: [R; N]) -> R;
 }

@@ -12,9 +12,9 @@
 use std::collections::BTreeSet;
 
 use autograd::gradcheck::GradCheck;
-use autograd::ops::conv::FoldPatchesOp;
+use autograd::ops::conv::{Conv2dBackpropInputOp, Conv2dBackpropKernelOp, Conv2dOp, FoldPatchesOp};
 use autograd::ops::loss::SoftmaxCeGradOp;
-use autograd::ops::pool::{PutAddOp, TakeOp};
+use autograd::ops::pool::{MaxPoolGradOp, MaxPoolTakeOp};
 use autograd::ops::shape::{PadAxisOp, ScatterAddOp};
 use autograd::{OutputActivation, Var};
 use proptest::prelude::*;
@@ -196,16 +196,60 @@ fn distinct_of(shape: Vec<usize>) -> impl Strategy<Value = Tensor<f64>> {
         })
 }
 
-/// Flat indices into a tensor of random shape, and the shape of the result they make.
-fn flat_indices() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>)> {
-    (shape(), shape()).prop_flat_map(|(source, out)| {
-        let n = numel(&source);
+/// A convolution's options from a window.
+fn conv_options(w: &Window) -> Conv2dOptions {
+    Conv2dOptions {
+        strides: w.strides,
+        padding: w.padding,
+        dilation: w.dilation,
+    }
+}
+
+/// A convolution's operands: an image batch, a kernel that fits it, and a gradient of the
+/// output's shape; with the options.
+fn conv_operands() -> impl Strategy<Value = (Vec<Tensor<f64>>, Conv2dOptions)> {
+    (window_and_image(), 1usize..=2).prop_flat_map(|((window, s), c_out)| {
+        let p = window.place([s[1], s[2]], "t").unwrap();
+        let kernel = vec![window.size[0], window.size[1], s[3], c_out];
+        let out = vec![s[0], p.out[0], p.out[1], c_out];
         (
-            prop::collection::vec(0..n, numel(&out)),
-            Just(source),
-            Just(out),
+            (
+                tensor_of(s, -2.0..2.0),
+                tensor_of(kernel, -1.0..1.0),
+                tensor_of(out, -1.0..1.0),
+            )
+                .prop_map(|(x, k, g)| vec![x, k, g]),
+            Just(conv_options(&window)),
         )
     })
+}
+
+/// Distinct values for max pooling (no ties) and a second tensor: of the image's shape
+/// (`image_shaped`) or of the pooling's output.
+fn max_pool_operands(image_shaped: bool) -> impl Strategy<Value = (Vec<Tensor<f64>>, Window)> {
+    window_and_image()
+        .prop_filter_map("a pooling window (no dilation) that fits", |(w, s)| {
+            let window = Window {
+                dilation: [1, 1],
+                ..w
+            };
+            window
+                .place([s[1], s[2]], "t")
+                .is_ok()
+                .then_some((window, s))
+        })
+        .prop_flat_map(move |(window, s)| {
+            let p = window.place([s[1], s[2]], "t").unwrap();
+            let other = if image_shaped {
+                s.clone()
+            } else {
+                vec![s[0], p.out[0], p.out[1], s[3]]
+            };
+            (
+                (distinct_of(s), tensor_of(other, -2.0..2.0)).prop_map(|(x, g)| vec![x, g]),
+                Just(window),
+            )
+        })
 }
 
 /// Logits and targets of one shape (rows of classes when `rows`), targets in [0, 1].
@@ -401,12 +445,37 @@ gradchecks! {
     max_pool2d: window_and_image().prop_flat_map(|(window, s)| {
         (distinct_of(s).prop_map(|t| vec![t]), Just(window))
     }) => |v, w| v[0].max_pool2d(w.size, Some(w.strides), w.padding);
-    take: flat_indices().prop_flat_map(|(indices, source, out)| {
-        (tensor_of(source, -2.0..2.0).prop_map(|t| vec![t]), Just((indices, out)))
-    }) => |v, io| v[0].tape().apply(TakeOp { indices: io.0.clone(), shape: io.1.clone() }, [v[0]]).unwrap();
-    put_add: flat_indices().prop_flat_map(|(indices, source, out)| {
-        (tensor_of(out, -2.0..2.0).prop_map(|t| vec![t]), Just((indices, source)))
-    }) => |v, is| v[0].tape().apply(PutAddOp { indices: is.0.clone(), shape: is.1.clone() }, [v[0]]).unwrap();
+    max_pool2d_grad: max_pool_operands(false) => |v, w| v[0].tape().apply(MaxPoolGradOp(w), [v[0], v[1]]).unwrap();
+    max_pool2d_take: max_pool_operands(true) => |v, w| v[0].tape().apply(MaxPoolTakeOp(w), [v[0], v[1]]).unwrap();
+    conv2d: (conv_operands(), any::<bool>(), 0usize..3).prop_map(|((mut v, o), bias, act)| {
+        // The gradient slot becomes a bias [c_out], or goes.
+        let g = v.pop().unwrap();
+        if bias {
+            v.push(g.reshape(&[g.len() / g.shape()[3], g.shape()[3]]).sum(0, false));
+        }
+        let act = [OutputActivation::Linear, OutputActivation::Sigmoid, OutputActivation::Tanh][act];
+        (v, (o, act))
+    }) => |v, oa| {
+        let op = Conv2dOp { options: oa.0, activation: oa.1 };
+        match v.len() {
+            3 => v[0].tape().apply(op, [v[0], v[1], v[2]]).unwrap(),
+            _ => v[0].tape().apply(op, [v[0], v[1]]).unwrap(),
+        }
+    };
+    conv2d_backprop_input: conv_operands().prop_map(|(v, o)| {
+        let image_shape = v[0].shape().to_vec();
+        (vec![v[2].clone(), v[1].clone()], (o, image_shape))
+    }) => |v, os| {
+        let op = Conv2dBackpropInputOp { options: os.0, image_shape: os.1.clone() };
+        v[0].tape().apply(op, [v[0], v[1]]).unwrap()
+    };
+    conv2d_backprop_kernel: conv_operands().prop_map(|(v, o)| {
+        let kernel_shape = v[1].shape().to_vec();
+        (vec![v[0].clone(), v[2].clone()], (o, kernel_shape))
+    }) => |v, os| {
+        let op = Conv2dBackpropKernelOp { options: os.0, kernel_shape: os.1.clone() };
+        v[0].tape().apply(op, [v[0], v[1]]).unwrap()
+    };
     // matmul
     matmul: plain(matmul_operands()) => |v| v[0].matmul(v[1]);
     // shape
@@ -544,8 +613,8 @@ proptest! {
     }
 
     /// A convolution with bias and tanh, differentiated with respect to the image, the kernel
-    /// and the bias: first and second order (the second through patches, fold_patches and
-    /// the matrix product's rules).
+    /// and the bias: first and second order (the second through the three convolution ops'
+    /// rules).
     #[test]
     fn conv2d_first_and_second_order(
         (window, image) in window_and_image(),
@@ -560,8 +629,11 @@ proptest! {
             Tensor::rand_normal(&[c_out], 0.0, 0.5, &mut rng),
         ];
         let options = Conv2dOptions { strides: window.strides, padding: window.padding, dilation: window.dilation };
-        run(1, "patches", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
-        run(2, "patches", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
+        run(1, "conv2d", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
+        run(2, "conv2d", &inputs, |v| (v[0].conv2d(v[1], &options) + v[2]).tanh())?;
+        run(2, "conv2d", &inputs, |v| {
+            v[0].conv2d_activated(v[1], Some(v[2]), OutputActivation::Tanh, &options)
+        })?;
     }
 
     /// Average and global average pooling (composed from patches and reductions), first and

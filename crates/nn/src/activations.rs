@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use autograd::Var;
+use autograd::{OutputActivation, Var};
 use tensor::{Element, cst};
 
 use crate::error::{Error, Result};
@@ -89,6 +89,19 @@ impl Activation {
             Activation::HardSigmoid => "hard_sigmoid",
             Activation::Exponential => "exponential",
             Activation::Step => "step",
+        }
+    }
+
+    /// The form a fused layer op (Dense, Conv2D) computes in its own pass: the activations
+    /// whose derivative follows from their output. `None` for the others, which the layer
+    /// applies as a separate op.
+    pub fn fused(&self) -> Option<OutputActivation> {
+        match self {
+            Activation::Linear => Some(OutputActivation::Linear),
+            Activation::Relu => Some(OutputActivation::Relu),
+            Activation::Sigmoid => Some(OutputActivation::Sigmoid),
+            Activation::Tanh => Some(OutputActivation::Tanh),
+            _ => None,
         }
     }
 

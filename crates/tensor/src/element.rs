@@ -66,6 +66,30 @@ pub trait Element:
     /// assert_eq!(20.0f32.fast_tanh(), 1.0);
     /// ```
     fn fast_tanh(self) -> Self;
+
+    /// Runs `f` with this thread's scratch buffer of this element type: a vector kept from
+    /// one call to the next, so that a kernel's working space (a convolution's patches) is
+    /// allocated once per thread, not once per step. Its length and contents are whatever
+    /// the last user left. A nested call gets an empty vector of its own.
+    ///
+    /// ```
+    /// use tensor::Element;
+    /// let len = f32::with_scratch(|buf| {
+    ///     buf.resize(4, 0.0);
+    ///     buf.len()
+    /// });
+    /// assert_eq!(len, 4);
+    /// ```
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R;
+}
+
+/// Lends `cell`'s vector to `f` and takes it back afterwards (a nested call finds the cell
+/// empty and starts a vector of its own, which it leaves there).
+fn lend<T, R>(cell: &std::cell::Cell<Vec<T>>, f: impl FnOnce(&mut Vec<T>) -> R) -> R {
+    let mut buf = cell.take();
+    let result = f(&mut buf);
+    cell.set(buf);
+    result
 }
 
 impl Element for f32 {
@@ -86,6 +110,10 @@ impl Element for f32 {
     fn fast_tanh(self) -> f32 {
         tanh_f32(self)
     }
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+        thread_local!(static SCRATCH: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) });
+        SCRATCH.with(|cell| lend(cell, f))
+    }
 }
 
 impl Element for f64 {
@@ -105,6 +133,10 @@ impl Element for f64 {
     #[inline]
     fn fast_tanh(self) -> f64 {
         self.tanh()
+    }
+    fn with_scratch<R>(f: impl FnOnce(&mut Vec<f64>) -> R) -> R {
+        thread_local!(static SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) });
+        SCRATCH.with(|cell| lend(cell, f))
     }
 }
 

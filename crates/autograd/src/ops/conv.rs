@@ -1,14 +1,145 @@
-//! 2-D convolution as patches and one matrix product: `conv2d(x, k) = patches(x) @ k`,
-//! reshaped. The patches op and its adjoint (`fold_patches`) are each other's gradients, so
-//! every derivative of a convolution, of any order, follows from them and the matrix
-//! product's.
+//! 2-D convolution and its two gradients, each an op: `conv2d(x, k)`, its gradient with
+//! respect to the input (`conv2d_backprop_input(dy, k)`, a transposed convolution) and with
+//! respect to the kernel (`conv2d_backprop_kernel(x, dy)`). The three are bilinear and each
+//! one's gradients are the other two, so every derivative of a convolution, of any order,
+//! follows from these three rules (as PyTorch's and JAX's convolutions are closed under
+//! differentiation). The kernels run chunk by chunk over the batch (see
+//! [`Tensor::conv2d`]): the patches of a whole batch are never built.
+//!
+//! The patches op (im2col) and its adjoint (`fold_patches`), each other's gradients, serve
+//! average pooling.
 
 use tensor::ops::conv::{Conv2dOptions, Window};
-use tensor::{Element, Result, Tensor, TensorError};
+use tensor::{Element, Result, Tensor};
 
 use crate::op::{InputGrads, Op, Operand};
+use crate::ops::dense::OutputActivation;
 use crate::ops::unwrap_op;
 use crate::tape::Var;
+
+/// `activation(conv2d(x, k) + b)` for a channels-last batch `x` `[b, h, w, c_in]`, a kernel
+/// `k` `[kh, kw, c_in, c_out]` and an optional bias `b` `[c_out]` (inputs in that order).
+/// The bias and the activation are applied to each chunk of the output while it is in
+/// cache; the activation's derivative is its own [`Elementwise`](crate::ops::unary) rule.
+pub struct Conv2dOp {
+    pub options: Conv2dOptions,
+    pub activation: OutputActivation,
+}
+
+impl<T: Element> Op<T> for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "conv2d"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let act = self.activation;
+        x[0].conv2d(x[1], x.get(2).copied(), &self.options, &|v| {
+            act.apply_in_place(v)
+        })
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
+        let dz = self.activation.chain(dy, y);
+        let options = self.options;
+        dx.set_with(0, || {
+            let image_shape = x[0].shape().into_owned();
+            V::apply(
+                Conv2dBackpropInputOp {
+                    options,
+                    image_shape,
+                },
+                [&dz, x[1]],
+            )
+        });
+        dx.set_with(1, || {
+            let kernel_shape = x[1].shape().into_owned();
+            V::apply(
+                Conv2dBackpropKernelOp {
+                    options,
+                    kernel_shape,
+                },
+                [x[0], &dz],
+            )
+        });
+        if x.len() > 2 {
+            dx.set_with(2, || {
+                let c_out = dz.shape()[3];
+                let rows = dz.shape().iter().product::<usize>() / c_out.max(1);
+                dz.reshape(&[rows, c_out]).sum(0, false)
+            });
+        }
+    }
+}
+
+/// A plain convolution (no bias, no activation), as the other two ops' gradients use it.
+fn linear_conv(options: Conv2dOptions) -> Conv2dOp {
+    Conv2dOp {
+        options,
+        activation: OutputActivation::Linear,
+    }
+}
+
+/// The gradient of a convolution with respect to its input, for inputs `[dy, k]`: the batch
+/// of `image_shape` (see [`Tensor::conv2d_backprop_input`]). Linear in each input: its
+/// gradients are a convolution (for `dy`) and the kernel gradient (for `k`).
+pub struct Conv2dBackpropInputOp {
+    pub options: Conv2dOptions,
+    pub image_shape: Vec<usize>,
+}
+
+impl<T: Element> Op<T> for Conv2dBackpropInputOp {
+    fn name(&self) -> &'static str {
+        "conv2d_backprop_input"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].conv2d_backprop_input(x[1], &self.options, &self.image_shape)
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dz: &V, dx: &mut InputGrads<'_, V>) {
+        // <dz, I(g, k)> = <conv(dz, k), g> = <k, G(dz, g)>.
+        let options = self.options;
+        dx.set_with(0, || V::apply(linear_conv(options), [dz, x[1]]));
+        dx.set_with(1, || {
+            let kernel_shape = x[1].shape().into_owned();
+            V::apply(
+                Conv2dBackpropKernelOp {
+                    options,
+                    kernel_shape,
+                },
+                [dz, x[0]],
+            )
+        });
+    }
+}
+
+/// The gradient of a convolution with respect to its kernel, for inputs `[x, dy]`: a kernel
+/// of `kernel_shape` (see [`Tensor::conv2d_backprop_kernel`]). Linear in each input: its
+/// gradients are the input gradient (for `x`) and a convolution (for `dy`).
+pub struct Conv2dBackpropKernelOp {
+    pub options: Conv2dOptions,
+    pub kernel_shape: Vec<usize>,
+}
+
+impl<T: Element> Op<T> for Conv2dBackpropKernelOp {
+    fn name(&self) -> &'static str {
+        "conv2d_backprop_kernel"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        x[0].conv2d_backprop_kernel(x[1], &self.options, &self.kernel_shape)
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dz: &V, dx: &mut InputGrads<'_, V>) {
+        // <dz, G(x, g)> = <conv(x, dz), g> = <x, I(g, dz)>.
+        let options = self.options;
+        dx.set_with(0, || {
+            let image_shape = x[0].shape().into_owned();
+            V::apply(
+                Conv2dBackpropInputOp {
+                    options,
+                    image_shape,
+                },
+                [x[1], dz],
+            )
+        });
+        dx.set_with(1, || V::apply(linear_conv(options), [x[0], dz]));
+    }
+}
 
 /// The windows of a channels-last batch `[b, h, w, c]`: `[b, oh, ow, kh * kw * c]` (see
 /// [`Tensor::patches`]).
@@ -94,28 +225,54 @@ impl<'t, T: Element> Var<'t, T> {
     /// [`conv2d`](Var::conv2d) that returns an error if the input is not 4-D, the kernel not
     /// `[kh, kw, c_in, c_out]` with the input's channels, or the kernel does not fit.
     pub fn try_conv2d(self, kernel: Var<'t, T>, options: &Conv2dOptions) -> Result<Var<'t, T>> {
-        let (xs, ks) = (self.shape(), kernel.shape());
-        let &[kh, kw, c_in, c_out] = ks.as_slice() else {
-            return Err(TensorError::RankMismatch {
-                op: "conv2d",
-                expected: "a kernel of 4 dimensions [kh, kw, c_in, c_out]".into(),
-                shape: ks,
-            });
+        self.try_conv2d_activated(kernel, None, OutputActivation::Linear, options)
+    }
+
+    /// `activation(conv2d(self, kernel) + bias)` in one op, as Keras's `Conv2D` layer
+    /// computes it: one pass over the output instead of three.
+    ///
+    /// ```
+    /// use autograd::{OutputActivation, Tape};
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::Conv2dOptions;
+    ///
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.param(&Tensor::ones(&[1, 3, 3, 1]));
+    /// let k = tape.param(&Tensor::ones(&[2, 2, 1, 1]));
+    /// let b = tape.param(&Tensor::full(&[1], -5.0));
+    /// let y = x.conv2d_activated(k, Some(b), OutputActivation::Relu, &Conv2dOptions::default());
+    /// assert_eq!(y.value().to_vec(), vec![0.0; 4]); // 4 - 5, clipped at 0
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes do not fit; see [`try_conv2d_activated`](Var::try_conv2d_activated).
+    #[track_caller]
+    pub fn conv2d_activated(
+        self,
+        kernel: Var<'t, T>,
+        bias: Option<Var<'t, T>>,
+        activation: OutputActivation,
+        options: &Conv2dOptions,
+    ) -> Var<'t, T> {
+        unwrap_op(self.try_conv2d_activated(kernel, bias, activation, options))
+    }
+
+    /// [`conv2d_activated`](Var::conv2d_activated) that returns an error for shapes that do
+    /// not fit (the bias must be `[c_out]`).
+    pub fn try_conv2d_activated(
+        self,
+        kernel: Var<'t, T>,
+        bias: Option<Var<'t, T>>,
+        activation: OutputActivation,
+        options: &Conv2dOptions,
+    ) -> Result<Var<'t, T>> {
+        let op = Conv2dOp {
+            options: *options,
+            activation,
         };
-        if xs.len() != 4 || xs[3] != c_in {
-            return Err(TensorError::InvalidArgument {
-                op: "conv2d",
-                message: format!(
-                    "the input must be [batch, height, width, {c_in}] for a kernel of shape \
-                     {ks:?}, got {xs:?}"
-                ),
-            });
+        match bias {
+            Some(b) => self.tape.apply(op, [self, kernel, b]),
+            None => self.tape.apply(op, [self, kernel]),
         }
-        let p = self.try_patches(&options.window([kh, kw]))?;
-        let [b, oh, ow, row] = <[usize; 4]>::try_from(p.shape()).expect("patches are 4-D");
-        let y = p
-            .try_reshape(&[b * oh * ow, row])?
-            .try_matmul(kernel.try_reshape(&[row, c_out])?)?;
-        y.try_reshape(&[b, oh, ow, c_out])
     }
 }

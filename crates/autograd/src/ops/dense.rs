@@ -21,6 +21,36 @@ pub enum OutputActivation {
     Tanh,
 }
 
+impl OutputActivation {
+    /// Applies the activation to `v` in place, one branch-free loop per activation.
+    pub(crate) fn apply_in_place<T: Element>(self, v: &mut [T]) {
+        fn each<T: Element>(v: &mut [T], f: impl Fn(T) -> T) {
+            tensor::simd::dispatch(
+                #[inline(always)]
+                || v.iter_mut().for_each(|v| *v = f(*v)),
+            );
+        }
+        match self {
+            OutputActivation::Linear => {}
+            OutputActivation::Relu => each(v, |v| v.max(T::zero())),
+            OutputActivation::Sigmoid => each(v, tensor::sigmoid_scalar),
+            OutputActivation::Tanh => each(v, T::fast_tanh),
+        }
+    }
+
+    /// The gradient before the activation, `dy * f'(y)`, from the activation's output `y`:
+    /// the [`Elementwise`] function's own derivative, so that a fused op and the plain
+    /// activation cannot disagree.
+    pub(crate) fn chain<T: Element, V: Operand<T>>(self, dy: &V, y: &V) -> V {
+        match self {
+            OutputActivation::Linear => dy.clone(),
+            OutputActivation::Relu => chain_of_output(&Relu, dy, y),
+            OutputActivation::Sigmoid => chain_of_output(&Sigmoid, dy, y),
+            OutputActivation::Tanh => chain_of_output(&Tanh, dy, y),
+        }
+    }
+}
+
 /// `activation(x @ w + b)` for `x` `[n, k]`, `w` `[k, m]` and `b` `[m]` (inputs in that
 /// order; without a bias, two inputs).
 pub struct DenseOp(pub OutputActivation);
@@ -38,22 +68,11 @@ impl<T: Element> Op<T> for DenseOp {
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         let mut y = x[0].try_linear(x[1], x.get(2).copied())?;
-        // One closure per activation, so that each loop is branch-free.
-        match self.0 {
-            OutputActivation::Linear => {}
-            OutputActivation::Relu => y.map_inplace(|v| v.max(T::zero())),
-            OutputActivation::Sigmoid => y.map_inplace(tensor::sigmoid_scalar),
-            OutputActivation::Tanh => y.map_inplace(T::fast_tanh),
-        }
+        self.0.apply_in_place(y.as_slice_mut());
         Ok(y)
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
-        let dz = match self.0 {
-            OutputActivation::Linear => dy.clone(),
-            OutputActivation::Relu => chain_of_output(&Relu, dy, y),
-            OutputActivation::Sigmoid => chain_of_output(&Sigmoid, dy, y),
-            OutputActivation::Tanh => chain_of_output(&Tanh, dy, y),
-        };
+        let dz = self.0.chain(dy, y);
         let (want_x, want_w) = (dx.wants(0), dx.wants(1));
         if want_x && want_w {
             // The input's gradient and the weights' are independent products: for a layer too

@@ -1,8 +1,9 @@
 //! Pooling and dropout: max pooling (its own op, routing the gradient to each window's
 //! largest element), average pooling and global average pooling (composed from patches and
 //! reductions), and inverted dropout (a constant random mask). Max pooling's gradient is a
-//! scatter of the output gradient to the chosen elements ([`PutAddOp`]), whose own gradient
-//! is the matching gather ([`TakeOp`]), so all its derivatives follow.
+//! scatter of the output gradient to each window's largest element ([`MaxPoolGradOp`]),
+//! whose own gradient is the matching gather ([`MaxPoolTakeOp`]), so all its derivatives
+//! follow.
 
 use tensor::ops::conv::{Padding, Window};
 use tensor::random::StdRng;
@@ -21,95 +22,45 @@ impl<T: Element> Op<T> for MaxPoolOp {
         "max_pool2d"
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
-        Ok(x[0].max_pool(&self.0)?.0)
+        x[0].max_pool(&self.0)
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
-        dx.set_with(0, || {
-            // Which element each window chose is piecewise constant: no derivative of its own.
-            let (_, indices) = x[0].value().max_pool(&self.0).expect("checked in forward");
-            let put = PutAddOp {
-                indices,
-                shape: x[0].shape().into_owned(),
-            };
-            V::apply(put, [dy])
-        });
+        dx.set_with(0, || V::apply(MaxPoolGradOp(self.0), [x[0], dy]));
     }
 }
 
-/// Adds each element of the input into position `indices[i]` (flat, row-major) of a
-/// tensor of zeros of `shape`; its gradient is [`TakeOp`].
-pub struct PutAddOp {
-    pub indices: Vec<usize>,
-    pub shape: Vec<usize>,
-}
+/// Max pooling's gradient, for inputs `[x, dy]`: each window's `dy` at the position of the
+/// largest element of `x` in it, zero elsewhere (see [`Tensor::max_pool_grad`]). Linear in
+/// `dy`, whose gradient is the matching gather ([`MaxPoolTakeOp`]); which element is largest
+/// is piecewise constant in `x`, so `x` has no gradient.
+pub struct MaxPoolGradOp(pub Window);
 
-impl<T: Element> Op<T> for PutAddOp {
+impl<T: Element> Op<T> for MaxPoolGradOp {
     fn name(&self) -> &'static str {
-        "put_add"
+        "max_pool2d_grad"
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
-        let n = tensor::numel(&self.shape);
-        if x[0].len() != self.indices.len() || self.indices.iter().any(|&i| i >= n) {
-            return Err(TensorError::InvalidArgument {
-                op: "put_add",
-                message: format!(
-                    "needs one index below {n} per element: {} elements, {} indices",
-                    x[0].len(),
-                    self.indices.len()
-                ),
-            });
-        }
-        let src = x[0].to_contiguous();
-        let mut out = vec![T::zero(); n];
-        for (&i, &v) in self.indices.iter().zip(src.as_slice().expect("contiguous")) {
-            out[i] += v;
-        }
-        Tensor::from_vec(out, &self.shape)
+        x[0].max_pool_grad(x[1], &self.0)
     }
-    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
-        let take = TakeOp {
-            indices: self.indices.clone(),
-            shape: x[0].shape().into_owned(),
-        };
-        dx.set_with(0, || V::apply(take, [dy]));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, g: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(1, || V::apply(MaxPoolTakeOp(self.0), [x[0], g]));
     }
 }
 
-/// The elements at flat positions `indices` of the input, as a tensor of `shape`; its
-/// gradient is [`PutAddOp`].
-pub struct TakeOp {
-    pub indices: Vec<usize>,
-    pub shape: Vec<usize>,
-}
+/// For inputs `[x, source]`, the element of `source` at each window's largest element of
+/// `x` (see [`Tensor::max_pool_take`]); the gradient of [`MaxPoolGradOp`], and its own
+/// gradient is that op.
+pub struct MaxPoolTakeOp(pub Window);
 
-impl<T: Element> Op<T> for TakeOp {
+impl<T: Element> Op<T> for MaxPoolTakeOp {
     fn name(&self) -> &'static str {
-        "take"
+        "max_pool2d_take"
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
-        let n = x[0].len();
-        if tensor::numel(&self.shape) != self.indices.len() || self.indices.iter().any(|&i| i >= n)
-        {
-            return Err(TensorError::InvalidArgument {
-                op: "take",
-                message: format!(
-                    "needs {} indices below {n} for shape {:?}, got {}",
-                    tensor::numel(&self.shape),
-                    self.shape,
-                    self.indices.len()
-                ),
-            });
-        }
-        let src = x[0].to_contiguous();
-        let src = src.as_slice().expect("contiguous");
-        Tensor::from_vec(self.indices.iter().map(|&i| src[i]).collect(), &self.shape)
+        x[0].max_pool_take(x[1], &self.0)
     }
-    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
-        let put = PutAddOp {
-            indices: self.indices.clone(),
-            shape: x[0].shape().into_owned(),
-        };
-        dx.set_with(0, || V::apply(put, [dy]));
+    fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, g: &V, dx: &mut InputGrads<'_, V>) {
+        dx.set_with(1, || V::apply(MaxPoolGradOp(self.0), [x[0], g]));
     }
 }
 

@@ -38,7 +38,7 @@ use crate::tape::Var;
 /// let d1 = y.grad(&[x]).unwrap()[0];
 /// assert_eq!((d1.item(), d1.grad(&[x]).unwrap()[0].item()), (12.0, 12.0));
 /// ```
-pub trait Elementwise<T: Element>: Send + 'static {
+pub trait Elementwise<T: Element>: Send + Sync + 'static {
     /// The op's name in errors and tape listings.
     fn name(&self) -> &'static str;
     /// The function on a whole tensor (the fast kernel).

@@ -1,6 +1,6 @@
 //! The 2-D convolution layer.
 
-use autograd::Var;
+use autograd::{OutputActivation, Var};
 use serde_json::{Map, Value, json};
 use tensor::Element;
 use tensor::ops::conv::{Conv2dOptions, Padding};
@@ -224,14 +224,30 @@ impl<T: Element> Layer<T> for Conv2D<T> {
         w: &LayerVars<'_, 't, T>,
         _ctx: &mut Context<'_, T>,
     ) -> Result<Var<'t, T>> {
-        let y = x.try_conv2d(w.expect("kernel"), &self.options)?;
-        Ok(match w.get("bias") {
-            Some(b) => y.try_add(b)?,
-            None => y,
-        })
+        Ok(x.try_conv2d_activated(
+            w.expect("kernel"),
+            w.get("bias"),
+            OutputActivation::Linear,
+            &self.options,
+        )?)
     }
     fn activation(&self) -> Activation {
         self.activation
+    }
+    /// One fused op (convolution, bias, activation) for the activations whose derivative
+    /// follows from their output.
+    fn forward_activated<'t>(
+        &self,
+        x: Var<'t, T>,
+        w: &LayerVars<'_, 't, T>,
+        ctx: &mut Context<'_, T>,
+    ) -> Result<Var<'t, T>> {
+        match self.activation.fused() {
+            Some(act) => {
+                Ok(x.try_conv2d_activated(w.expect("kernel"), w.get("bias"), act, &self.options)?)
+            }
+            None => Ok(self.activation.apply(self.forward(x, w, ctx)?)),
+        }
     }
     fn config(&self) -> Map<String, Value> {
         map(json!({

@@ -218,14 +218,7 @@ impl<T: Element> Layer<T> for Dense<T> {
         w: &LayerVars<'_, 't, T>,
         ctx: &mut Context<'_, T>,
     ) -> Result<Var<'t, T>> {
-        let fused = match self.activation {
-            Activation::Linear => Some(OutputActivation::Linear),
-            Activation::Relu => Some(OutputActivation::Relu),
-            Activation::Sigmoid => Some(OutputActivation::Sigmoid),
-            Activation::Tanh => Some(OutputActivation::Tanh),
-            _ => None,
-        };
-        match fused {
+        match self.activation.fused() {
             Some(act) => self.apply(x, w, act),
             None => Ok(self.activation.apply(self.forward(x, w, ctx)?)),
         }

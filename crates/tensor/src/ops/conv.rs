@@ -2,8 +2,14 @@
 //! channels-last batch `[b, h, w, c]` is `patches(x) @ kernel`, one matrix product, and
 //! [`fold_patches`](Tensor::fold_patches) sums patch gradients back into an image.
 
+use std::ops::Range;
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
+
 use crate::element::Element;
 use crate::error::{Result, TensorError};
+use crate::ops::matmul::gemm_serial;
 use crate::tensor::Tensor;
 
 /// Keras's padding modes.
@@ -138,39 +144,221 @@ fn image_dims(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
     }
 }
 
-/// Calls `f(patch_offset, image_offset)` for every (output position, window element) whose
-/// image pixel is inside the image; offsets count elements, and each names `c` channels.
-fn for_each_tap(
-    [b, h, w, c]: [usize; 4],
+/// Calls `f(patch_offset, image_offset, len)` for every run of window elements of the
+/// images `images` that lie inside the image: `len` consecutive patch elements from
+/// `patch_offset` (counted from the first image of the range) read `len` consecutive
+/// elements of the batch from `image_offset` (counted from the batch's start). Without
+/// dilation a run is a whole window row, `kw * c` elements (fewer at a border); with
+/// dilation, one pixel's `c` channels. Elements in padding are never visited.
+fn for_each_run(
+    [_, h, w, c]: [usize; 4],
     window: &Window,
     p: &Placement,
-    mut f: impl FnMut(usize, usize),
+    images: Range<usize>,
+    mut f: impl FnMut(usize, usize, usize),
 ) {
     let [kh, kw] = window.size;
     let [oh, ow] = p.out;
+    let [sy, sx] = window.strides;
+    let [dy, dx] = window.dilation;
     let row = kh * kw * c;
-    for n in 0..b {
+    let (top, left) = (p.pad[0] as isize, p.pad[2] as isize);
+    for (i, n) in images.enumerate() {
         for oy in 0..oh {
-            for ox in 0..ow {
-                let base = ((n * oh + oy) * ow + ox) * row;
-                for ky in 0..kh {
-                    let iy = (oy * window.strides[0] + ky * window.dilation[0]) as isize
-                        - p.pad[0] as isize;
-                    if iy < 0 || iy >= h as isize {
+            for ky in 0..kh {
+                let iy = (oy * sy + ky * dy) as isize - top;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let src_row = (n * h + iy as usize) * w;
+                for ox in 0..ow {
+                    // The image column of window column 0, and the window columns inside
+                    // the image: lo..hi.
+                    let x0 = (ox * sx) as isize - left;
+                    let lo = if x0 >= 0 {
+                        0
+                    } else {
+                        x0.unsigned_abs().div_ceil(dx)
+                    };
+                    let hi = if x0 >= w as isize {
+                        0
+                    } else {
+                        ((w as isize - 1 - x0) as usize / dx + 1).min(kw)
+                    };
+                    if lo >= hi {
                         continue;
                     }
-                    for kx in 0..kw {
-                        let ix = (ox * window.strides[1] + kx * window.dilation[1]) as isize
-                            - p.pad[2] as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
+                    let dst = ((i * oh + oy) * ow + ox) * row + ky * kw * c;
+                    let src = |kx: usize| (src_row + (x0 + (kx * dx) as isize) as usize) * c;
+                    if dx == 1 {
+                        f(dst + lo * c, src(lo), (hi - lo) * c);
+                    } else {
+                        for kx in lo..hi {
+                            f(dst + kx * c, src(kx), c);
                         }
-                        let src = ((n * h + iy as usize) * w + ix as usize) * c;
-                        f(base + (ky * kw + kx) * c, src);
                     }
                 }
             }
         }
+    }
+}
+
+/// Bytes of patches and outputs a convolution works on at a time per thread: about half of a
+/// core's L2 cache on the machines brick is measured on, so that a chunk's patches are
+/// still in cache when its matrix product reads them.
+const CHUNK_BYTES: usize = 512 * 1024;
+
+/// How many images of a batch of `images` one task takes, for `bytes_per_image` of working
+/// data each: what fits [`CHUNK_BYTES`], and small enough for four tasks per thread, so that
+/// the threads finish together.
+fn chunk_images(images: usize, bytes_per_image: usize) -> usize {
+    let by_cache = CHUNK_BYTES / bytes_per_image.max(1);
+    let by_balance = images.div_ceil(4 * rayon::current_num_threads());
+    by_cache.min(by_balance).max(1)
+}
+
+/// A batch's output of `images * per_image` elements, computed on the pool in chunks of
+/// `chunk` whole images: each chunk arrives zeroed at `f(images, chunk)` (see
+/// [`fill_chunks`](crate::parallel::fill_chunks)).
+fn par_images<T: Element>(
+    images: usize,
+    per_image: usize,
+    chunk: usize,
+    f: impl Fn(Range<usize>, &mut [T]) + Sync,
+) -> Vec<T> {
+    if per_image == 0 {
+        return Vec::new();
+    }
+    crate::parallel::fill_chunks(images * per_image, per_image * chunk, |range, out| {
+        f(range.start / per_image..range.end / per_image, out)
+    })
+}
+
+/// This thread's scratch buffer as `len` elements for a chunk's patches: zeroed where the
+/// window can reach into padding (those elements are never written), left as they are
+/// otherwise (every element is written).
+fn patch_buffer<T: Element>(buf: &mut Vec<T>, len: usize, padded: bool) -> &mut [T] {
+    if buf.len() < len {
+        buf.resize(len, T::zero());
+    }
+    let patches = &mut buf[..len];
+    if padded {
+        patches.fill(T::zero());
+    }
+    patches
+}
+
+/// The geometry of a convolution of a batch `image` `[b, h, w, c_in]` with a kernel of
+/// `kernel` `[kh, kw, c_in, c_out]`: the batch's dimensions, the window, its placement and
+/// `c_out`, checked.
+fn conv_geometry(
+    op: &'static str,
+    image: &[usize],
+    kernel: &[usize],
+    options: &Conv2dOptions,
+) -> Result<([usize; 4], Window, Placement, usize)> {
+    let &[kh, kw, c_in, c_out] = kernel else {
+        return Err(TensorError::RankMismatch {
+            op,
+            expected: "a kernel of 4 dimensions [kh, kw, c_in, c_out]".into(),
+            shape: kernel.to_vec(),
+        });
+    };
+    let dims = image_dims(op, image)?;
+    if dims[3] != c_in {
+        return Err(TensorError::InvalidArgument {
+            op,
+            message: format!(
+                "the input must be [batch, height, width, {c_in}] for a kernel of shape \
+                 {kernel:?}, got {image:?}"
+            ),
+        });
+    }
+    let window = options.window([kh, kw]);
+    let p = window.place([dims[1], dims[2]], op)?;
+    Ok((dims, window, p, c_out))
+}
+
+/// Calls `f(output_offset, taps)` for every window of a pooling over the images `images`:
+/// `taps` are the offsets in the batch of the window's pixels inside the image, in window
+/// order (row by row), each the start of `c` channels; the output offset counts from the
+/// range's first image. Padding is never among the taps. A window with no pixel inside the
+/// image (possible only with dilation) is skipped.
+fn for_each_window(
+    [_, h, w, c]: [usize; 4],
+    window: &Window,
+    p: &Placement,
+    images: Range<usize>,
+    mut f: impl FnMut(usize, &[usize]),
+) {
+    let [kh, kw] = window.size;
+    let [oh, ow] = p.out;
+    let [sy, sx] = window.strides;
+    let [dy, dx] = window.dilation;
+    let (top, left) = (p.pad[0] as isize, p.pad[2] as isize);
+    let mut taps = Vec::with_capacity(kh * kw);
+    for (i, n) in images.enumerate() {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                taps.clear();
+                for ky in 0..kh {
+                    let iy = (oy * sy + ky * dy) as isize - top;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * sx + kx * dx) as isize - left;
+                        if ix >= 0 && ix < w as isize {
+                            taps.push(((n * h + iy as usize) * w + ix as usize) * c);
+                        }
+                    }
+                }
+                if !taps.is_empty() {
+                    f(((i * oh + oy) * ow + ox) * c, &taps);
+                }
+            }
+        }
+    }
+}
+
+/// The largest of each channel over a window's `taps` of `x`, into `best` (`c` channels).
+#[inline(always)]
+fn window_max<T: Element>(x: &[T], taps: &[usize], best: &mut [T]) {
+    let c = best.len();
+    best.copy_from_slice(&x[taps[0]..taps[0] + c]);
+    for &t in &taps[1..] {
+        for (b, &v) in best.iter_mut().zip(&x[t..t + c]) {
+            *b = if v > *b { v } else { *b };
+        }
+    }
+}
+
+/// For a window's `taps` of `x` and each channel's largest value `best`, calls
+/// `f(tap, hit)` for every tap in window order, `hit[ch]` true where that tap holds the
+/// channel's largest value for the first time (so that exactly one tap wins per channel:
+/// the first of equal ones). `hit` and `done` are working space of `c` flags.
+#[inline(always)]
+fn first_max_hits<T: Element>(
+    x: &[T],
+    taps: &[usize],
+    best: &[T],
+    hit: &mut [bool],
+    done: &mut [bool],
+    mut f: impl FnMut(usize, &[bool]),
+) {
+    let c = best.len();
+    done.fill(false);
+    for &t in taps {
+        for (((h, d), &v), &b) in hit
+            .iter_mut()
+            .zip(done.iter_mut())
+            .zip(&x[t..t + c])
+            .zip(best)
+        {
+            *h = !*d & (v == b);
+            *d |= *h;
+        }
+        f(t, hit);
     }
 }
 
@@ -195,57 +383,15 @@ impl<T: Element> Tensor<T> {
     pub fn patches(&self, window: &Window) -> Result<Tensor<T>> {
         let dims = image_dims("patches", self.shape())?;
         let p = window.place([dims[1], dims[2]], "patches")?;
-        let c = dims[3];
-        let rows = dims[0] * p.out[0] * p.out[1];
-        let row = window.size[0] * window.size[1] * c;
+        let row = window.size[0] * window.size[1] * dims[3];
         let x = self.to_contiguous();
         let x = x.as_slice().expect("contiguous");
-        let mut out = vec![T::zero(); rows * row];
-        for_each_tap(dims, window, &p, |dst, src| {
-            out[dst..dst + c].copy_from_slice(&x[src..src + c]);
+        let out = par_images(dims[0], p.out[0] * p.out[1] * row, 1, |images, out| {
+            for_each_run(dims, window, &p, images, |dst, src, len| {
+                out[dst..dst + len].copy_from_slice(&x[src..src + len]);
+            });
         });
         Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], row])
-    }
-
-    /// Max pooling: the largest element of each window, per channel, `[b, oh, ow, c]`, and
-    /// for each the flat index of the input element chosen (the first of equal ones).
-    /// Positions in padding never win, as in TensorFlow.
-    ///
-    /// ```
-    /// use tensor::Tensor;
-    /// use tensor::ops::conv::Window;
-    /// let x = Tensor::from_vec((0..16).map(|v| v as f32).collect(), &[1, 4, 4, 1]).unwrap();
-    /// let w = Window { strides: [2, 2], ..Window::new([2, 2]) };
-    /// let (y, chosen) = x.max_pool(&w).unwrap();
-    /// assert_eq!((y.to_vec(), chosen), (vec![5.0, 7.0, 13.0, 15.0], vec![5, 7, 13, 15]));
-    /// ```
-    ///
-    /// # Errors
-    /// If the input is not 4-D or the window does not fit (see [`Window::place`]).
-    pub fn max_pool(&self, window: &Window) -> Result<(Tensor<T>, Vec<usize>)> {
-        let dims = image_dims("max_pool2d", self.shape())?;
-        let p = window.place([dims[1], dims[2]], "max_pool2d")?;
-        let c = dims[3];
-        let row = window.size[0] * window.size[1] * c;
-        let x = self.to_contiguous();
-        let x = x.as_slice().expect("contiguous");
-        let n = dims[0] * p.out[0] * p.out[1] * c;
-        let mut values = vec![T::neg_infinity(); n];
-        let mut chosen = vec![usize::MAX; n];
-        for_each_tap(dims, window, &p, |dst, src| {
-            let out = dst / row * c;
-            for ch in 0..c {
-                let v = x[src + ch];
-                if chosen[out + ch] == usize::MAX || v > values[out + ch] {
-                    values[out + ch] = v;
-                    chosen[out + ch] = src + ch;
-                }
-            }
-        });
-        Ok((
-            Tensor::from_vec(values, &[dims[0], p.out[0], p.out[1], c])?,
-            chosen,
-        ))
     }
 
     /// The adjoint of [`patches`](Tensor::patches): for patch values (or their gradients)
@@ -258,8 +404,7 @@ impl<T: Element> Tensor<T> {
     pub fn fold_patches(&self, window: &Window, image_shape: &[usize]) -> Result<Tensor<T>> {
         let dims = image_dims("fold_patches", image_shape)?;
         let p = window.place([dims[1], dims[2]], "fold_patches")?;
-        let c = dims[3];
-        let row = window.size[0] * window.size[1] * c;
+        let row = window.size[0] * window.size[1] * dims[3];
         let expected = [dims[0], p.out[0], p.out[1], row];
         if self.shape() != expected {
             return Err(TensorError::ShapeMismatch {
@@ -270,14 +415,365 @@ impl<T: Element> Tensor<T> {
         }
         let g = self.to_contiguous();
         let g = g.as_slice().expect("contiguous");
-        let mut out = vec![T::zero(); dims.iter().product()];
-        for_each_tap(dims, window, &p, |dst, src| {
-            for (o, &v) in out[src..src + c].iter_mut().zip(&g[dst..dst + c]) {
-                *o += v;
-            }
+        let per_image = dims[1] * dims[2] * dims[3];
+        let patch_image = p.out[0] * p.out[1] * row;
+        let out = par_images(dims[0], per_image, 1, |images, out| {
+            let (base, g) = (images.start * per_image, &g[images.start * patch_image..]);
+            for_each_run(dims, window, &p, images, |dst, src, len| {
+                add_into(&mut out[src - base..src - base + len], &g[dst..dst + len]);
+            });
         });
         Tensor::from_vec(out, image_shape)
     }
+
+    /// The 2-D convolution (cross-correlation, as Keras's `Conv2D` computes it) of a
+    /// channels-last batch `[b, h, w, c_in]` with a kernel in Keras's layout
+    /// `[kh, kw, c_in, c_out]`, plus an optional bias `[c_out]`; `epilogue` then runs on
+    /// each finished chunk of the output (an activation, applied while the chunk is in
+    /// cache). Output `[b, oh, ow, c_out]`.
+    ///
+    /// The batch is cut into chunks of a few images, one task each on the pool: a chunk's
+    /// patches are written to a per-thread buffer and multiplied by the kernel at once, so
+    /// the patches of the whole batch are never held in memory.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::{Conv2dOptions, Padding};
+    /// let x = Tensor::<f32>::ones(&[1, 4, 4, 1]);
+    /// let k = Tensor::ones(&[3, 3, 1, 2]);
+    /// let same = Conv2dOptions { padding: Padding::Same, ..Default::default() };
+    /// let y = x.conv2d(&k, None, &same, &|_| {}).unwrap();
+    /// assert_eq!(y.shape(), &[1, 4, 4, 2]);
+    /// assert_eq!(y.get(&[0, 0, 0, 0]), Some(4.0)); // a corner sees 4 pixels
+    /// ```
+    ///
+    /// # Errors
+    /// If the input is not 4-D, the kernel not `[kh, kw, c_in, c_out]` with the input's
+    /// channels, the bias not `[c_out]`, or the kernel does not fit.
+    pub fn conv2d(
+        &self,
+        kernel: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        options: &Conv2dOptions,
+        epilogue: &(dyn Fn(&mut [T]) + Sync),
+    ) -> Result<Tensor<T>> {
+        let (dims, window, p, c_out) =
+            conv_geometry("conv2d", self.shape(), kernel.shape(), options)?;
+        let bias = match bias {
+            Some(b) if b.shape() != [c_out] => {
+                return Err(TensorError::ShapeMismatch {
+                    op: "conv2d",
+                    lhs: vec![c_out],
+                    rhs: b.shape().to_vec(),
+                });
+            }
+            Some(b) => Some(b.to_contiguous()),
+            None => None,
+        };
+        let bias = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+        let (x, k) = (self.to_contiguous(), kernel.to_contiguous());
+        let x = x.as_slice().expect("contiguous");
+        let row = window.size[0] * window.size[1] * dims[3];
+        let kmat = ArrayView2::from_shape((row, c_out), k.as_slice().expect("contiguous"))
+            .expect("a kernel of row * c_out elements");
+        let positions = p.out[0] * p.out[1];
+        let padded = p.pad.iter().any(|&v| v > 0);
+        let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
+        let out = par_images(dims[0], positions * c_out, chunk, |images, out| {
+            let rows = images.len() * positions;
+            T::with_scratch(|buf| {
+                let patches = patch_buffer(buf, rows * row, padded);
+                for_each_run(dims, &window, &p, images, |dst, src, len| {
+                    patches[dst..dst + len].copy_from_slice(&x[src..src + len]);
+                });
+                let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
+                let mut c =
+                    ArrayViewMut2::from_shape((rows, c_out), &mut *out).expect("rows * c_out");
+                gemm_serial(T::one(), &a, &kmat, T::zero(), &mut c);
+            });
+            if let Some(bias) = bias {
+                for r in out.chunks_exact_mut(c_out) {
+                    add_into(r, bias);
+                }
+            }
+            epilogue(out);
+        });
+        Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], c_out])
+    }
+
+    /// The gradient of [`conv2d`](Tensor::conv2d) with respect to its input, for `self` the
+    /// gradient of its output `[b, oh, ow, c_out]`: the batch `image_shape` `[b, h, w, c_in]`
+    /// in which each pixel sums the output gradients times the kernel weights it met (a
+    /// transposed convolution). Computed chunk by chunk as `dy @ kernel^T` folded into the
+    /// image.
+    ///
+    /// # Errors
+    /// If the shapes do not fit (as [`conv2d`](Tensor::conv2d)'s, and `self` must be the
+    /// output's shape).
+    pub fn conv2d_backprop_input(
+        &self,
+        kernel: &Tensor<T>,
+        options: &Conv2dOptions,
+        image_shape: &[usize],
+    ) -> Result<Tensor<T>> {
+        let op = "conv2d_backprop_input";
+        let (dims, window, p, c_out) = conv_geometry(op, image_shape, kernel.shape(), options)?;
+        check_output(op, self.shape(), dims[0], &p, c_out)?;
+        let (dy, k) = (self.to_contiguous(), kernel.to_contiguous());
+        let dy = dy.as_slice().expect("contiguous");
+        let row = window.size[0] * window.size[1] * dims[3];
+        let kmat = ArrayView2::from_shape((row, c_out), k.as_slice().expect("contiguous"))
+            .expect("a kernel of row * c_out elements");
+        let kt = kmat.t();
+        let positions = p.out[0] * p.out[1];
+        let per_image = dims[1] * dims[2] * dims[3];
+        let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
+        let out = par_images(dims[0], per_image, chunk, |images, out| {
+            let rows = images.len() * positions;
+            let g = &dy[images.start * positions * c_out..images.end * positions * c_out];
+            let base = images.start * per_image;
+            T::with_scratch(|buf| {
+                let patches = patch_buffer(buf, rows * row, false);
+                let g = ArrayView2::from_shape((rows, c_out), g).expect("rows * c_out");
+                let mut c =
+                    ArrayViewMut2::from_shape((rows, row), &mut *patches).expect("rows * row");
+                gemm_serial(T::one(), &g, &kt, T::zero(), &mut c);
+                for_each_run(dims, &window, &p, images, |dst, src, len| {
+                    add_into(
+                        &mut out[src - base..src - base + len],
+                        &patches[dst..dst + len],
+                    );
+                });
+            });
+        });
+        Tensor::from_vec(out, image_shape)
+    }
+
+    /// The gradient of [`conv2d`](Tensor::conv2d) with respect to its kernel, for `self` the
+    /// input batch and `dy` the gradient of the output: `[kh, kw, c_in, c_out]`, the sum
+    /// over the batch of `patches^T @ dy`.
+    ///
+    /// The batch is cut into one group of images per task, fixed by the shapes and the pool's
+    /// size (not by which thread is free), and the groups' sums are added in order, so the
+    /// result is the same from run to run.
+    ///
+    /// # Errors
+    /// If the shapes do not fit (as [`conv2d`](Tensor::conv2d)'s, and `dy` must be the
+    /// output's shape).
+    pub fn conv2d_backprop_kernel(
+        &self,
+        dy: &Tensor<T>,
+        options: &Conv2dOptions,
+        kernel_shape: &[usize],
+    ) -> Result<Tensor<T>> {
+        let op = "conv2d_backprop_kernel";
+        let (dims, window, p, c_out) = conv_geometry(op, self.shape(), kernel_shape, options)?;
+        check_output(op, dy.shape(), dims[0], &p, c_out)?;
+        let (x, dy) = (self.to_contiguous(), dy.to_contiguous());
+        let (x, dy) = (
+            x.as_slice().expect("contiguous"),
+            dy.as_slice().expect("contiguous"),
+        );
+        let row = window.size[0] * window.size[1] * dims[3];
+        let positions = p.out[0] * p.out[1];
+        let padded = p.pad.iter().any(|&v| v > 0);
+        let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
+        let groups = dims[0].min(2 * rayon::current_num_threads()).max(1);
+        let per_group = dims[0].div_ceil(groups);
+        let sums: Vec<Vec<T>> = (0..dims[0].div_ceil(per_group))
+            .into_par_iter()
+            .map(|g| {
+                let mut sum = vec![T::zero(); row * c_out];
+                let mut acc =
+                    ArrayViewMut2::from_shape((row, c_out), &mut sum[..]).expect("row * c_out");
+                let last = ((g + 1) * per_group).min(dims[0]);
+                let mut first = g * per_group;
+                while first < last {
+                    let images = first..(first + chunk).min(last);
+                    let rows = images.len() * positions;
+                    let d = &dy[images.start * positions * c_out..images.end * positions * c_out];
+                    T::with_scratch(|buf| {
+                        let patches = patch_buffer(buf, rows * row, padded);
+                        for_each_run(dims, &window, &p, images.clone(), |dst, src, len| {
+                            patches[dst..dst + len].copy_from_slice(&x[src..src + len]);
+                        });
+                        let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
+                        let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
+                        gemm_serial(T::one(), &a.t(), &d, T::one(), &mut acc);
+                    });
+                    first = images.end;
+                }
+                sum
+            })
+            .collect();
+        let mut total = sums.into_iter();
+        let mut out = total.next().unwrap_or_else(|| vec![T::zero(); row * c_out]);
+        for s in total {
+            add_into(&mut out, &s);
+        }
+        Tensor::from_vec(out, kernel_shape)
+    }
+
+    /// Max pooling: the largest element of each window, per channel, `[b, oh, ow, c]`.
+    /// Positions in padding never win, as in TensorFlow.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::Window;
+    /// let x = Tensor::from_vec((0..16).map(|v| v as f32).collect(), &[1, 4, 4, 1]).unwrap();
+    /// let w = Window { strides: [2, 2], ..Window::new([2, 2]) };
+    /// assert_eq!(x.max_pool(&w).unwrap().to_vec(), vec![5.0, 7.0, 13.0, 15.0]);
+    /// ```
+    ///
+    /// # Errors
+    /// If the input is not 4-D or the window does not fit (see [`Window::place`]).
+    pub fn max_pool(&self, window: &Window) -> Result<Tensor<T>> {
+        let op = "max_pool2d";
+        let dims = image_dims(op, self.shape())?;
+        let p = window.place([dims[1], dims[2]], op)?;
+        let x = self.to_contiguous();
+        let x = x.as_slice().expect("contiguous");
+        let (c, per_image) = (dims[3], p.out[0] * p.out[1] * dims[3]);
+        let chunk = chunk_images(
+            dims[0],
+            (dims[1] * dims[2] * c + per_image) * size_of::<T>(),
+        );
+        let out = par_images(dims[0], per_image, chunk, |images, out| {
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for_each_window(dims, window, &p, images, |o, taps| {
+                        window_max(x, taps, &mut out[o..o + c]);
+                    })
+                },
+            );
+        });
+        Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], c])
+    }
+
+    /// For each window of max pooling over `self`, the element of `source` (a tensor of
+    /// `self`'s shape) at the position of the window's largest element of `self` (the first
+    /// of equal ones): `[b, oh, ow, c]`. With `source` `self` it is the max pooling; with a
+    /// gradient, the gradient of [`max_pool_grad`](Tensor::max_pool_grad).
+    ///
+    /// # Errors
+    /// If `self` is not 4-D, the window does not fit, or `source`'s shape is not `self`'s.
+    pub fn max_pool_take(&self, source: &Tensor<T>, window: &Window) -> Result<Tensor<T>> {
+        let op = "max_pool2d";
+        let dims = image_dims(op, self.shape())?;
+        same_shape(op, self.shape(), source.shape())?;
+        let p = window.place([dims[1], dims[2]], op)?;
+        let (x, g) = (self.to_contiguous(), source.to_contiguous());
+        let (x, g) = (
+            x.as_slice().expect("contiguous"),
+            g.as_slice().expect("contiguous"),
+        );
+        let per_image = p.out[0] * p.out[1] * dims[3];
+        let chunk = chunk_images(dims[0], (dims[1] * dims[2] + per_image) * size_of::<T>());
+        let c = dims[3];
+        let out = par_images(dims[0], per_image, chunk, |images, out| {
+            let (mut best, mut hit, mut done) =
+                (vec![T::zero(); c], vec![false; c], vec![false; c]);
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for_each_window(dims, window, &p, images, |o, taps| {
+                        window_max(x, taps, &mut best);
+                        let out = &mut out[o..o + c];
+                        first_max_hits(x, taps, &best, &mut hit, &mut done, |t, hit| {
+                            for ((o, &v), &h) in out.iter_mut().zip(&g[t..t + c]).zip(hit) {
+                                *o = if h { v } else { *o };
+                            }
+                        });
+                    })
+                },
+            );
+        });
+        Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], dims[3]])
+    }
+
+    /// The gradient of max pooling over `self` for the output gradient `dy`
+    /// `[b, oh, ow, c]`: each window's gradient goes to the position of its largest element
+    /// (the first of equal ones), and the rest is zero. `self`'s shape.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::Window;
+    /// let x = Tensor::from_vec(vec![1.0f32, 4.0, 3.0, 2.0], &[1, 2, 2, 1]).unwrap();
+    /// let dy = Tensor::from_vec(vec![10.0f32], &[1, 1, 1, 1]).unwrap();
+    /// let dx = x.max_pool_grad(&dy, &Window::new([2, 2])).unwrap();
+    /// assert_eq!(dx.to_vec(), vec![0.0, 10.0, 0.0, 0.0]);
+    /// ```
+    ///
+    /// # Errors
+    /// If `self` is not 4-D, the window does not fit, or `dy` is not the pooling's output
+    /// shape.
+    pub fn max_pool_grad(&self, dy: &Tensor<T>, window: &Window) -> Result<Tensor<T>> {
+        let op = "max_pool2d_grad";
+        let dims = image_dims(op, self.shape())?;
+        let p = window.place([dims[1], dims[2]], op)?;
+        let per_out = p.out[0] * p.out[1] * dims[3];
+        same_shape(op, &[dims[0], p.out[0], p.out[1], dims[3]], dy.shape())?;
+        let (x, dy) = (self.to_contiguous(), dy.to_contiguous());
+        let (x, dy) = (
+            x.as_slice().expect("contiguous"),
+            dy.as_slice().expect("contiguous"),
+        );
+        let per_image = dims[1] * dims[2] * dims[3];
+        let chunk = chunk_images(dims[0], (per_image + per_out) * size_of::<T>());
+        let c = dims[3];
+        let out = par_images(dims[0], per_image, chunk, |images, out| {
+            let (base, g) = (images.start * per_image, &dy[images.start * per_out..]);
+            let (mut best, mut hit, mut done) =
+                (vec![T::zero(); c], vec![false; c], vec![false; c]);
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for_each_window(dims, window, &p, images, |o, taps| {
+                        window_max(x, taps, &mut best);
+                        let g = &g[o..o + c];
+                        first_max_hits(x, taps, &best, &mut hit, &mut done, |t, hit| {
+                            let dx = &mut out[t - base..t - base + c];
+                            for ((d, &v), &h) in dx.iter_mut().zip(g).zip(hit) {
+                                *d += if h { v } else { T::zero() };
+                            }
+                        });
+                    })
+                },
+            );
+        });
+        Tensor::from_vec(out, self.shape())
+    }
+}
+
+/// `out[i] += v[i]`, element by element.
+fn add_into<T: Element>(out: &mut [T], v: &[T]) {
+    for (o, &v) in out.iter_mut().zip(v) {
+        *o += v;
+    }
+}
+
+/// Checks that `got` is `expected` (two tensors of one op that must agree).
+fn same_shape(op: &'static str, expected: &[usize], got: &[usize]) -> Result<()> {
+    if expected == got {
+        return Ok(());
+    }
+    Err(TensorError::ShapeMismatch {
+        op,
+        lhs: expected.to_vec(),
+        rhs: got.to_vec(),
+    })
+}
+
+/// Checks that `got` is a convolution's output shape `[b, oh, ow, c_out]`.
+fn check_output(
+    op: &'static str,
+    got: &[usize],
+    b: usize,
+    p: &Placement,
+    c_out: usize,
+) -> Result<()> {
+    same_shape(op, &[b, p.out[0], p.out[1], c_out], got)
 }
 
 #[cfg(test)]
@@ -347,6 +843,174 @@ mod tests {
             let want = naive_conv(&x, &k, &window);
             assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
         }
+    }
+
+    /// The windows the convolution tests run through: every padding, strides and dilation.
+    fn test_windows() -> Vec<Window> {
+        [
+            (Padding::Valid, [1, 1], [1, 1]),
+            (Padding::Same, [1, 1], [1, 1]),
+            (Padding::Same, [2, 2], [1, 1]),
+            (Padding::Valid, [2, 1], [1, 2]),
+            (Padding::Same, [1, 3], [2, 1]),
+        ]
+        .into_iter()
+        .map(|(padding, strides, dilation)| Window {
+            size: [3, 2],
+            strides,
+            dilation,
+            padding,
+        })
+        .collect()
+    }
+
+    fn options(w: &Window) -> Conv2dOptions {
+        Conv2dOptions {
+            strides: w.strides,
+            padding: w.padding,
+            dilation: w.dilation,
+        }
+    }
+
+    #[test]
+    fn chunked_convolution_is_the_convolution_plus_bias_and_epilogue() {
+        let mut rng = crate::random::seeded(5);
+        // 9 images: several chunks of images, the last one shorter.
+        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
+        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+        let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng);
+        for window in test_windows() {
+            let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+            let y = x.conv2d(&k, Some(&b), &options(&window), &relu).unwrap();
+            let want = (&naive_conv(&x, &k, &window) + &b).map(|v| v.max(0.0));
+            assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
+            let plain = x.conv2d(&k, None, &options(&window), &|_| {}).unwrap();
+            assert!(plain.allclose(&naive_conv(&x, &k, &window), 1e-12, 1e-12));
+        }
+    }
+
+    #[test]
+    fn backprop_input_and_kernel_are_the_adjoints_of_the_convolution() {
+        // <conv(x, k), g> = <x, backprop_input(g, k)> = <k, backprop_kernel(x, g)>.
+        let mut rng = crate::random::seeded(6);
+        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
+        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+        for window in test_windows() {
+            let o = options(&window);
+            let y = x.conv2d(&k, None, &o, &|_| {}).unwrap();
+            let g = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng);
+            let dx = g.conv2d_backprop_input(&k, &o, x.shape()).unwrap();
+            let dk = x.conv2d_backprop_kernel(&g, &o, k.shape()).unwrap();
+            let lhs = (&y * &g).sum_all();
+            assert!((lhs - (&x * &dx).sum_all()).abs() < 1e-9, "{window:?}");
+            assert!((lhs - (&k * &dk).sum_all()).abs() < 1e-9, "{window:?}");
+            // And they are the patch forms: fold(g @ k^T) and patches^T @ g.
+            let p = x.patches(&window).unwrap();
+            let row = p.shape()[3];
+            let rows = p.len() / row;
+            let (pm, gm) = (p.reshape(&[rows, row]), g.reshape(&[rows, 4]));
+            let folded = gm
+                .matmul(&k.reshape(&[row, 4]).transpose())
+                .reshape(p.shape())
+                .fold_patches(&window, x.shape())
+                .unwrap();
+            assert!(dx.allclose(&folded, 1e-12, 1e-12), "{window:?}");
+            let kgrad = pm.transpose().matmul(&gm).reshape(k.shape());
+            assert!(dk.allclose(&kgrad, 1e-12, 1e-12), "{window:?}");
+        }
+    }
+
+    #[test]
+    fn convolution_shape_errors_name_both_shapes() {
+        let x = Tensor::<f32>::zeros(&[2, 5, 5, 3]);
+        let o = Conv2dOptions::default();
+        let e = x
+            .conv2d(&Tensor::zeros(&[3, 3, 2, 4]), None, &o, &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[batch, height, width, 2]") && e.contains("[2, 5, 5, 3]"),
+            "{e}"
+        );
+        let k = Tensor::zeros(&[3, 3, 3, 4]);
+        let e = x
+            .conv2d(&k, Some(&Tensor::zeros(&[3])), &o, &|_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[4]") && e.contains("[3]"), "{e}");
+        let e = Tensor::<f32>::zeros(&[2, 3, 3, 3])
+            .conv2d_backprop_input(&k, &o, x.shape())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[2, 3, 3, 4]"), "{e}");
+    }
+
+    /// Max pooling by the definition: the first largest element of each window, per channel.
+    fn naive_argmax(x: &Tensor<f64>, window: &Window) -> (Vec<usize>, Vec<usize>) {
+        let [b, h, w, c] = image_dims("test", x.shape()).unwrap();
+        let p = window.place([h, w], "test").unwrap();
+        let v = x.to_vec();
+        let mut chosen = Vec::new();
+        for n in 0..b {
+            for oy in 0..p.out[0] {
+                for ox in 0..p.out[1] {
+                    for ch in 0..c {
+                        let mut best: Option<usize> = None;
+                        for ky in 0..window.size[0] {
+                            for kx in 0..window.size[1] {
+                                let iy = (oy * window.strides[0] + ky) as isize - p.pad[0] as isize;
+                                let ix = (ox * window.strides[1] + kx) as isize - p.pad[2] as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                let i = ((n * h + iy as usize) * w + ix as usize) * c + ch;
+                                if best.is_none_or(|j| v[i] > v[j]) {
+                                    best = Some(i);
+                                }
+                            }
+                        }
+                        chosen.push(best.unwrap());
+                    }
+                }
+            }
+        }
+        (chosen, vec![b, p.out[0], p.out[1], c])
+    }
+
+    #[test]
+    fn max_pool_its_gradient_and_take_route_through_the_first_largest_element() {
+        let mut rng = crate::random::seeded(7);
+        // Rounded values, so that windows hold ties.
+        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng).map(|v| v.round());
+        for padding in [Padding::Valid, Padding::Same] {
+            for strides in [[2, 2], [1, 2], [3, 1]] {
+                let window = Window {
+                    strides,
+                    padding,
+                    ..Window::new([2, 3])
+                };
+                let (chosen, shape) = naive_argmax(&x, &window);
+                let xv = x.to_vec();
+                let want: Vec<f64> = chosen.iter().map(|&i| xv[i]).collect();
+                assert_eq!(x.max_pool(&window).unwrap().to_vec(), want, "{window:?}");
+                let dy = Tensor::<f64>::rand_normal(&shape, 0.0, 1.0, &mut rng);
+                let mut dx = vec![0.0; x.len()];
+                for (&i, &g) in chosen.iter().zip(&dy.to_vec()) {
+                    dx[i] += g;
+                }
+                let got = x.max_pool_grad(&dy, &window).unwrap().to_vec();
+                assert!(got.iter().zip(&dx).all(|(a, b)| (a - b).abs() < 1e-12));
+                let src = Tensor::<f64>::rand_normal(x.shape(), 0.0, 1.0, &mut rng);
+                let sv = src.to_vec();
+                let taken: Vec<f64> = chosen.iter().map(|&i| sv[i]).collect();
+                assert_eq!(x.max_pool_take(&src, &window).unwrap().to_vec(), taken);
+            }
+        }
+        let e = x
+            .max_pool_grad(&Tensor::zeros(&[9, 3, 3, 3]), &Window::new([2, 2]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[9, 6, 5, 3]"), "{e}");
     }
 
     #[test]

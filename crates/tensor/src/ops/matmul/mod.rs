@@ -83,6 +83,19 @@ pub fn gemm_into<T: Element>(
     unsafe { split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), splits()) };
 }
 
+/// `c = alpha * a @ b + beta * c` on the calling thread only, for kernels that already
+/// spread their work over the pool (a convolution, chunk by chunk).
+pub(crate) fn gemm_serial<T: Element>(
+    alpha: T,
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
+    // SAFETY: `c` holds initialized `T`s, so it may be read whatever `beta` is.
+    unsafe { split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), 0) };
+}
+
 /// `a @ b` into a new matrix. The output is allocated uninitialized and written once by the
 /// product (no zero-fill first: for a weight gradient that is a pass over megabytes).
 fn new_product<T: Element>(a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>) -> Array2<T> {
