@@ -21,6 +21,11 @@
 //!   divided by the GEMM rate this process measures at the MLP's first product (what
 //!   `matmul` reports first).
 //!
+//! - `conv_kernels`: each kernel of the convnet's training step at batch 128 on its own
+//!   (both convolutions forward and their gradients, both max poolings and their gradients,
+//!   the relu gradient of the first convolution's output): median milliseconds, and for the
+//!   products their GFLOP/s as a fraction of the GEMM rate measured in the same run.
+//!
 //! Run `cargo run --release --example bench` for everything (each work in its own process,
 //! so peak memory is per work), or `-- --bench mnist_mlp` for one. Sizes: `--n`, `--epochs`,
 //! `--steps`, `--iris-epochs`.
@@ -197,6 +202,94 @@ fn gemm_rate(m: usize, k: usize, n: usize) -> f64 {
         times.push(t.elapsed().as_secs_f64());
     }
     2.0 * (m * k * n) as f64 / median(times) / 1e9
+}
+
+/// Median seconds of `f` over about half a second (at least 5 runs, after 2 warm-ups).
+fn median_time(mut f: impl FnMut()) -> f64 {
+    f();
+    f();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < 0.5 || times.len() < 5 {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    median(times)
+}
+
+fn conv_kernels() {
+    use brick::tensor::ops::conv::{Conv2dOptions, Window};
+    let mut rng = seeded(2);
+    let gemm = gemm_rate(128, 784, 512);
+    let o = Conv2dOptions::default();
+    let relu = |v: &mut [f32]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+    let pool = Window {
+        strides: [2, 2],
+        ..Window::new([2, 2])
+    };
+    let normal = |shape: &[usize], rng: &mut _| Tensor::<f32>::rand_normal(shape, 0.0, 1.0, rng);
+    let print = |kernel: &str, seconds: f64, flop: f64| {
+        let rate = flop / seconds / 1e9;
+        let of_gemm = if flop > 0.0 {
+            format!(", \"gflops\": {rate:.1}, \"of_gemm\": {:.2}", rate / gemm)
+        } else {
+            String::new()
+        };
+        println!(
+            "{{\"bench\": \"conv_kernels\", \"kernel\": \"{kernel}\", \"threads\": {}, \"ms\": {:.3}{of_gemm}, \"gemm_gflops\": {gemm:.1}}}",
+            threads(),
+            seconds * 1e3
+        );
+    };
+    for (name, image, c_out) in [
+        ("conv1", [128, 28, 28, 1], 32),
+        ("conv2", [128, 13, 13, 32], 64),
+    ] {
+        let x = normal(&image, &mut rng);
+        let k = normal(&[3, 3, image[3], c_out], &mut rng);
+        let b = normal(&[c_out], &mut rng);
+        let y = x.conv2d(&k, Some(&b), &o, &relu).unwrap();
+        let dy = normal(y.shape(), &mut rng);
+        let flop = 2.0 * (y.len() * 9 * image[3]) as f64;
+        print(
+            &format!("{name}_forward"),
+            median_time(|| {
+                black_box(x.conv2d(&k, Some(&b), &o, &relu).unwrap());
+            }),
+            flop,
+        );
+        print(
+            &format!("{name}_backprop_kernel"),
+            median_time(|| {
+                black_box(x.conv2d_backprop_kernel(&dy, &o, k.shape()).unwrap());
+            }),
+            flop,
+        );
+        print(
+            &format!("{name}_backprop_input"),
+            median_time(|| {
+                black_box(dy.conv2d_backprop_input(&k, &o, x.shape()).unwrap());
+            }),
+            flop,
+        );
+        let p = y.max_pool(&pool).unwrap();
+        let dp = normal(p.shape(), &mut rng);
+        print(
+            &format!("{name}_max_pool"),
+            median_time(|| {
+                black_box(y.max_pool(&pool).unwrap());
+            }),
+            0.0,
+        );
+        print(
+            &format!("{name}_max_pool_grad"),
+            median_time(|| {
+                black_box(y.max_pool_grad(&dp, &pool).unwrap());
+            }),
+            0.0,
+        );
+    }
 }
 
 fn mnist_convnet(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -442,6 +535,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "matmul" | "sgemm" => matmul(),
         "mnist_hvp" => mnist_hvp(&args)?,
         "mnist_convnet" => mnist_convnet(&args)?,
+        // Inside `install`, as `fit` runs them: the pool stays awake between kernels.
+        "conv_kernels" => brick::tensor::parallel::install(conv_kernels),
         "all" => {
             // One process per work, so that each peak memory figure is its own.
             let exe = std::env::current_exe()?;
@@ -476,7 +571,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => {
             return Err(format!(
                 "unknown --bench '{other}'; valid: all, mnist_mlp, xor_tiny, iris_mlp, matmul, \
-                 mnist_hvp, mnist_convnet"
+                 mnist_hvp, mnist_convnet, conv_kernels"
             )
             .into());
         }

@@ -203,6 +203,29 @@ fn for_each_run(
     }
 }
 
+/// `dst.copy_from_slice(src)` for the short runs of a convolution with few channels (a
+/// window row of a one-channel image is 3 elements): a copy of known length is a few moves,
+/// where `copy_from_slice` of a length known only at run time calls `memcpy` (about as
+/// long as copying a hundred elements).
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    fn fixed<T: Copy, const N: usize>(dst: &mut [T], src: &[T]) {
+        let d: &mut [T; N] = dst.try_into().expect("a run of N");
+        *d = <[T; N]>::try_from(&src[..N]).expect("a run of N");
+    }
+    match dst.len() {
+        1 => fixed::<T, 1>(dst, src),
+        2 => fixed::<T, 2>(dst, src),
+        3 => fixed::<T, 3>(dst, src),
+        4 => fixed::<T, 4>(dst, src),
+        5 => fixed::<T, 5>(dst, src),
+        6 => fixed::<T, 6>(dst, src),
+        7 => fixed::<T, 7>(dst, src),
+        8 => fixed::<T, 8>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// Bytes of patches and outputs a convolution works on at a time per thread: about half of a
 /// core's L2 cache on the machines brick is measured on, so that a chunk's patches are
 /// still in cache when its matrix product reads them.
@@ -283,7 +306,9 @@ fn conv_geometry(
 /// `taps` are the offsets in the batch of the window's pixels inside the image, in window
 /// order (row by row), each the start of `c` channels; the output offset counts from the
 /// range's first image. Padding is never among the taps. A window with no pixel inside the
-/// image (possible only with dilation) is skipped.
+/// image (possible only with dilation) is skipped. Inlined, so that the loops of `f` are
+/// compiled for the caller's vector instructions (`simd::dispatch`).
+#[inline(always)]
 fn for_each_window(
     [_, h, w, c]: [usize; 4],
     window: &Window,
@@ -328,37 +353,31 @@ fn window_max<T: Element>(x: &[T], taps: &[usize], best: &mut [T]) {
     best.copy_from_slice(&x[taps[0]..taps[0] + c]);
     for &t in &taps[1..] {
         for (b, &v) in best.iter_mut().zip(&x[t..t + c]) {
-            *b = if v > *b { v } else { *b };
+            let old = *b;
+            *b = if v > old { v } else { old };
         }
     }
 }
 
-/// For a window's `taps` of `x` and each channel's largest value `best`, calls
-/// `f(tap, hit)` for every tap in window order, `hit[ch]` true where that tap holds the
-/// channel's largest value for the first time (so that exactly one tap wins per channel:
-/// the first of equal ones). `hit` and `done` are working space of `c` flags.
+/// For each channel, which of a window's `taps` of `x` holds its largest value (the first
+/// of equal ones), as the tap's number in `arg`: an element of `T` (0, 1, 2, ...; exact
+/// for any window), so that the loops that use it compare vectors of one type. `best` is
+/// working space.
 #[inline(always)]
-fn first_max_hits<T: Element>(
-    x: &[T],
-    taps: &[usize],
-    best: &[T],
-    hit: &mut [bool],
-    done: &mut [bool],
-    mut f: impl FnMut(usize, &[bool]),
-) {
+fn window_argmax<T: Element>(x: &[T], taps: &[usize], best: &mut [T], arg: &mut [T]) {
     let c = best.len();
-    done.fill(false);
-    for &t in taps {
-        for (((h, d), &v), &b) in hit
-            .iter_mut()
-            .zip(done.iter_mut())
-            .zip(&x[t..t + c])
-            .zip(best)
-        {
-            *h = !*d & (v == b);
-            *d |= *h;
+    best.copy_from_slice(&x[taps[0]..taps[0] + c]);
+    arg.fill(T::zero());
+    let mut k = T::zero();
+    for &t in &taps[1..] {
+        k += T::one();
+        for ((b, a), &v) in best.iter_mut().zip(arg.iter_mut()).zip(&x[t..t + c]) {
+            // Values loaded before the selects: selecting between references instead made
+            // the compiler gather through them.
+            let (old_b, old_a, more) = (*b, *a, v > *b);
+            *b = if more { v } else { old_b };
+            *a = if more { k } else { old_a };
         }
-        f(t, hit);
     }
 }
 
@@ -388,7 +407,7 @@ impl<T: Element> Tensor<T> {
         let x = x.as_slice().expect("contiguous");
         let out = par_images(dims[0], p.out[0] * p.out[1] * row, 1, |images, out| {
             for_each_run(dims, window, &p, images, |dst, src, len| {
-                out[dst..dst + len].copy_from_slice(&x[src..src + len]);
+                copy_run(&mut out[dst..dst + len], &x[src..src + len]);
             });
         });
         Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], row])
@@ -484,7 +503,7 @@ impl<T: Element> Tensor<T> {
             T::with_scratch(|buf| {
                 let patches = patch_buffer(buf, rows * row, padded);
                 for_each_run(dims, &window, &p, images, |dst, src, len| {
-                    patches[dst..dst + len].copy_from_slice(&x[src..src + len]);
+                    copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
                 });
                 let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
                 let mut c =
@@ -524,7 +543,10 @@ impl<T: Element> Tensor<T> {
         let row = window.size[0] * window.size[1] * dims[3];
         let kmat = ArrayView2::from_shape((row, c_out), k.as_slice().expect("contiguous"))
             .expect("a kernel of row * c_out elements");
-        let kt = kmat.t();
+        // The kernel transposed once into rows (a product reads a row-major right-hand side
+        // faster than a column-major one).
+        let kt = kmat.t().as_standard_layout().into_owned();
+        let kt = kt.view();
         let positions = p.out[0] * p.out[1];
         let per_image = dims[1] * dims[2] * dims[3];
         let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
@@ -595,7 +617,7 @@ impl<T: Element> Tensor<T> {
                     T::with_scratch(|buf| {
                         let patches = patch_buffer(buf, rows * row, padded);
                         for_each_run(dims, &window, &p, images.clone(), |dst, src, len| {
-                            patches[dst..dst + len].copy_from_slice(&x[src..src + len]);
+                            copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
                         });
                         let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
                         let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
@@ -642,9 +664,16 @@ impl<T: Element> Tensor<T> {
             crate::simd::dispatch(
                 #[inline(always)]
                 || {
-                    for_each_window(dims, window, &p, images, |o, taps| {
-                        window_max(x, taps, &mut out[o..o + c]);
-                    })
+                    for_each_window(
+                        dims,
+                        window,
+                        &p,
+                        images,
+                        #[inline(always)]
+                        |o, taps| {
+                            window_max(x, taps, &mut out[o..o + c]);
+                        },
+                    )
                 },
             );
         });
@@ -672,20 +701,29 @@ impl<T: Element> Tensor<T> {
         let chunk = chunk_images(dims[0], (dims[1] * dims[2] + per_image) * size_of::<T>());
         let c = dims[3];
         let out = par_images(dims[0], per_image, chunk, |images, out| {
-            let (mut best, mut hit, mut done) =
-                (vec![T::zero(); c], vec![false; c], vec![false; c]);
+            let (mut best, mut arg) = (vec![T::zero(); c], vec![T::zero(); c]);
             crate::simd::dispatch(
                 #[inline(always)]
                 || {
-                    for_each_window(dims, window, &p, images, |o, taps| {
-                        window_max(x, taps, &mut best);
-                        let out = &mut out[o..o + c];
-                        first_max_hits(x, taps, &best, &mut hit, &mut done, |t, hit| {
-                            for ((o, &v), &h) in out.iter_mut().zip(&g[t..t + c]).zip(hit) {
-                                *o = if h { v } else { *o };
+                    for_each_window(
+                        dims,
+                        window,
+                        &p,
+                        images,
+                        #[inline(always)]
+                        |o, taps| {
+                            window_argmax(x, taps, &mut best, &mut arg);
+                            let out = &mut out[o..o + c];
+                            let mut k = T::zero();
+                            for &t in taps {
+                                for ((o, &a), &v) in out.iter_mut().zip(&arg).zip(&g[t..t + c]) {
+                                    let old = *o;
+                                    *o = if a == k { v } else { old };
+                                }
+                                k += T::one();
                             }
-                        });
-                    })
+                        },
+                    )
                 },
             );
         });
@@ -724,21 +762,29 @@ impl<T: Element> Tensor<T> {
         let c = dims[3];
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let (base, g) = (images.start * per_image, &dy[images.start * per_out..]);
-            let (mut best, mut hit, mut done) =
-                (vec![T::zero(); c], vec![false; c], vec![false; c]);
+            let (mut best, mut arg) = (vec![T::zero(); c], vec![T::zero(); c]);
             crate::simd::dispatch(
                 #[inline(always)]
                 || {
-                    for_each_window(dims, window, &p, images, |o, taps| {
-                        window_max(x, taps, &mut best);
-                        let g = &g[o..o + c];
-                        first_max_hits(x, taps, &best, &mut hit, &mut done, |t, hit| {
-                            let dx = &mut out[t - base..t - base + c];
-                            for ((d, &v), &h) in dx.iter_mut().zip(g).zip(hit) {
-                                *d += if h { v } else { T::zero() };
+                    for_each_window(
+                        dims,
+                        window,
+                        &p,
+                        images,
+                        #[inline(always)]
+                        |o, taps| {
+                            window_argmax(x, taps, &mut best, &mut arg);
+                            let g = &g[o..o + c];
+                            let mut k = T::zero();
+                            for &t in taps {
+                                let dx = &mut out[t - base..t - base + c];
+                                for ((d, &a), &v) in dx.iter_mut().zip(&arg).zip(g) {
+                                    *d += if a == k { v } else { T::zero() };
+                                }
+                                k += T::one();
                             }
-                        });
-                    })
+                        },
+                    )
                 },
             );
         });
