@@ -248,8 +248,7 @@ impl<T: Element> Operand<T> for Tensor<T> {
                     map_slices(f, s.map(|s| &s[range.clone()]), out)
                 })
             } else {
-                let mut out = vec![T::zero(); 0];
-                out.reserve_exact(n);
+                let mut out = Vec::with_capacity(n);
                 extend_map(f, s, &mut out);
                 out
             };
