@@ -511,9 +511,14 @@ impl<T: Element> Tensor<T> {
                 gemm_serial(T::one(), &a, &kmat, T::zero(), &mut c);
             });
             if let Some(bias) = bias {
-                for r in out.chunks_exact_mut(c_out) {
-                    add_into(r, bias);
-                }
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for r in out.chunks_exact_mut(c_out) {
+                            add_into(r, bias);
+                        }
+                    },
+                );
             }
             epilogue(out);
         });
@@ -793,6 +798,7 @@ impl<T: Element> Tensor<T> {
 }
 
 /// `out[i] += v[i]`, element by element.
+#[inline(always)]
 fn add_into<T: Element>(out: &mut [T], v: &[T]) {
     for (o, &v) in out.iter_mut().zip(v) {
         *o += v;
