@@ -564,6 +564,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "iris_mlp",
                 "mnist_hvp",
                 "mnist_convnet",
+                "conv_kernels",
             ] {
                 let status = std::process::Command::new(&exe)
                     .args(&passthrough)
