@@ -22,9 +22,9 @@
 //!   `matmul` reports first).
 //!
 //! - `conv_kernels`: each kernel of the convnet's training step at batch 128 on its own
-//!   (both convolutions forward and their gradients, both max poolings and their gradients,
-//!   the relu gradient of the first convolution's output): median milliseconds, and for the
-//!   products their GFLOP/s as a fraction of the GEMM rate measured in the same run.
+//!   (both convolutions forward and their gradients, both max poolings and their gradients):
+//!   median milliseconds, and for the products their GFLOP/s as a fraction of the GEMM rate
+//!   measured in the same run.
 //!
 //! Run `cargo run --release --example bench` for everything (each work in its own process,
 //! so peak memory is per work), or `-- --bench mnist_mlp` for one. Sizes: `--n`, `--epochs`,

@@ -118,7 +118,7 @@ pub fn join<A: Send, B: Send>(
 /// A vector of `n` elements computed on the pool in chunks of `chunk` elements (the last
 /// may be shorter): each chunk is zeroed and handed to `f(range, chunk)`, `range` being its
 /// place in the vector, by the task that computes it. Zeroing inside the task rather than
-/// up front touches each chunk's memory once, while it is in that core's cache.
+/// up front zeroes in parallel and leaves the chunk in that core's cache for `f`.
 ///
 /// ```
 /// let v: Vec<f32> = tensor::parallel::fill_chunks(10, 4, |range, out| {

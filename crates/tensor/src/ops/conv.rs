@@ -1,6 +1,11 @@
-//! The patches of a convolution (im2col) and their adjoint: a 2-D convolution of a
-//! channels-last batch `[b, h, w, c]` is `patches(x) @ kernel`, one matrix product, and
-//! [`fold_patches`](Tensor::fold_patches) sums patch gradients back into an image.
+//! Windows over channels-last batches `[b, h, w, c]`: 2-D convolution and its two gradients,
+//! max pooling and its gradient, and the patches of a window (im2col) with their adjoint.
+//!
+//! A convolution is `patches(x) @ kernel`, one matrix product; [`Tensor::conv2d`] computes it
+//! a few images at a time on the pool, so the patches of the whole batch never exist, and
+//! its gradients ([`Tensor::conv2d_backprop_input`], [`Tensor::conv2d_backprop_kernel`]) are
+//! computed the same way. [`fold_patches`](Tensor::fold_patches) sums patch gradients back
+//! into an image (average pooling's gradient).
 
 use std::ops::Range;
 
@@ -424,14 +429,11 @@ impl<T: Element> Tensor<T> {
         let dims = image_dims("fold_patches", image_shape)?;
         let p = window.place([dims[1], dims[2]], "fold_patches")?;
         let row = window.size[0] * window.size[1] * dims[3];
-        let expected = [dims[0], p.out[0], p.out[1], row];
-        if self.shape() != expected {
-            return Err(TensorError::ShapeMismatch {
-                op: "fold_patches",
-                lhs: self.shape().to_vec(),
-                rhs: expected.to_vec(),
-            });
-        }
+        same_shape(
+            "fold_patches",
+            &[dims[0], p.out[0], p.out[1], row],
+            self.shape(),
+        )?;
         let g = self.to_contiguous();
         let g = g.as_slice().expect("contiguous");
         let per_image = dims[1] * dims[2] * dims[3];
@@ -479,14 +481,10 @@ impl<T: Element> Tensor<T> {
         let (dims, window, p, c_out) =
             conv_geometry("conv2d", self.shape(), kernel.shape(), options)?;
         let bias = match bias {
-            Some(b) if b.shape() != [c_out] => {
-                return Err(TensorError::ShapeMismatch {
-                    op: "conv2d",
-                    lhs: vec![c_out],
-                    rhs: b.shape().to_vec(),
-                });
+            Some(b) => {
+                same_shape("conv2d", &[c_out], b.shape())?;
+                Some(b.to_contiguous())
             }
-            Some(b) => Some(b.to_contiguous()),
             None => None,
         };
         let bias = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
@@ -606,7 +604,7 @@ impl<T: Element> Tensor<T> {
         let padded = p.pad.iter().any(|&v| v > 0);
         let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
         let groups = dims[0].min(2 * rayon::current_num_threads()).max(1);
-        let per_group = dims[0].div_ceil(groups);
+        let per_group = dims[0].div_ceil(groups).max(1);
         let sums: Vec<Vec<T>> = (0..dims[0].div_ceil(per_group))
             .into_par_iter()
             .map(|g| {
@@ -805,15 +803,15 @@ fn add_into<T: Element>(out: &mut [T], v: &[T]) {
     }
 }
 
-/// Checks that `got` is `expected` (two tensors of one op that must agree).
+/// Checks that `got` is `expected` (two tensors of one op that must agree); the error names
+/// both.
 fn same_shape(op: &'static str, expected: &[usize], got: &[usize]) -> Result<()> {
     if expected == got {
         return Ok(());
     }
-    Err(TensorError::ShapeMismatch {
+    Err(TensorError::InvalidArgument {
         op,
-        lhs: expected.to_vec(),
-        rhs: got.to_vec(),
+        message: format!("expected a tensor of shape {expected:?}, got {got:?}"),
     })
 }
 
@@ -973,6 +971,21 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_batch_gives_empty_outputs_and_a_zero_kernel_gradient() {
+        let (x, k) = (
+            Tensor::<f32>::zeros(&[0, 5, 5, 2]),
+            Tensor::ones(&[3, 3, 2, 4]),
+        );
+        let o = Conv2dOptions::default();
+        let y = x.conv2d(&k, None, &o, &|_| {}).unwrap();
+        assert_eq!(y.shape(), &[0, 3, 3, 4]);
+        let dk = x.conv2d_backprop_kernel(&y, &o, k.shape()).unwrap();
+        assert_eq!(dk, Tensor::zeros(k.shape()));
+        let dx = y.conv2d_backprop_input(&k, &o, x.shape()).unwrap();
+        assert_eq!(dx.shape(), x.shape());
+    }
+
+    #[test]
     fn convolution_shape_errors_name_both_shapes() {
         let x = Tensor::<f32>::zeros(&[2, 5, 5, 3]);
         let o = Conv2dOptions::default();
@@ -989,7 +1002,7 @@ mod tests {
             .conv2d(&k, Some(&Tensor::zeros(&[3])), &o, &|_| {})
             .unwrap_err()
             .to_string();
-        assert!(e.contains("[4]") && e.contains("[3]"), "{e}");
+        assert!(e.contains("expected a tensor of shape [4], got [3]"), "{e}");
         let e = Tensor::<f32>::zeros(&[2, 3, 3, 3])
             .conv2d_backprop_input(&k, &o, x.shape())
             .unwrap_err()
