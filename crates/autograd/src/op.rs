@@ -115,6 +115,9 @@ pub trait Operand<T: Element>: Clone + Sized {
     fn shape(&self) -> Cow<'_, [usize]>;
     /// The value (for a variable: its tensor, which is not differentiated).
     fn value(&self) -> Tensor<T>;
+    /// The tensor itself in the fast sweep, `None` for a variable: a rule whose tensor form
+    /// can be computed in fewer passes (a convolution's gradients) takes it from here.
+    fn as_tensor(&self) -> Option<&Tensor<T>>;
     /// A constant beside this value (on the same tape, for a variable): masks, counts.
     fn constant(&self, value: Tensor<T>) -> Self;
     /// Any op applied to operands: on tensors its forward, on variables recorded.
@@ -228,6 +231,9 @@ impl<T: Element> Operand<T> for Tensor<T> {
     }
     fn value(&self) -> Tensor<T> {
         self.clone()
+    }
+    fn as_tensor(&self) -> Option<&Tensor<T>> {
+        Some(self)
     }
     fn constant(&self, value: Tensor<T>) -> Self {
         value

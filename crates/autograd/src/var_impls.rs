@@ -17,6 +17,9 @@ impl<'t, T: Element> Operand<T> for Var<'t, T> {
     fn value(&self) -> Tensor<T> {
         Var::value(self)
     }
+    fn as_tensor(&self) -> Option<&Tensor<T>> {
+        None
+    }
     fn constant(&self, value: Tensor<T>) -> Self {
         self.tape.constant(&value)
     }

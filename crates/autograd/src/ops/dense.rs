@@ -10,6 +10,7 @@ use tensor::{Element, Result, Tensor};
 use crate::op::{InputGrads, Op, Operand};
 use crate::ops::unary::{Chain, Elementwise, Relu, Sigmoid, Tanh};
 use crate::ops::unwrap_op;
+use crate::real::RealFn;
 use crate::tape::Var;
 
 /// An activation whose derivative can be computed from its output `y`.
@@ -35,6 +36,35 @@ impl OutputActivation {
             OutputActivation::Relu => each(v, |v| v.max(T::zero())),
             OutputActivation::Sigmoid => each(v, tensor::sigmoid_scalar),
             OutputActivation::Tanh => each(v, T::fast_tanh),
+        }
+    }
+
+    /// [`chain`](OutputActivation::chain) on slices, in place: `dz` (a copy of the output's
+    /// gradient) becomes `dz * f'(y)`, by the same rule (for kernels that compute it a
+    /// chunk at a time).
+    pub(crate) fn chain_in_place<T: Element>(self, dz: &mut [T], y: &[T]) {
+        fn each<T: Element, F: Elementwise<T>>(f: &F, dz: &mut [T], y: &[T]) {
+            const {
+                assert!(
+                    F::OF_OUTPUT,
+                    "a fused activation's derivative must read its output"
+                )
+            };
+            let chain = Chain(f);
+            tensor::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (d, &y) in dz.iter_mut().zip(y) {
+                        *d = chain.eval([*d, y]);
+                    }
+                },
+            );
+        }
+        match self {
+            OutputActivation::Linear => {}
+            OutputActivation::Relu => each(&Relu, dz, y),
+            OutputActivation::Sigmoid => each(&Sigmoid, dz, y),
+            OutputActivation::Tanh => each(&Tanh, dz, y),
         }
     }
 

@@ -266,14 +266,91 @@ fn par_images<T: Element>(
 /// window can reach into padding (those elements are never written), left as they are
 /// otherwise (every element is written).
 fn patch_buffer<T: Element>(buf: &mut Vec<T>, len: usize, padded: bool) -> &mut [T] {
-    if buf.len() < len {
-        buf.resize(len, T::zero());
+    patch_and_grad_buffers(buf, len, padded, 0).0
+}
+
+/// [`patch_buffer`], and after it `grad_len` more elements for a chunk's output gradient
+/// (written whole before it is read).
+fn patch_and_grad_buffers<T: Element>(
+    buf: &mut Vec<T>,
+    len: usize,
+    padded: bool,
+    grad_len: usize,
+) -> (&mut [T], &mut [T]) {
+    if buf.len() < len + grad_len {
+        buf.resize(len + grad_len, T::zero());
     }
-    let patches = &mut buf[..len];
+    let (patches, rest) = buf.split_at_mut(len);
     if padded {
         patches.fill(T::zero());
     }
-    patches
+    (patches, &mut rest[..grad_len])
+}
+
+/// An output gradient as a convolution's gradients read it: `dy` itself, or `dy` through an
+/// activation's derivative, `chain(dz, y)` turning a copy `dz` of `dy`'s rows into the
+/// gradient before the activation in place, given the activation's output `y` (of `dy`'s
+/// shape). Through a derivative, the kernels compute it a chunk of images at a time, in
+/// cache, so the pre-activation gradient of the whole batch is never stored: one pass over
+/// memory less than computing it first.
+pub struct OutputGrad<'a, T: Element> {
+    pub dy: &'a Tensor<T>,
+    /// The activation's output `y` and the derivative's rule.
+    pub through: Option<(&'a Tensor<T>, &'a ChainFn<T>)>,
+}
+
+/// An activation's derivative applied in place: `chain(dz, y)` turns `dz` into `dz * f'(y)`.
+pub type ChainFn<T> = dyn Fn(&mut [T], &[T]) + Sync;
+
+impl<T: Element> Clone for OutputGrad<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Element> Copy for OutputGrad<'_, T> {}
+
+impl<'a, T: Element> OutputGrad<'a, T> {
+    /// The gradient as it is.
+    pub fn plain(dy: &'a Tensor<T>) -> Self {
+        OutputGrad { dy, through: None }
+    }
+
+    /// Contiguous views of `dy` and of `y` (if any), checked to be `shape`.
+    fn contiguous(
+        &self,
+        op: &'static str,
+        shape: &[usize],
+    ) -> Result<(Tensor<T>, Option<Tensor<T>>)> {
+        same_shape(op, shape, self.dy.shape())?;
+        let y = match self.through {
+            Some((y, _)) => {
+                same_shape(op, shape, y.shape())?;
+                Some(y.to_contiguous())
+            }
+            None => None,
+        };
+        Ok((self.dy.to_contiguous(), y))
+    }
+
+    /// The gradient's rows `range` (flat element offsets): `dy`'s own, or `chain` of them
+    /// written into `buf` (of the range's length).
+    fn rows<'b>(
+        &self,
+        dy: &'b [T],
+        y: Option<&[T]>,
+        range: Range<usize>,
+        buf: &'b mut [T],
+    ) -> &'b [T] {
+        match (self.through, y) {
+            (Some((_, chain)), Some(y)) => {
+                buf.copy_from_slice(&dy[range.clone()]);
+                chain(buf, &y[range]);
+                buf
+            }
+            _ => &dy[range],
+        }
+    }
 }
 
 /// The geometry of a convolution of a batch `image` `[b, h, w, c_in]` with a kernel of
@@ -538,11 +615,29 @@ impl<T: Element> Tensor<T> {
         options: &Conv2dOptions,
         image_shape: &[usize],
     ) -> Result<Tensor<T>> {
+        Tensor::conv2d_backprop_input_of(OutputGrad::plain(self), kernel, options, image_shape)
+    }
+
+    /// [`conv2d_backprop_input`](Tensor::conv2d_backprop_input) of an output gradient that
+    /// may pass through an activation's derivative first (see [`OutputGrad`]).
+    ///
+    /// # Errors
+    /// As [`conv2d_backprop_input`](Tensor::conv2d_backprop_input)'s; `y` must have `dy`'s
+    /// shape.
+    pub fn conv2d_backprop_input_of(
+        grad: OutputGrad<'_, T>,
+        kernel: &Tensor<T>,
+        options: &Conv2dOptions,
+        image_shape: &[usize],
+    ) -> Result<Tensor<T>> {
         let op = "conv2d_backprop_input";
         let (dims, window, p, c_out) = conv_geometry(op, image_shape, kernel.shape(), options)?;
-        check_output(op, self.shape(), dims[0], &p, c_out)?;
-        let (dy, k) = (self.to_contiguous(), kernel.to_contiguous());
-        let dy = dy.as_slice().expect("contiguous");
+        let (dy, y) = grad.contiguous(op, &[dims[0], p.out[0], p.out[1], c_out])?;
+        let (dy, y) = (
+            dy.as_slice().expect("contiguous"),
+            y.as_ref().map(|y| y.as_slice().expect("contiguous")),
+        );
+        let k = kernel.to_contiguous();
         let row = window.size[0] * window.size[1] * dims[3];
         let kmat = ArrayView2::from_shape((row, c_out), k.as_slice().expect("contiguous"))
             .expect("a kernel of row * c_out elements");
@@ -553,12 +648,15 @@ impl<T: Element> Tensor<T> {
         let positions = p.out[0] * p.out[1];
         let per_image = dims[1] * dims[2] * dims[3];
         let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
+        let chained = y.is_some();
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let rows = images.len() * positions;
-            let g = &dy[images.start * positions * c_out..images.end * positions * c_out];
+            let range = images.start * positions * c_out..images.end * positions * c_out;
             let base = images.start * per_image;
             T::with_scratch(|buf| {
-                let patches = patch_buffer(buf, rows * row, false);
+                let grad_len = if chained { rows * c_out } else { 0 };
+                let (patches, dz) = patch_and_grad_buffers(buf, rows * row, false, grad_len);
+                let g = grad.rows(dy, y, range, dz);
                 let g = ArrayView2::from_shape((rows, c_out), g).expect("rows * c_out");
                 let mut c =
                     ArrayViewMut2::from_shape((rows, row), &mut *patches).expect("rows * row");
@@ -591,40 +689,77 @@ impl<T: Element> Tensor<T> {
         options: &Conv2dOptions,
         kernel_shape: &[usize],
     ) -> Result<Tensor<T>> {
+        let (dk, _) =
+            self.conv2d_backprop_kernel_of(OutputGrad::plain(dy), options, kernel_shape, false)?;
+        Ok(dk)
+    }
+
+    /// [`conv2d_backprop_kernel`](Tensor::conv2d_backprop_kernel) of an output gradient that
+    /// may pass through an activation's derivative first (see [`OutputGrad`]), and, with
+    /// `bias`, also the bias's gradient `[c_out]` (the gradient's sum over every position),
+    /// from the same chunks.
+    ///
+    /// # Errors
+    /// As [`conv2d_backprop_kernel`](Tensor::conv2d_backprop_kernel)'s; `y` must have `dy`'s
+    /// shape.
+    pub fn conv2d_backprop_kernel_of(
+        &self,
+        grad: OutputGrad<'_, T>,
+        options: &Conv2dOptions,
+        kernel_shape: &[usize],
+        bias: bool,
+    ) -> Result<(Tensor<T>, Option<Tensor<T>>)> {
         let op = "conv2d_backprop_kernel";
         let (dims, window, p, c_out) = conv_geometry(op, self.shape(), kernel_shape, options)?;
-        check_output(op, dy.shape(), dims[0], &p, c_out)?;
-        let (x, dy) = (self.to_contiguous(), dy.to_contiguous());
-        let (x, dy) = (
-            x.as_slice().expect("contiguous"),
+        let (dy, y) = grad.contiguous(op, &[dims[0], p.out[0], p.out[1], c_out])?;
+        let (dy, y) = (
             dy.as_slice().expect("contiguous"),
+            y.as_ref().map(|y| y.as_slice().expect("contiguous")),
         );
+        let x = self.to_contiguous();
+        let x = x.as_slice().expect("contiguous");
         let row = window.size[0] * window.size[1] * dims[3];
         let positions = p.out[0] * p.out[1];
         let padded = p.pad.iter().any(|&v| v > 0);
         let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
         let groups = dims[0].min(2 * rayon::current_num_threads()).max(1);
         let per_group = dims[0].div_ceil(groups).max(1);
+        let chained = y.is_some();
+        // Per group: the kernel's sum, then the bias's.
+        let width = row * c_out + if bias { c_out } else { 0 };
         let sums: Vec<Vec<T>> = (0..dims[0].div_ceil(per_group))
             .into_par_iter()
             .map(|g| {
-                let mut sum = vec![T::zero(); row * c_out];
-                let mut acc =
-                    ArrayViewMut2::from_shape((row, c_out), &mut sum[..]).expect("row * c_out");
+                let mut sum = vec![T::zero(); width];
+                let (ksum, bsum) = sum.split_at_mut(row * c_out);
+                let mut acc = ArrayViewMut2::from_shape((row, c_out), ksum).expect("row * c_out");
                 let last = ((g + 1) * per_group).min(dims[0]);
                 let mut first = g * per_group;
                 while first < last {
                     let images = first..(first + chunk).min(last);
                     let rows = images.len() * positions;
-                    let d = &dy[images.start * positions * c_out..images.end * positions * c_out];
+                    let range = images.start * positions * c_out..images.end * positions * c_out;
                     T::with_scratch(|buf| {
-                        let patches = patch_buffer(buf, rows * row, padded);
+                        let grad_len = if chained { rows * c_out } else { 0 };
+                        let (patches, dz) =
+                            patch_and_grad_buffers(buf, rows * row, padded, grad_len);
+                        let d = grad.rows(dy, y, range, dz);
                         for_each_run(dims, &window, &p, images.clone(), |dst, src, len| {
                             copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
                         });
                         let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
-                        let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
-                        gemm_serial(T::one(), &a.t(), &d, T::one(), &mut acc);
+                        let dm = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
+                        gemm_serial(T::one(), &a.t(), &dm, T::one(), &mut acc);
+                        if bias {
+                            crate::simd::dispatch(
+                                #[inline(always)]
+                                || {
+                                    for r in d.chunks_exact(c_out) {
+                                        add_into(bsum, r);
+                                    }
+                                },
+                            );
+                        }
                     });
                     first = images.end;
                 }
@@ -632,11 +767,16 @@ impl<T: Element> Tensor<T> {
             })
             .collect();
         let mut total = sums.into_iter();
-        let mut out = total.next().unwrap_or_else(|| vec![T::zero(); row * c_out]);
+        let mut out = total.next().unwrap_or_else(|| vec![T::zero(); width]);
         for s in total {
             add_into(&mut out, &s);
         }
-        Tensor::from_vec(out, kernel_shape)
+        let db = if bias {
+            Some(Tensor::from_vec(out.split_off(row * c_out), &[c_out])?)
+        } else {
+            None
+        };
+        Ok((Tensor::from_vec(out, kernel_shape)?, db))
     }
 
     /// Max pooling: the largest element of each window, per channel, `[b, oh, ow, c]`.
@@ -815,17 +955,6 @@ fn same_shape(op: &'static str, expected: &[usize], got: &[usize]) -> Result<()>
     })
 }
 
-/// Checks that `got` is a convolution's output shape `[b, oh, ow, c_out]`.
-fn check_output(
-    op: &'static str,
-    got: &[usize],
-    b: usize,
-    p: &Placement,
-    c_out: usize,
-) -> Result<()> {
-    same_shape(op, &[b, p.out[0], p.out[1], c_out], got)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -968,6 +1097,65 @@ mod tests {
             let kgrad = pm.transpose().matmul(&gm).reshape(k.shape());
             assert!(dk.allclose(&kgrad, 1e-12, 1e-12), "{window:?}");
         }
+    }
+
+    #[test]
+    fn gradients_through_a_derivative_equal_those_of_the_gradient_computed_first() {
+        let mut rng = crate::random::seeded(8);
+        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
+        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+        // A relu's derivative from its output: dz = dy where y > 0.
+        let chain = |dz: &mut [f64], y: &[f64]| {
+            for (d, &y) in dz.iter_mut().zip(y) {
+                *d = if y > 0.0 { *d } else { 0.0 };
+            }
+        };
+        for window in test_windows() {
+            let o = options(&window);
+            let y = x
+                .conv2d(&k, None, &o, &|v| {
+                    v.iter_mut().for_each(|v| *v = v.max(0.0))
+                })
+                .unwrap();
+            let dy = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng);
+            let dz = Tensor::from_vec(
+                dy.to_vec()
+                    .iter()
+                    .zip(y.to_vec())
+                    .map(|(&d, y)| if y > 0.0 { d } else { 0.0 })
+                    .collect(),
+                y.shape(),
+            )
+            .unwrap();
+            let through = OutputGrad {
+                dy: &dy,
+                through: Some((&y, &chain)),
+            };
+            let dx = Tensor::conv2d_backprop_input_of(through, &k, &o, x.shape()).unwrap();
+            assert_eq!(
+                dx,
+                dz.conv2d_backprop_input(&k, &o, x.shape()).unwrap(),
+                "{window:?}"
+            );
+            let (dk, db) = x
+                .conv2d_backprop_kernel_of(through, &o, k.shape(), true)
+                .unwrap();
+            assert_eq!(
+                dk,
+                x.conv2d_backprop_kernel(&dz, &o, k.shape()).unwrap(),
+                "{window:?}"
+            );
+            let sums = dz.reshape(&[dz.len() / 4, 4]).sum(0, false);
+            assert!(db.unwrap().allclose(&sums, 1e-12, 1e-12), "{window:?}");
+        }
+        let wrong = Tensor::<f64>::zeros(&[9, 5, 5, 4]);
+        let through = OutputGrad {
+            dy: &wrong,
+            through: Some((&x, &chain)),
+        };
+        let e =
+            x.conv2d_backprop_kernel_of(through, &Conv2dOptions::default(), &[3, 2, 3, 4], false);
+        assert!(e.unwrap_err().to_string().contains("[9, 5, 5, 4]"));
     }
 
     #[test]
