@@ -46,7 +46,7 @@ impl<T: Element> Op<T> for Conv2dOp {
             // The fast sweep: the rule below, with `dz` computed a chunk at a time inside the
             // two gradient kernels (by the same `chain`) instead of stored whole first.
             let act = self.activation;
-            let chain = move |dz: &mut [T], y: &[T]| act.chain_in_place(dz, y);
+            let chain = move |dy: &[T], y: &[T], dz: &mut [T]| act.chain_into(dy, y, dz);
             let grad = OutputGrad {
                 dy: dyt,
                 through: (act != OutputActivation::Linear).then_some((yt, &chain)),

@@ -39,11 +39,10 @@ impl OutputActivation {
         }
     }
 
-    /// [`chain`](OutputActivation::chain) on slices, in place: `dz` (a copy of the output's
-    /// gradient) becomes `dz * f'(y)`, by the same rule (for kernels that compute it a
-    /// chunk at a time).
-    pub(crate) fn chain_in_place<T: Element>(self, dz: &mut [T], y: &[T]) {
-        fn each<T: Element, F: Elementwise<T>>(f: &F, dz: &mut [T], y: &[T]) {
+    /// [`chain`](OutputActivation::chain) on slices: `dz = dy * f'(y)`, by the same rule (for
+    /// kernels that compute it a chunk at a time). Linear copies `dy`.
+    pub(crate) fn chain_into<T: Element>(self, dy: &[T], y: &[T], dz: &mut [T]) {
+        fn each<T: Element, F: Elementwise<T>>(f: &F, dy: &[T], y: &[T], dz: &mut [T]) {
             const {
                 assert!(
                     F::OF_OUTPUT,
@@ -54,17 +53,17 @@ impl OutputActivation {
             tensor::simd::dispatch(
                 #[inline(always)]
                 || {
-                    for (d, &y) in dz.iter_mut().zip(y) {
-                        *d = chain.eval([*d, y]);
+                    for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                        *d = chain.eval([g, y]);
                     }
                 },
             );
         }
         match self {
-            OutputActivation::Linear => {}
-            OutputActivation::Relu => each(&Relu, dz, y),
-            OutputActivation::Sigmoid => each(&Sigmoid, dz, y),
-            OutputActivation::Tanh => each(&Tanh, dz, y),
+            OutputActivation::Linear => dz.copy_from_slice(dy),
+            OutputActivation::Relu => each(&Relu, dy, y, dz),
+            OutputActivation::Sigmoid => each(&Sigmoid, dy, y, dz),
+            OutputActivation::Tanh => each(&Tanh, dy, y, dz),
         }
     }
 

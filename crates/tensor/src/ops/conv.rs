@@ -288,9 +288,8 @@ fn patch_and_grad_buffers<T: Element>(
 }
 
 /// An output gradient as a convolution's gradients read it: `dy` itself, or `dy` through an
-/// activation's derivative, `chain(dz, y)` turning a copy `dz` of `dy`'s rows into the
-/// gradient before the activation in place, given the activation's output `y` (of `dy`'s
-/// shape). Through a derivative, the kernels compute it a chunk of images at a time, in
+/// activation's derivative, `chain(dy, y, dz)` writing the gradient before the activation
+/// into `dz` from rows of `dy` and of the activation's output `y` (of `dy`'s shape). Through a derivative, the kernels compute it a chunk of images at a time, in
 /// cache, so the pre-activation gradient of the whole batch is never stored: one pass over
 /// memory less than computing it first.
 pub struct OutputGrad<'a, T: Element> {
@@ -299,8 +298,8 @@ pub struct OutputGrad<'a, T: Element> {
     pub through: Option<(&'a Tensor<T>, &'a ChainFn<T>)>,
 }
 
-/// An activation's derivative applied in place: `chain(dz, y)` turns `dz` into `dz * f'(y)`.
-pub type ChainFn<T> = dyn Fn(&mut [T], &[T]) + Sync;
+/// An activation's derivative from its output: `chain(dy, y, dz)` sets `dz = dy * f'(y)`.
+pub type ChainFn<T> = dyn Fn(&[T], &[T], &mut [T]) + Sync;
 
 impl<T: Element> Clone for OutputGrad<'_, T> {
     fn clone(&self) -> Self {
@@ -344,8 +343,7 @@ impl<'a, T: Element> OutputGrad<'a, T> {
     ) -> &'b [T] {
         match (self.through, y) {
             (Some((_, chain)), Some(y)) => {
-                buf.copy_from_slice(&dy[range.clone()]);
-                chain(buf, &y[range]);
+                chain(&dy[range.clone()], &y[range], buf);
                 buf
             }
             _ => &dy[range],
@@ -1105,9 +1103,9 @@ mod tests {
         let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
         let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
         // A relu's derivative from its output: dz = dy where y > 0.
-        let chain = |dz: &mut [f64], y: &[f64]| {
-            for (d, &y) in dz.iter_mut().zip(y) {
-                *d = if y > 0.0 { *d } else { 0.0 };
+        let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
+            for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                *d = if y > 0.0 { g } else { 0.0 };
             }
         };
         for window in test_windows() {
