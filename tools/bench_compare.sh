@@ -16,6 +16,9 @@
 # Environment: ROUNDS (default 1), BRICK_BENCH (brick's --bench, default all), E (epochs,
 # default 4), OUT and LOG (output files), PY (the peers' python); the peer scripts read the
 # variables listed at the top of tools/peers/run_all.sh (BENCHES, FRAMEWORKS, ...).
+# CONVNET (default "torch keras:tensorflow keras:jax"; empty to skip) lists the peers that
+# train the keras.io MNIST convnet (tools/peers/bench_convnet.py --work speed, 3 epochs of
+# N=60000 rows; Keras on JAX takes about 50 s per epoch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-bench-results.jsonl}"
@@ -25,11 +28,22 @@ BRICK_BENCH="${BRICK_BENCH:-all}"
 export PY="${PY:-$HOME/.venvs/peers/bin/python}"
 export E="${E:-4}"
 cargo build --release --example bench >&2
+CONVNET="${CONVNET-torch keras:tensorflow keras:jax}"
 brick() { ./target/release/examples/bench --bench "$BRICK_BENCH" --epochs "$E"; }
+convnet_peers() {
+  for peer in $CONVNET; do
+    fw="${peer%%:*}"
+    backend="${peer#*:}"
+    [ "$backend" = "$peer" ] && backend=jax
+    "$PY" tools/peers/bench_convnet.py --fw "$fw" --backend "$backend" --work speed \
+      --n "${N:-60000}" --epochs 3 --threads 2
+  done
+}
 {
   brick
   for _ in $(seq 1 "$ROUNDS"); do
     bash tools/peers/run_all.sh
+    convnet_peers
     brick
   done
 } > "$OUT" 2> "$LOG"

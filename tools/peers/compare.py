@@ -74,6 +74,7 @@ def main():
         b = pick(rows, bench, key, **brick_match)
         ratio = f"{min(peers) / b:.2f}x" if peers and b else "-"
         print(f"| {label} | " + " | ".join(cells) + f" | {fmt(b, unit)} | {ratio} |")
+    convnet(rows)
     if not any(r.get("bench") == "sgemm" for r in rows):
         return  # a run without the matmul benchmark (BENCHES without sgemm)
     print()
@@ -87,6 +88,38 @@ def main():
         b = vals["brick"]
         ratio = f"{b / max(peers):.0%}" if b and peers else "-"
         print(f"| [{m},{k}]x[{k},{n}] {layout} | {cells} | {ratio} |")
+
+
+def convnet(rows):
+    """The keras.io MNIST convnet: epoch (median of epochs 2 on), peak memory, and brick's
+    epoch as a multiple of its floor (the epoch's FLOPs at the GEMM rate of the same run)."""
+    def peer(fw, backend=None):
+        runs = [r for r in rows if r.get("work") == "speed" and r.get("fw") == fw
+                and (backend is None or r.get("backend") == backend)]
+        if not runs:
+            return None, None
+        epochs = [e for r in runs for e in r["epoch_s"][1:]]
+        return statistics.median(epochs), statistics.median(r["peak_rss_mib"] for r in runs)
+    peers = [("Keras (TF)", peer("keras", "tensorflow")), ("Keras (JAX)", peer("keras", "jax")),
+             ("PyTorch, 2 threads", peer("torch"))]
+    b = pick(rows, "mnist_convnet", "epoch_rest_median_s", framework="brick")
+    if b is None and all(p[0] is None for _, p in peers):
+        return
+    b_mem = pick(rows, "mnist_convnet", "peak_rss_mib", framework="brick")
+    x_floor = pick(rows, "mnist_convnet", "x_floor", framework="brick")
+    print()
+    print("| MNIST convnet | " + " | ".join(c for c, _ in peers)
+          + " | brick | fastest peer / brick | brick / floor |")
+    print("|---" * (len(peers) + 4) + "|")
+    times = [p[0] for _, p in peers if p[0] is not None]
+    ratio = f"{min(times) / b:.2f}x" if times and b else "-"
+    floor = f"{x_floor:.2f}x" if x_floor else "-"
+    print("| epoch (median of epochs 2-3) | " + " | ".join(fmt(p[0], "s") for _, p in peers)
+          + f" | {fmt(b, 's')} | {ratio} | {floor} |")
+    mems = [p[1] for _, p in peers if p[1] is not None]
+    mratio = f"{min(mems) / b_mem:.2f}x" if mems and b_mem else "-"
+    print("| peak memory | " + " | ".join(fmt(p[1], "MiB") for _, p in peers)
+          + f" | {fmt(b_mem, 'MiB')} | {mratio} | |")
 
 
 if __name__ == "__main__":
