@@ -35,6 +35,12 @@ use std::time::Instant;
 
 use brick::prelude::*;
 
+// The convnet itself, as the example builds it (with its accuracy metric, as the peers'
+// `fit` computes one too).
+#[path = "mnist_convnet.rs"]
+#[allow(dead_code)]
+mod mnist_convnet;
+
 struct Args {
     bench: String,
     n: usize,
@@ -171,21 +177,6 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The keras.io convnet, as `examples/mnist_convnet.rs` builds it.
-fn convnet(seed: u64) -> Result<Sequential, Box<dyn std::error::Error>> {
-    let mut model = Sequential::with_seed(seed);
-    model.add(Input::new([28, 28, 1]))?;
-    model.add(Conv2D::new(32, 3).activation("relu"))?;
-    model.add(MaxPooling2D::new(2))?;
-    model.add(Conv2D::new(64, 3).activation("relu"))?;
-    model.add(MaxPooling2D::new(2))?;
-    model.add(Flatten::new())?;
-    model.add(Dropout::new(0.5))?;
-    model.add(Dense::new(10).activation("softmax"))?;
-    model.compile("adam", "categorical_crossentropy", NO_METRICS)?;
-    Ok(model)
-}
-
 /// GFLOP/s of an `[m, k] @ [k, n]` product, median over about a second.
 fn gemm_rate(m: usize, k: usize, n: usize) -> f64 {
     let mut rng = seeded(1);
@@ -302,7 +293,7 @@ fn mnist_convnet(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let epochs = if args.epochs_given { args.epochs } else { 3 };
     let (x, y) = mnist_tiled(args.n)?;
     let x = x.reshape(&[args.n, 28, 28, 1]);
-    let mut model = convnet(0)?;
+    let mut model = mnist_convnet::convnet(0)?;
     // The training FLOPs per image: forward, and backward to the weights and (but for the
     // first convolution) to the inputs: 3x the forward products, 2x for the first layer.
     let conv1 = 2.0 * (26 * 26 * 9 * 32) as f64;
