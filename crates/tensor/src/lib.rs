@@ -28,6 +28,7 @@
 
 mod element;
 mod error;
+pub mod memory;
 pub mod ops;
 pub mod parallel;
 pub mod random;

@@ -37,6 +37,8 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if ACTIVE.get() {
         return f();
     }
+    // Training loops run here: their large buffers are reused rather than mapped afresh.
+    crate::memory::keep_freed_memory();
     let done = &AtomicBool::new(false);
     rayon::scope(|s| {
         let owner = rayon::current_thread_index();
