@@ -461,6 +461,44 @@ fn window_argmax<T: Element>(x: &[T], taps: &[usize], best: &mut [T], arg: &mut 
     }
 }
 
+/// For every window of a max pooling over the images `images` of `x`, and each of its taps
+/// in window order: `f(output_offset, tap, winner, k)`, with `k` the tap's number and
+/// `winner` each channel's winning tap number ([`window_argmax`]), so that `f` selects with
+/// `winner == k` over vectors. Offsets as [`for_each_window`]'s; compiled for the processor's
+/// vectors (`simd::dispatch`).
+#[inline(always)]
+fn for_each_pooled_tap<T: Element>(
+    x: &[T],
+    dims: [usize; 4],
+    window: &Window,
+    p: &Placement,
+    images: Range<usize>,
+    mut f: impl FnMut(usize, usize, &[T], T),
+) {
+    let c = dims[3];
+    let (mut best, mut arg) = (vec![T::zero(); c], vec![T::zero(); c]);
+    crate::simd::dispatch(
+        #[inline(always)]
+        || {
+            for_each_window(
+                dims,
+                window,
+                p,
+                images,
+                #[inline(always)]
+                |o, taps| {
+                    window_argmax(x, taps, &mut best, &mut arg);
+                    let mut k = T::zero();
+                    for &t in taps {
+                        f(o, t, &arg, k);
+                        k += T::one();
+                    }
+                },
+            )
+        },
+    );
+}
+
 impl<T: Element> Tensor<T> {
     /// The patches a convolution reads: for a channels-last batch `[b, h, w, c]`, a tensor
     /// `[b, oh, ow, kh * kw * c]` holding each output position's window (ordered `kh`, `kw`,
@@ -839,34 +877,17 @@ impl<T: Element> Tensor<T> {
             g.as_slice().expect("contiguous"),
         );
         let per_image = p.out[0] * p.out[1] * dims[3];
-        let chunk = chunk_images(dims[0], (dims[1] * dims[2] + per_image) * size_of::<T>());
+        let read = 2 * dims[1] * dims[2] * dims[3];
+        let chunk = chunk_images(dims[0], (read + per_image) * size_of::<T>());
         let c = dims[3];
         let out = par_images(dims[0], per_image, chunk, |images, out| {
-            let (mut best, mut arg) = (vec![T::zero(); c], vec![T::zero(); c]);
-            crate::simd::dispatch(
-                #[inline(always)]
-                || {
-                    for_each_window(
-                        dims,
-                        window,
-                        &p,
-                        images,
-                        #[inline(always)]
-                        |o, taps| {
-                            window_argmax(x, taps, &mut best, &mut arg);
-                            let out = &mut out[o..o + c];
-                            let mut k = T::zero();
-                            for &t in taps {
-                                for ((o, &a), &v) in out.iter_mut().zip(&arg).zip(&g[t..t + c]) {
-                                    let old = *o;
-                                    *o = if a == k { v } else { old };
-                                }
-                                k += T::one();
-                            }
-                        },
-                    )
-                },
-            );
+            for_each_pooled_tap(x, dims, window, &p, images, |o, t, winner, k| {
+                let out = &mut out[o..o + c];
+                for ((o, &w), &v) in out.iter_mut().zip(winner).zip(&g[t..t + c]) {
+                    let old = *o;
+                    *o = if w == k { v } else { old };
+                }
+            });
         });
         Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], dims[3]])
     }
@@ -903,31 +924,12 @@ impl<T: Element> Tensor<T> {
         let c = dims[3];
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let (base, g) = (images.start * per_image, &dy[images.start * per_out..]);
-            let (mut best, mut arg) = (vec![T::zero(); c], vec![T::zero(); c]);
-            crate::simd::dispatch(
-                #[inline(always)]
-                || {
-                    for_each_window(
-                        dims,
-                        window,
-                        &p,
-                        images,
-                        #[inline(always)]
-                        |o, taps| {
-                            window_argmax(x, taps, &mut best, &mut arg);
-                            let g = &g[o..o + c];
-                            let mut k = T::zero();
-                            for &t in taps {
-                                let dx = &mut out[t - base..t - base + c];
-                                for ((d, &a), &v) in dx.iter_mut().zip(&arg).zip(g) {
-                                    *d += if a == k { v } else { T::zero() };
-                                }
-                                k += T::one();
-                            }
-                        },
-                    )
-                },
-            );
+            for_each_pooled_tap(x, dims, window, &p, images, |o, t, winner, k| {
+                let dx = &mut out[t - base..t - base + c];
+                for ((d, &w), &v) in dx.iter_mut().zip(winner).zip(&g[o..o + c]) {
+                    *d += if w == k { v } else { T::zero() };
+                }
+            });
         });
         Tensor::from_vec(out, self.shape())
     }
