@@ -1,7 +1,7 @@
 //! Seeded random tensors. The same seed gives the same numbers on every run and machine
 //! (the generator is ChaCha12 from `rand`, pinned by `Cargo.lock`).
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Normal, Uniform};
 
 pub use rand::SeedableRng;
@@ -85,6 +85,69 @@ impl<T: Element> Tensor<T> {
     }
 }
 
+/// Elements per independently seeded block of a [`Tensor::bernoulli_mask`]: fixed, so that
+/// the mask depends on the seed only, not on how many threads draw it.
+const MASK_BLOCK: usize = 1 << 14;
+
+impl<T: Element> Tensor<T> {
+    /// A mask of `shape` whose elements are `value` with probability `1 - rate` and 0
+    /// otherwise (inverted dropout's mask, with `value = 1 / (1 - rate)`). One `u64` is
+    /// drawn from `rng`; blocks of the mask are then drawn from generators keyed by it and
+    /// the block's number, in parallel, so a large mask costs a fraction of drawing its
+    /// elements one by one, and the same seed gives the same mask on any number of threads.
+    /// Each element is kept when a uniform 32-bit draw is at least `rate * 2^32`.
+    ///
+    /// ```
+    /// use tensor::{Tensor, random::seeded};
+    /// let m = Tensor::<f32>::try_bernoulli_mask(&[10_000], 0.25, 2.0, &mut seeded(1)).unwrap();
+    /// let kept = m.to_vec().iter().filter(|&&v| v == 2.0).count();
+    /// assert!((7_300..7_700).contains(&kept));
+    /// assert!(m.to_vec().iter().all(|&v| v == 0.0 || v == 2.0));
+    /// ```
+    ///
+    /// # Errors
+    /// If `rate` is not in `[0, 1]`.
+    pub fn try_bernoulli_mask<R: Rng + ?Sized>(
+        shape: &[usize],
+        rate: f64,
+        value: T,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(TensorError::invalid(
+                "bernoulli_mask",
+                format!("rate must be in [0, 1], got {rate}"),
+            ));
+        }
+        // Kept when a draw is at least `threshold`; a rate of 1 keeps nothing.
+        let threshold = (rate * 4_294_967_296.0).round();
+        let key = rng.next_u64();
+        let v = crate::parallel::fill_chunks(numel(shape), MASK_BLOCK, |range, out| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&key.to_le_bytes());
+            seed[8..16].copy_from_slice(&((range.start / MASK_BLOCK) as u64).to_le_bytes());
+            let mut block = StdRng::from_seed(seed);
+            let mut bits = [0u32; 256];
+            for part in out.chunks_mut(bits.len()) {
+                block.fill(&mut bits[..part.len()]);
+                if threshold >= 4_294_967_296.0 {
+                    continue; // `part` is zero already
+                }
+                let threshold = threshold as u32;
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (o, &b) in part.iter_mut().zip(&bits) {
+                            *o = if b >= threshold { value } else { T::zero() };
+                        }
+                    },
+                );
+            }
+        });
+        Self::from_vec(v, shape)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +186,28 @@ mod tests {
         assert!(e.to_string().contains("low 1, high 1"), "{e}");
         assert!(Tensor::<f32>::try_rand_normal(&[2], 0.0, -1.0, &mut seeded(0)).is_err());
         assert!(Tensor::<f32>::try_rand_normal(&[2], f32::NAN, 1.0, &mut seeded(0)).is_err());
+    }
+
+    #[test]
+    fn bernoulli_mask_keeps_its_rate_and_depends_only_on_the_seed() {
+        let n = 3 * MASK_BLOCK + 77; // several blocks and a partial one
+        let a = Tensor::<f64>::try_bernoulli_mask(&[n], 0.3, 5.0, &mut seeded(9)).unwrap();
+        let b = Tensor::<f64>::try_bernoulli_mask(&[n], 0.3, 5.0, &mut seeded(9)).unwrap();
+        let c = Tensor::<f64>::try_bernoulli_mask(&[n], 0.3, 5.0, &mut seeded(10)).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let v = a.to_vec();
+        assert!(v.iter().all(|&x| x == 0.0 || x == 5.0));
+        // 0.7 kept, standard error sqrt(0.21 / n) ~ 0.0023.
+        let kept = v.iter().filter(|&&x| x == 5.0).count() as f64 / n as f64;
+        assert!((kept - 0.7).abs() < 0.012, "kept {kept}");
+        // Blocks are drawn from different keys: no two blocks repeat each other.
+        assert_ne!(v[..MASK_BLOCK], v[MASK_BLOCK..2 * MASK_BLOCK]);
+        let none = Tensor::<f32>::try_bernoulli_mask(&[100], 1.0, 2.0, &mut seeded(0)).unwrap();
+        assert!(none.to_vec().iter().all(|&x| x == 0.0));
+        let all = Tensor::<f32>::try_bernoulli_mask(&[100], 0.0, 2.0, &mut seeded(0)).unwrap();
+        assert!(all.to_vec().iter().all(|&x| x == 2.0));
+        let e = Tensor::<f32>::try_bernoulli_mask(&[2], 1.5, 1.0, &mut seeded(0)).unwrap_err();
+        assert!(e.to_string().contains("got 1.5"), "{e}");
     }
 }

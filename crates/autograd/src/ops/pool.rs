@@ -192,9 +192,7 @@ impl<'t, T: Element> Var<'t, T> {
             return Ok(self);
         }
         let keep = T::from_f64_lossy(1.0 / (1.0 - rate));
-        let r = T::from_f64_lossy(rate);
-        let u = Tensor::<T>::rand_uniform(&self.shape(), T::zero(), T::one(), rng);
-        let mask = u.map(|v| if v >= r { keep } else { T::zero() });
+        let mask = Tensor::try_bernoulli_mask(&self.shape(), rate, keep, rng)?;
         self.try_mul(self.tape.constant(&mask))
     }
 }
