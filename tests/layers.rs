@@ -396,3 +396,53 @@ fn every_shaped_layer_round_trips_through_a_model_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A Conv2D followed by MaxPooling2D runs as one op in training (few inputs per window) and
+/// in inference; it trains and predicts as the same stack with the activation as a layer of
+/// its own between the two, which the model does not fuse.
+#[test]
+fn a_convolution_fused_with_its_max_pooling_trains_as_the_layers_apart() {
+    let model = |fused: bool| {
+        let mut m = Sequential::with_seed(5);
+        m.add(Input::new([9, 9, 1])).unwrap();
+        if fused {
+            m.add(Conv2D::new(4, 3).activation("relu")).unwrap();
+        } else {
+            m.add(Conv2D::new(4, 3)).unwrap();
+            m.add(ActivationLayer::new("relu")).unwrap();
+        }
+        m.add(MaxPooling2D::new(2)).unwrap();
+        m.add(Flatten::new()).unwrap();
+        m.add(Dense::new(2).activation("softmax")).unwrap();
+        m.compile("adam", "categorical_crossentropy", ["accuracy"])
+            .unwrap();
+        m
+    };
+    let (x, y) = data(48, 81, 4);
+    let x = x.reshape(&[48, 9, 9, 1]);
+    let (mut fused, mut apart) = (model(true), model(false));
+    apart.set_weights(&fused.get_weights()).unwrap();
+    let options = || FitOptions {
+        epochs: 3,
+        batch_size: 8,
+        verbose: 0,
+        ..Default::default()
+    };
+    let (hf, ha) = (
+        fused.fit(&x, &y, options()).unwrap(),
+        apart.fit(&x, &y, options()).unwrap(),
+    );
+    let (lf, la) = (hf.get("loss").unwrap(), ha.get("loss").unwrap());
+    for (f, a) in lf.iter().zip(la) {
+        assert!((f - a).abs() < 1e-6, "losses {lf:?} and {la:?}");
+    }
+    for (f, a) in fused.get_weights().iter().zip(apart.get_weights()) {
+        assert!(f.allclose(&a, 1e-5, 1e-6), "{f:?} and {a:?}");
+    }
+    assert!(lf[2] < lf[0], "it learns: {lf:?}");
+    let (pf, pa) = (
+        fused.predict(&x, 16).unwrap(),
+        apart.predict(&x, 16).unwrap(),
+    );
+    assert!(pf.allclose(&pa, 1e-5, 1e-6));
+}

@@ -224,6 +224,49 @@ fn conv_operands() -> impl Strategy<Value = (Vec<Tensor<f64>>, Conv2dOptions)> {
     })
 }
 
+/// Operands of a convolution whose output is max-pooled: one-channel images of distinct
+/// values, a 1x1 kernel of positive weights and a bias, so that every output channel keeps
+/// the image's order and the pooling has no ties; with a pooling window that fits the
+/// output and a monotone activation (a relu would tie at 0).
+fn pooled_conv_operands()
+-> impl Strategy<Value = (Vec<Tensor<f64>>, (Window, Conv2dOptions, OutputActivation))> {
+    (
+        window_and_image(),
+        max_pool_operands(false),
+        1usize..=2,
+        0usize..3,
+    )
+        .prop_flat_map(|((w, _), (_, pool), c_out, act)| {
+            let o = Conv2dOptions {
+                strides: w.strides,
+                padding: w.padding,
+                dilation: [1, 1],
+            };
+            // An image the convolution (a 1x1 kernel: the image itself, strided) and the
+            // pooling both fit.
+            let s = vec![
+                2,
+                3 + pool.size[0] * w.strides[0],
+                3 + pool.size[1] * w.strides[1],
+                1,
+            ];
+            let act = [
+                OutputActivation::Linear,
+                OutputActivation::Sigmoid,
+                OutputActivation::Tanh,
+            ][act];
+            (
+                (
+                    distinct_of(s),
+                    tensor_of(vec![1, 1, 1, c_out], 0.5..1.5),
+                    tensor_of(vec![c_out], -1.0..1.0),
+                )
+                    .prop_map(|(x, k, b)| vec![x, k, b]),
+                Just((pool, o, act)),
+            )
+        })
+}
+
 /// Distinct values for max pooling (no ties) and a second tensor: of the image's shape
 /// (`image_shaped`) or of the pooling's output.
 fn max_pool_operands(image_shaped: bool) -> impl Strategy<Value = (Vec<Tensor<f64>>, Window)> {
@@ -461,6 +504,10 @@ gradchecks! {
             3 => v[0].tape().apply(op, [v[0], v[1], v[2]]).unwrap(),
             _ => v[0].tape().apply(op, [v[0], v[1]]).unwrap(),
         }
+    };
+    conv2d_max_pool2d: pooled_conv_operands() => |v, poa| {
+        let (pool, options, act) = poa;
+        v[0].conv2d_max_pool2d(v[1], Some(v[2]), act, &options, &pool)
     };
     conv2d_backprop_input: conv_operands().prop_map(|(v, o)| {
         let image_shape = v[0].shape().to_vec();

@@ -21,6 +21,7 @@ use crate::tape::Var;
 /// `k` `[kh, kw, c_in, c_out]` and an optional bias `b` `[c_out]` (inputs in that order).
 /// The bias and the activation are applied to each chunk of the output while it is in
 /// cache; the activation's derivative is its own [`Elementwise`](crate::ops::unary) rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv2dOp {
     pub options: Conv2dOptions,
     pub activation: OutputActivation,
@@ -47,25 +48,11 @@ impl<T: Element> Op<T> for Conv2dOp {
             // two gradient kernels (by the same `chain`) instead of stored whole first.
             let act = self.activation;
             let chain = move |dy: &[T], y: &[T], dz: &mut [T]| act.chain_into(dy, y, dz);
-            let grad = OutputGrad {
+            let grad = OutputGrad::Output {
                 dy: dyt,
                 through: (act != OutputActivation::Linear).then_some((yt, &chain)),
             };
-            let checked = |e: TensorError| -> ! { panic!("conv2d's gradient: {e}") };
-            if dx.wants(0) {
-                let g = Tensor::conv2d_backprop_input_of(grad, kt, &self.options, xt.shape());
-                dx.set(0, dy.constant(g.unwrap_or_else(|e| checked(e))));
-            }
-            let bias = x.len() > 2 && dx.wants(2);
-            if dx.wants(1) || bias {
-                let (dk, db) = xt
-                    .conv2d_backprop_kernel_of(grad, &self.options, kt.shape(), bias)
-                    .unwrap_or_else(|e| checked(e));
-                dx.set(1, dy.constant(dk));
-                if let Some(db) = db {
-                    dx.set(2, dy.constant(db));
-                }
-            }
+            self.tensor_grads(grad, [xt, kt], x.len() > 2, dy, dx);
             return;
         }
         let dz = self.activation.chain(dy, y);
@@ -96,6 +83,35 @@ impl<T: Element> Op<T> for Conv2dOp {
                 let rows = dz.shape().iter().product::<usize>() / c_out.max(1);
                 dz.reshape(&[rows, c_out]).sum(0, false)
             });
+        }
+    }
+}
+
+impl Conv2dOp {
+    /// The fast sweep's gradients of the inputs `[x, k]` (and the bias, if `bias`) for an
+    /// output gradient in any of [`OutputGrad`]'s forms, set as constants beside `like`.
+    pub(crate) fn tensor_grads<T: Element, V: Operand<T>>(
+        &self,
+        grad: OutputGrad<'_, T>,
+        [xt, kt]: [&Tensor<T>; 2],
+        bias: bool,
+        like: &V,
+        dx: &mut InputGrads<'_, V>,
+    ) {
+        let checked = |e: TensorError| -> ! { panic!("conv2d's gradient: {e}") };
+        if dx.wants(0) {
+            let g = Tensor::conv2d_backprop_input_of(grad, kt, &self.options, xt.shape());
+            dx.set(0, like.constant(g.unwrap_or_else(|e| checked(e))));
+        }
+        let bias = bias && dx.wants(2);
+        if dx.wants(1) || bias {
+            let (dk, db) = xt
+                .conv2d_backprop_kernel_of(grad, &self.options, kt.shape(), bias)
+                .unwrap_or_else(|e| checked(e));
+            dx.set(1, like.constant(dk));
+            if let Some(db) = db {
+                dx.set(2, like.constant(db));
+            }
         }
     }
 }

@@ -3,13 +3,16 @@
 //! reductions), and inverted dropout (a constant random mask). Max pooling's gradient is a
 //! scatter of the output gradient to each window's largest element ([`MaxPoolGradOp`]),
 //! whose own gradient is the matching gather ([`MaxPoolTakeOp`]), so all its derivatives
-//! follow.
+//! follow. [`Conv2dMaxPoolOp`] is a convolution and a max pooling in one op, whose rule is
+//! theirs.
 
-use tensor::ops::conv::{Padding, Window};
+use tensor::ops::conv::{Conv2dOptions, OutputGrad, Padding, PooledConv, Window};
 use tensor::random::StdRng;
 use tensor::{Element, Result, Tensor, TensorError};
 
 use crate::op::{InputGrads, Op, Operand};
+use crate::ops::conv::Conv2dOp;
+use crate::ops::dense::OutputActivation;
 use crate::ops::unwrap_op;
 use crate::tape::Var;
 
@@ -61,6 +64,77 @@ impl<T: Element> Op<T> for MaxPoolTakeOp {
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], _: &V, g: &V, dx: &mut InputGrads<'_, V>) {
         dx.set_with(1, || V::apply(MaxPoolGradOp(self.0), [x[0], g]));
+    }
+}
+
+/// `max_pool(activation(conv2d(x, k) + b))` in one op: a [`Conv2dOp`] whose output is
+/// max-pooled with `pool` a chunk at a time, so that the convolution's output is never
+/// stored (see [`Tensor::conv2d_max_pool`]). Its rule is the two ops' own. The fast sweep
+/// computes each chunk of the convolution's output again inside the gradient kernels, and
+/// takes the gradient back through max pooling's gradient and the activation's derivative
+/// there ([`OutputGrad::MaxPooled`]). The recorded sweep computes the output again as a
+/// [`Conv2dOp`], then applies [`MaxPoolOp`]'s rule and [`Conv2dOp`]'s, so every order of
+/// derivative follows from theirs.
+pub struct Conv2dMaxPoolOp {
+    pub conv: Conv2dOp,
+    pub pool: Window,
+}
+
+impl<T: Element> Op<T> for Conv2dMaxPoolOp {
+    fn name(&self) -> &'static str {
+        "conv2d_max_pool2d"
+    }
+    fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
+        let act = self.conv.activation;
+        let options = &self.conv.options;
+        x[0].conv2d_max_pool(
+            x[1],
+            x.get(2).copied(),
+            options,
+            &|v| act.apply_in_place(v),
+            &self.pool,
+        )
+    }
+    fn backward<V: Operand<T>>(&self, x: &[&V], p: &V, dp: &V, dx: &mut InputGrads<'_, V>) {
+        if let (Some(xt), Some(kt), Some(dpt)) =
+            (x[0].as_tensor(), x[1].as_tensor(), dp.as_tensor())
+        {
+            let act = self.conv.activation;
+            let apply = move |v: &mut [T]| act.apply_in_place(v);
+            let chain = move |dy: &[T], y: &[T], dz: &mut [T]| act.chain_into(dy, y, dz);
+            let conv = PooledConv {
+                x: xt,
+                kernel: kt,
+                bias: x.get(2).and_then(|b| b.as_tensor()),
+                activation: &apply,
+                chain: (act != OutputActivation::Linear).then_some(&chain),
+            };
+            let grad = OutputGrad::MaxPooled {
+                dp: dpt,
+                pool: self.pool,
+                conv,
+            };
+            self.conv.tensor_grads(grad, [xt, kt], x.len() > 2, dp, dx);
+            return;
+        }
+        let y = match x {
+            [a, b, c] => V::apply(self.conv, [*a, *b, *c]),
+            _ => V::apply(self.conv, [x[0], x[1]]),
+        };
+        let mut slot = [None];
+        MaxPoolOp(self.pool).backward(
+            &[&y],
+            p,
+            dp,
+            &mut InputGrads {
+                wants: &[true],
+                slots: &mut slot,
+            },
+        );
+        let dy = slot[0]
+            .take()
+            .expect("max pooling's rule sets its input's gradient");
+        self.conv.backward(x, &y, &dy, dx);
     }
 }
 
@@ -197,6 +271,68 @@ impl<'t, T: Element> Var<'t, T> {
     }
 }
 
+impl<'t, T: Element> Var<'t, T> {
+    /// `max_pool(activation(conv2d(self, kernel) + bias))` in one op (Keras's `Conv2D`
+    /// followed by `MaxPooling2D`): the convolution's output is pooled a chunk at a time and
+    /// never stored, and the gradients compute it again where they need it. Faster than the
+    /// two ops where the convolution costs less than moving its output through memory (few
+    /// input channels); the same numbers either way.
+    ///
+    /// ```
+    /// use autograd::{OutputActivation, Tape};
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::{Conv2dOptions, Padding, Window};
+    ///
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.param(&Tensor::from_vec((0..16).map(f64::from).collect(), &[1, 4, 4, 1]).unwrap());
+    /// let k = tape.param(&Tensor::ones(&[1, 1, 1, 1]));
+    /// let pool = Window { strides: [2, 2], ..Window::new([2, 2]) };
+    /// let relu = OutputActivation::Relu;
+    /// let y = x.conv2d_max_pool2d(k, None, relu, &Conv2dOptions::default(), &pool);
+    /// let two = x.conv2d_activated(k, None, relu, &Conv2dOptions::default())
+    ///     .max_pool2d([2, 2], None, Padding::Valid);
+    /// assert_eq!(y.value(), two.value());
+    /// ```
+    ///
+    /// # Panics
+    /// If the shapes do not fit; see [`try_conv2d_max_pool2d`](Var::try_conv2d_max_pool2d).
+    #[track_caller]
+    pub fn conv2d_max_pool2d(
+        self,
+        kernel: Var<'t, T>,
+        bias: Option<Var<'t, T>>,
+        activation: OutputActivation,
+        options: &Conv2dOptions,
+        pool: &Window,
+    ) -> Var<'t, T> {
+        unwrap_op(self.try_conv2d_max_pool2d(kernel, bias, activation, options, pool))
+    }
+
+    /// [`conv2d_max_pool2d`](Var::conv2d_max_pool2d) that returns an error for shapes that
+    /// do not fit (as [`try_conv2d_activated`](Var::try_conv2d_activated)'s, and the pooling
+    /// window must fit the convolution's output).
+    pub fn try_conv2d_max_pool2d(
+        self,
+        kernel: Var<'t, T>,
+        bias: Option<Var<'t, T>>,
+        activation: OutputActivation,
+        options: &Conv2dOptions,
+        pool: &Window,
+    ) -> Result<Var<'t, T>> {
+        let op = Conv2dMaxPoolOp {
+            conv: Conv2dOp {
+                options: *options,
+                activation,
+            },
+            pool: *pool,
+        };
+        match bias {
+            Some(b) => self.tape.apply(op, [self, kernel, b]),
+            None => self.tape.apply(op, [self, kernel]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +383,52 @@ mod tests {
         // The gradient is the mask: 2 where kept, 0 where dropped, as the value.
         assert_eq!(g[x].to_vec(), y.value().to_vec());
         assert!(y.value().to_vec().iter().all(|&v| v == 0.0 || v == 2.0));
+    }
+
+    /// The fused convolution and max pooling computes what the two ops compute apart, and
+    /// its two sweeps (the fast one recomputing the convolution inside the kernels, the
+    /// recorded one composing the two ops' rules) give their gradients.
+    #[test]
+    fn conv2d_max_pool_is_the_two_ops() {
+        use crate::ops::dense::OutputActivation;
+        use tensor::ops::conv::Conv2dOptions;
+        let mut rng = tensor::random::seeded(21);
+        let x = Tensor::<f64>::rand_normal(&[5, 9, 8, 2], 0.0, 1.0, &mut rng);
+        let k = Tensor::<f64>::rand_normal(&[3, 3, 2, 3], 0.0, 0.5, &mut rng);
+        let b = Tensor::<f64>::rand_normal(&[3], 0.0, 0.5, &mut rng);
+        let options = Conv2dOptions {
+            padding: Padding::Same,
+            ..Default::default()
+        };
+        let pool = Window {
+            strides: [2, 2],
+            ..Window::new([2, 2])
+        };
+        for act in [
+            OutputActivation::Relu,
+            OutputActivation::Tanh,
+            OutputActivation::Linear,
+        ] {
+            let tape = Tape::new();
+            let (xv, kv, bv) = (tape.param(&x), tape.param(&k), tape.param(&b));
+            let fused = xv.conv2d_max_pool2d(kv, Some(bv), act, &options, &pool);
+            let apart = xv.conv2d_activated(kv, Some(bv), act, &options).max_pool2d(
+                pool.size,
+                None,
+                Padding::Valid,
+            );
+            assert_eq!(fused.value(), apart.value(), "{act:?}");
+            let c = tape.constant(&Tensor::rand_normal(&fused.shape(), 0.0, 1.0, &mut rng));
+            let (lf, la) = (
+                (fused * c + fused * fused).sum_all(),
+                (apart * c + apart * apart).sum_all(),
+            );
+            let (fast, want) = (lf.backward().unwrap(), la.backward().unwrap());
+            let recorded = lf.grad(&[xv, kv, bv]).unwrap();
+            for (v, r) in [xv, kv, bv].iter().zip(&recorded) {
+                assert!(fast[*v].allclose(&want[*v], 1e-12, 1e-12), "{act:?}");
+                assert!(r.value().allclose(&want[*v], 1e-12, 1e-12), "{act:?}");
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 use autograd::{OutputActivation, Var};
 use serde_json::{Map, Value, json};
 use tensor::Element;
-use tensor::ops::conv::{Conv2dOptions, Padding};
+use tensor::ops::conv::{Conv2dOptions, Padding, Window};
 use tensor::random::StdRng;
 
 use crate::activations::{Activation, IntoActivation};
@@ -17,6 +17,15 @@ use crate::layers::{
     Common, Context, Layer, LayerVars, PADDING_NAMES, Size2, Weights, common_builders,
     common_layer_methods, image_shape, padding_by_name, padding_name,
 };
+
+/// The most inputs per window (`kh * kw * c_in`) for which a training step fuses Conv2D
+/// with the max pooling after it. The fused gradient computes the convolution's output
+/// again (`kh * kw * c_in` products per output value) instead of reading it back through
+/// the pooling's gradient (three passes over memory). On the keras.io MNIST convnet (AMD
+/// EPYC, 2 threads, epochs of 12,800 rows) fusing the first convolution (9 inputs per
+/// window) took the epoch from 1.40 to about 1.1 s; fusing the second (288) as well made
+/// it 1.5 s.
+pub const FUSED_POOL_MAX_WINDOW: usize = 32;
 
 /// Keras's `Conv2D`: `activation(conv(x, kernel) + bias)` on channels-last images
 /// `(None, height, width, channels)`, with a kernel of shape
@@ -248,6 +257,27 @@ impl<T: Element> Layer<T> for Conv2D<T> {
             }
             None => Ok(self.activation.apply(self.forward(x, w, ctx)?)),
         }
+    }
+    /// The convolution, its activation and the max pooling after it in one op, so that the
+    /// convolution's output is never stored. Its gradient then computes that output again,
+    /// which pays only where the convolution is cheap beside the memory its output takes:
+    /// windows of at most [`FUSED_POOL_MAX_WINDOW`] inputs (a 3x3 kernel on one channel: 9).
+    /// Inference has no gradient, so there it always fuses.
+    fn forward_max_pooled<'t>(
+        &self,
+        x: Var<'t, T>,
+        w: &LayerVars<'_, 't, T>,
+        ctx: &mut Context<'_, T>,
+        pool: &Window,
+    ) -> Option<Result<Var<'t, T>>> {
+        let act = self.activation.fused()?;
+        let kernel = w.expect("kernel");
+        let window_inputs = kernel.shape()[..3].iter().product::<usize>();
+        if ctx.training() && window_inputs > FUSED_POOL_MAX_WINDOW {
+            return None;
+        }
+        let y = x.try_conv2d_max_pool2d(kernel, w.get("bias"), act, &self.options, pool);
+        Some(y.map_err(Error::from))
     }
     fn config(&self) -> Map<String, Value> {
         map(json!({

@@ -27,6 +27,7 @@ pub use registry::{LayerFactory, register_layer};
 pub use reshape::{Flatten, Reshape};
 
 use autograd::Var;
+use tensor::ops::conv::Window;
 use tensor::random::StdRng;
 use tensor::{Element, Tensor};
 
@@ -386,6 +387,27 @@ pub trait Layer<T: Element>: Send {
         ctx: &mut Context<'_, T>,
     ) -> Result<Var<'t, T>> {
         Ok(self.activation().apply(self.forward(x, weights, ctx)?))
+    }
+
+    /// The window of a max pooling layer (`MaxPooling2D`), so that the model can fuse the
+    /// pooling into the layer before it (see
+    /// [`forward_max_pooled`](Layer::forward_max_pooled)); `None` for other layers.
+    fn max_pool_window(&self) -> Option<Window> {
+        None
+    }
+
+    /// [`forward_activated`](Layer::forward_activated) followed by a max pooling with
+    /// `pool`, in one op, where this layer computes the two faster together (`Conv2D`);
+    /// `None` where it does not, and the model runs the pooling layer after this one. The
+    /// numbers are the same either way.
+    fn forward_max_pooled<'t>(
+        &self,
+        _x: Var<'t, T>,
+        _weights: &LayerVars<'_, 't, T>,
+        _ctx: &mut Context<'_, T>,
+        _pool: &Window,
+    ) -> Option<Result<Var<'t, T>>> {
+        None
     }
 
     /// The layer's settings as saved with the model, with Keras's names (`{"units": 8,

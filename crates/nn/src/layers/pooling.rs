@@ -57,7 +57,7 @@ impl Pool {
 }
 
 macro_rules! windowed_pooling {
-    ($ty:ident, $class:literal, $doc:literal, $op:ident) => {
+    ($ty:ident, $class:literal, $doc:literal, $op:ident, $fusable:literal) => {
         #[doc = $doc]
         pub struct $ty<T: Element = f32> {
             pool: Pool,
@@ -127,6 +127,9 @@ macro_rules! windowed_pooling {
             fn config(&self) -> Map<String, Value> {
                 self.pool.config()
             }
+            fn max_pool_window(&self) -> Option<Window> {
+                $fusable.then(|| self.pool.window())
+            }
         }
     };
 }
@@ -138,7 +141,8 @@ windowed_pooling!(
      images `(None, height, width, channels)`. With `same` padding the padding never wins.\n\n\
      ```\nuse nn::{Layer, MaxPooling2D};\nlet pool = MaxPooling2D::<f32>::new(2);\n\
      assert_eq!(pool.output_shape(&[26, 26, 32]).unwrap(), [13, 13, 32]);\n```",
-    try_max_pool2d
+    try_max_pool2d,
+    true
 );
 
 windowed_pooling!(
@@ -149,7 +153,8 @@ windowed_pooling!(
      ```\nuse nn::{AveragePooling2D, Layer};\n\
      let pool = AveragePooling2D::<f32>::new(3).strides(2).padding(\"same\");\n\
      assert_eq!(pool.output_shape(&[5, 5, 4]).unwrap(), [3, 3, 4]);\n```",
-    try_avg_pool2d
+    try_avg_pool2d,
+    false
 );
 
 /// Keras's `GlobalAveragePooling2D`: the mean over height and width, `(None, h, w, c)` to

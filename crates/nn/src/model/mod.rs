@@ -473,11 +473,26 @@ impl<T: Element> Sequential<T> {
         let last = self.layers.len() - 1;
         let mut updates = Vec::new();
         let mut activation = Activation::Linear;
+        let mut fused_into_previous = false;
         for (i, layer) in self.layers.iter().enumerate() {
             let n = layer.weights().len();
             let w = LayerVars::of(layer.weights(), &vars[offset..offset + n]);
             offset += n;
-            let out = if i == last && split_last {
+            if std::mem::take(&mut fused_into_previous) {
+                continue; // a max pooling the layer before computed with its own output
+            }
+            // A max pooling next (and not the last layer's split), computed with this layer
+            // where the layer can.
+            let next_pool = self
+                .layers
+                .get(i + 1)
+                .filter(|_| !(i + 1 == last && split_last))
+                .and_then(|next| next.max_pool_window());
+            let pooled = next_pool.and_then(|pool| layer.forward_max_pooled(h, &w, ctx, &pool));
+            let out = if let Some(out) = pooled {
+                fused_into_previous = true;
+                out
+            } else if i == last && split_last {
                 activation = layer.activation();
                 layer.forward(h, &w, ctx)
             } else {

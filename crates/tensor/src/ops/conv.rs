@@ -262,15 +262,10 @@ fn par_images<T: Element>(
     })
 }
 
-/// This thread's scratch buffer as `len` elements for a chunk's patches: zeroed where the
-/// window can reach into padding (those elements are never written), left as they are
-/// otherwise (every element is written).
-fn patch_buffer<T: Element>(buf: &mut Vec<T>, len: usize, padded: bool) -> &mut [T] {
-    patch_and_grad_buffers(buf, len, padded, 0).0
-}
-
-/// [`patch_buffer`], and after it `grad_len` more elements for a chunk's output gradient
-/// (written whole before it is read).
+/// This thread's scratch buffer as `len` elements for a chunk's patches (zeroed where the
+/// window can reach into padding, whose elements are never written; left as they are
+/// otherwise, every element being written), and after them `grad_len` more elements of
+/// working space for the chunk's output gradient (written before they are read).
 fn patch_and_grad_buffers<T: Element>(
     buf: &mut Vec<T>,
     len: usize,
@@ -287,79 +282,261 @@ fn patch_and_grad_buffers<T: Element>(
     (patches, &mut rest[..grad_len])
 }
 
-/// An output gradient as a convolution's gradients read it: `dy` itself, or `dy` through an
-/// activation's derivative, `chain(dy, y, dz)` writing the gradient before the activation
-/// into `dz` from rows of `dy` and of the activation's output `y` (of `dy`'s shape). Through a derivative, the kernels compute it a chunk of images at a time, in
-/// cache, so the pre-activation gradient of the whole batch is never stored: one pass over
-/// memory less than computing it first.
-pub struct OutputGrad<'a, T: Element> {
-    pub dy: &'a Tensor<T>,
-    /// The activation's output `y` and the derivative's rule.
-    pub through: Option<(&'a Tensor<T>, &'a ChainFn<T>)>,
+/// An output gradient as a convolution's gradients read it. The kernels work a chunk of
+/// images at a time and take the gradient's rows for a chunk from here, so that a gradient
+/// that needs computing (through an activation's derivative, or back through a max pooling)
+/// is computed in cache, a chunk at a time, and never stored for the whole batch.
+#[derive(Clone, Copy)]
+pub enum OutputGrad<'a, T: Element> {
+    /// `dy`, the gradient of the convolution's output, through an activation's derivative
+    /// when `through` gives the activation's output `y` (of `dy`'s shape) and its rule
+    /// `chain(dy, y, dz)`, which writes the gradient before the activation into `dz`.
+    Output {
+        dy: &'a Tensor<T>,
+        through: Option<(&'a Tensor<T>, &'a ChainFn<T>)>,
+    },
+    /// `dp`, the gradient of a max pooling `pool` over the convolution's activated output
+    /// (see [`Tensor::conv2d_max_pool`]). That output is not stored: each chunk's is
+    /// computed again from `conv`, routed back through the pooling by max pooling's own
+    /// gradient, then through the activation's derivative.
+    MaxPooled {
+        dp: &'a Tensor<T>,
+        pool: Window,
+        conv: PooledConv<'a, T>,
+    },
+}
+
+/// What a [`OutputGrad::MaxPooled`] gradient recomputes the convolution's output from: the
+/// input batch, the kernel, the bias, the activation (applied in place) and its derivative
+/// from the output (`None` for the identity).
+#[derive(Clone, Copy)]
+pub struct PooledConv<'a, T: Element> {
+    pub x: &'a Tensor<T>,
+    pub kernel: &'a Tensor<T>,
+    pub bias: Option<&'a Tensor<T>>,
+    pub activation: &'a Epilogue<'a, T>,
+    pub chain: Option<&'a ChainFn<T>>,
 }
 
 /// An activation's derivative from its output: `chain(dy, y, dz)` sets `dz = dy * f'(y)`.
 pub type ChainFn<T> = dyn Fn(&[T], &[T], &mut [T]) + Sync;
 
-impl<T: Element> Clone for OutputGrad<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T: Element> Copy for OutputGrad<'_, T> {}
+/// Work done on each finished chunk of a convolution's output, in place (an activation).
+pub type Epilogue<'a, T> = dyn Fn(&mut [T]) + Sync + 'a;
 
 impl<'a, T: Element> OutputGrad<'a, T> {
     /// The gradient as it is.
     pub fn plain(dy: &'a Tensor<T>) -> Self {
-        OutputGrad { dy, through: None }
+        OutputGrad::Output { dy, through: None }
     }
+}
 
-    /// Contiguous views of `dy` and of `y` (if any), checked to be `shape`.
-    fn contiguous(
-        &self,
+/// An [`OutputGrad`] checked against the convolution it belongs to and made contiguous,
+/// ready to give the rows of a chunk. Made once per kernel call and only borrowed after, so
+/// the size of its larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Rows<T: Element> {
+    Output {
+        dy: Tensor<T>,
+        y: Option<Tensor<T>>,
+    },
+    MaxPooled {
+        dp: Tensor<T>,
+        x: Tensor<T>,
+        kernel: Tensor<T>,
+        bias: Option<Tensor<T>>,
+        pool: Window,
+        place: Placement,
+    },
+}
+
+impl<T: Element> Rows<T> {
+    /// `grad` for a convolution of `geometry` (a batch of `dims` in, `c_out` channels out),
+    /// checked: every tensor must have the shape the convolution gives it.
+    fn new(
         op: &'static str,
-        shape: &[usize],
-    ) -> Result<(Tensor<T>, Option<Tensor<T>>)> {
-        same_shape(op, shape, self.dy.shape())?;
-        let y = match self.through {
-            Some((y, _)) => {
-                same_shape(op, shape, y.shape())?;
-                Some(y.to_contiguous())
+        grad: &OutputGrad<'_, T>,
+        geometry: &Geometry,
+        kernel_shape: &[usize],
+    ) -> Result<Self> {
+        let Geometry { dims, p, c_out, .. } = *geometry;
+        let out = [dims[0], p.out[0], p.out[1], c_out];
+        match *grad {
+            OutputGrad::Output { dy, through } => {
+                same_shape(op, &out, dy.shape())?;
+                let y = match through {
+                    Some((y, _)) => {
+                        same_shape(op, &out, y.shape())?;
+                        Some(y.to_contiguous())
+                    }
+                    None => None,
+                };
+                Ok(Rows::Output {
+                    dy: dy.to_contiguous(),
+                    y,
+                })
             }
-            None => None,
-        };
-        Ok((self.dy.to_contiguous(), y))
+            OutputGrad::MaxPooled { dp, pool, conv } => {
+                same_shape(op, &dims, conv.x.shape())?;
+                same_shape(op, kernel_shape, conv.kernel.shape())?;
+                if let Some(b) = conv.bias {
+                    same_shape(op, &[c_out], b.shape())?;
+                }
+                let place = pool.place([p.out[0], p.out[1]], op)?;
+                same_shape(
+                    op,
+                    &[dims[0], place.out[0], place.out[1], c_out],
+                    dp.shape(),
+                )?;
+                Ok(Rows::MaxPooled {
+                    dp: dp.to_contiguous(),
+                    x: conv.x.to_contiguous(),
+                    kernel: conv.kernel.to_contiguous(),
+                    bias: conv.bias.map(Tensor::to_contiguous),
+                    pool,
+                    place,
+                })
+            }
+        }
     }
 
-    /// The gradient's rows `range` (flat element offsets): `dy`'s own, or `chain` of them
-    /// written into `buf` (of the range's length).
-    fn rows<'b>(
-        &self,
-        dy: &'b [T],
-        y: Option<&[T]>,
-        range: Range<usize>,
-        buf: &'b mut [T],
-    ) -> &'b [T] {
-        match (self.through, y) {
-            (Some((_, chain)), Some(y)) => {
-                chain(&dy[range.clone()], &y[range], buf);
-                buf
+    /// Working space [`get`](Rows::get) needs for a chunk of `n` output elements.
+    fn work_len(&self, grad: &OutputGrad<'_, T>, n: usize) -> usize {
+        match (self, grad) {
+            (Rows::Output { y: Some(_), .. }, _) => n,
+            (Rows::Output { y: None, .. }, _) => 0,
+            (Rows::MaxPooled { .. }, OutputGrad::MaxPooled { conv, .. }) => {
+                if conv.chain.is_some() { 3 * n } else { 2 * n }
             }
-            _ => &dy[range],
+            (Rows::MaxPooled { .. }, _) => unreachable!("Rows::new keeps the variant"),
+        }
+    }
+
+    /// The gradient of the convolution's output for the images `images`, `rows x c_out`
+    /// (`rows` output positions). `patches` is the chunk's patch buffer; a max-pooled
+    /// gradient recomputes the output from it, building the patches first unless `built`.
+    fn get<'b>(
+        &'b self,
+        grad: &OutputGrad<'_, T>,
+        geometry: &Geometry,
+        images: Range<usize>,
+        patches: &mut [T],
+        built: bool,
+        work: &'b mut [T],
+    ) -> &'b [T] {
+        let Geometry { p, c_out, .. } = *geometry;
+        let per_image = p.out[0] * p.out[1] * c_out;
+        let range = images.start * per_image..images.end * per_image;
+        match (self, grad) {
+            (Rows::Output { dy, y }, OutputGrad::Output { through, .. }) => {
+                let dy = &dy.as_slice().expect("contiguous")[range.clone()];
+                match (y, through) {
+                    (Some(y), Some((_, chain))) => {
+                        chain(dy, &y.as_slice().expect("contiguous")[range], work);
+                        work
+                    }
+                    _ => dy,
+                }
+            }
+            (
+                Rows::MaxPooled {
+                    dp,
+                    x,
+                    kernel,
+                    bias,
+                    pool,
+                    place,
+                },
+                OutputGrad::MaxPooled { conv, .. },
+            ) => {
+                let n = range.len();
+                let (y, rest) = work.split_at_mut(n);
+                let (dy, dz) = rest.split_at_mut(n);
+                let x = x.as_slice().expect("contiguous");
+                if !built {
+                    geometry.fill_patches(x, images.clone(), patches);
+                }
+                let k = kernel.as_slice().expect("contiguous");
+                let b = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+                geometry.product(patches, k, b, conv.activation, y);
+                let per_pooled = place.out[0] * place.out[1] * c_out;
+                let pooled = [images.len(), p.out[0], p.out[1], c_out];
+                let dp = &dp.as_slice().expect("contiguous")[images.start * per_pooled..];
+                dy.fill(T::zero());
+                max_pool_grad_into(y, pooled, pool, place, dp, dy);
+                match conv.chain {
+                    Some(chain) => {
+                        chain(dy, y, dz);
+                        dz
+                    }
+                    None => dy,
+                }
+            }
+            _ => unreachable!("Rows::new keeps the variant"),
         }
     }
 }
 
+/// A convolution placed on a batch: the batch's dimensions, the kernel's window and its
+/// placement, the patch row (`kh * kw * c_in`), `c_out`, and whether a window reaches into
+/// padding.
+#[derive(Clone, Copy)]
+struct Geometry {
+    dims: [usize; 4],
+    window: Window,
+    p: Placement,
+    row: usize,
+    c_out: usize,
+    padded: bool,
+}
+
+impl Geometry {
+    /// The patches of the images `images` of `x` into `patches` (`rows x row`; zero where a
+    /// window reaches into padding, if `patches` was zeroed).
+    fn fill_patches<T: Element>(&self, x: &[T], images: Range<usize>, patches: &mut [T]) {
+        for_each_run(self.dims, &self.window, &self.p, images, |dst, src, len| {
+            copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
+        });
+    }
+
+    /// `out = epilogue(patches @ kernel + bias)` for a chunk: the convolution's outputs from
+    /// its patches (`out` is `rows x c_out`).
+    fn product<T: Element>(
+        &self,
+        patches: &[T],
+        kernel: &[T],
+        bias: Option<&[T]>,
+        epilogue: &Epilogue<'_, T>,
+        out: &mut [T],
+    ) {
+        let rows = out.len() / self.c_out.max(1);
+        let a = ArrayView2::from_shape((rows, self.row), &patches[..rows * self.row])
+            .expect("rows * row");
+        let k = ArrayView2::from_shape((self.row, self.c_out), kernel).expect("row * c_out");
+        let mut c = ArrayViewMut2::from_shape((rows, self.c_out), &mut *out).expect("rows * c_out");
+        gemm_serial(T::one(), &a, &k, T::zero(), &mut c);
+        if let Some(bias) = bias {
+            crate::simd::dispatch(
+                #[inline(always)]
+                || {
+                    for r in out.chunks_exact_mut(self.c_out) {
+                        add_into(r, bias);
+                    }
+                },
+            );
+        }
+        epilogue(out);
+    }
+}
+
 /// The geometry of a convolution of a batch `image` `[b, h, w, c_in]` with a kernel of
-/// `kernel` `[kh, kw, c_in, c_out]`: the batch's dimensions, the window, its placement and
-/// `c_out`, checked.
-fn conv_geometry(
+/// `kernel` `[kh, kw, c_in, c_out]`, checked.
+fn geometry(
     op: &'static str,
     image: &[usize],
     kernel: &[usize],
     options: &Conv2dOptions,
-) -> Result<([usize; 4], Window, Placement, usize)> {
+) -> Result<Geometry> {
     let &[kh, kw, c_in, c_out] = kernel else {
         return Err(TensorError::RankMismatch {
             op,
@@ -379,7 +556,14 @@ fn conv_geometry(
     }
     let window = options.window([kh, kw]);
     let p = window.place([dims[1], dims[2]], op)?;
-    Ok((dims, window, p, c_out))
+    Ok(Geometry {
+        dims,
+        window,
+        p,
+        row: kh * kw * c_in,
+        c_out,
+        padded: p.pad.iter().any(|&v| v > 0),
+    })
 }
 
 /// Calls `f(output_offset, taps)` for every window of a pooling over the images `images`:
@@ -589,51 +773,109 @@ impl<T: Element> Tensor<T> {
         kernel: &Tensor<T>,
         bias: Option<&Tensor<T>>,
         options: &Conv2dOptions,
-        epilogue: &(dyn Fn(&mut [T]) + Sync),
+        epilogue: &Epilogue<'_, T>,
     ) -> Result<Tensor<T>> {
-        let (dims, window, p, c_out) =
-            conv_geometry("conv2d", self.shape(), kernel.shape(), options)?;
+        self.conv2d_pooled("conv2d", kernel, bias, options, epilogue, None)
+    }
+
+    /// [`conv2d`](Tensor::conv2d) followed by a max pooling of its activated output with
+    /// `pool` (see [`max_pool`](Tensor::max_pool)), chunk by chunk: the convolution's
+    /// output is pooled while it is in cache and never stored whole, one write and one read
+    /// of it less. Its gradients take the pooling's gradient as
+    /// [`OutputGrad::MaxPooled`], which computes the output again a chunk at a time; that
+    /// pays where the convolution costs less than moving its output through memory (few
+    /// input channels: a one-channel 3x3 kernel makes 32 outputs from 9 inputs).
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::{Conv2dOptions, Window};
+    /// let x = Tensor::<f32>::from_vec((0..16).map(|v| v as f32).collect(), &[1, 4, 4, 1]).unwrap();
+    /// let k = Tensor::ones(&[1, 1, 1, 1]);
+    /// let pool = Window { strides: [2, 2], ..Window::new([2, 2]) };
+    /// let o = Conv2dOptions::default();
+    /// let y = x.conv2d_max_pool(&k, None, &o, &|_| {}, &pool).unwrap();
+    /// assert_eq!(y.to_vec(), x.max_pool(&pool).unwrap().to_vec());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`conv2d`](Tensor::conv2d)'s, and if the pooling window does not fit the
+    /// convolution's output.
+    pub fn conv2d_max_pool(
+        &self,
+        kernel: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        options: &Conv2dOptions,
+        epilogue: &Epilogue<'_, T>,
+        pool: &Window,
+    ) -> Result<Tensor<T>> {
+        self.conv2d_pooled(
+            "conv2d_max_pool",
+            kernel,
+            bias,
+            options,
+            epilogue,
+            Some(pool),
+        )
+    }
+
+    /// [`conv2d`](Tensor::conv2d), then a max pooling of each chunk if `pool` is given.
+    fn conv2d_pooled(
+        &self,
+        op: &'static str,
+        kernel: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        options: &Conv2dOptions,
+        epilogue: &Epilogue<'_, T>,
+        pool: Option<&Window>,
+    ) -> Result<Tensor<T>> {
+        let g = geometry(op, self.shape(), kernel.shape(), options)?;
+        let c_out = g.c_out;
         let bias = match bias {
             Some(b) => {
-                same_shape("conv2d", &[c_out], b.shape())?;
+                same_shape(op, &[c_out], b.shape())?;
                 Some(b.to_contiguous())
             }
             None => None,
         };
         let bias = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
         let (x, k) = (self.to_contiguous(), kernel.to_contiguous());
-        let x = x.as_slice().expect("contiguous");
-        let row = window.size[0] * window.size[1] * dims[3];
-        let kmat = ArrayView2::from_shape((row, c_out), k.as_slice().expect("contiguous"))
-            .expect("a kernel of row * c_out elements");
-        let positions = p.out[0] * p.out[1];
-        let padded = p.pad.iter().any(|&v| v > 0);
-        let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
-        let out = par_images(dims[0], positions * c_out, chunk, |images, out| {
+        let (x, k) = (
+            x.as_slice().expect("contiguous"),
+            k.as_slice().expect("contiguous"),
+        );
+        let positions = g.p.out[0] * g.p.out[1];
+        let pooled = match pool {
+            Some(w) => Some((w, w.place(g.p.out, op)?)),
+            None => None,
+        };
+        let out_image = match pooled {
+            Some((_, place)) => place.out[0] * place.out[1] * c_out,
+            None => positions * c_out,
+        };
+        // A pooled chunk also holds its convolution's output until it is pooled.
+        let held = if pool.is_some() { 2 * c_out } else { c_out };
+        let chunk = chunk_images(g.dims[0], positions * (g.row + held) * size_of::<T>());
+        let out = par_images(g.dims[0], out_image, chunk, |images, out| {
             let rows = images.len() * positions;
             T::with_scratch(|buf| {
-                let patches = patch_buffer(buf, rows * row, padded);
-                for_each_run(dims, &window, &p, images, |dst, src, len| {
-                    copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
-                });
-                let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
-                let mut c =
-                    ArrayViewMut2::from_shape((rows, c_out), &mut *out).expect("rows * c_out");
-                gemm_serial(T::one(), &a, &kmat, T::zero(), &mut c);
+                let conv_len = if pool.is_some() { rows * c_out } else { 0 };
+                let (patches, y) = patch_and_grad_buffers(buf, rows * g.row, g.padded, conv_len);
+                g.fill_patches(x, images.clone(), patches);
+                match pooled {
+                    None => g.product(patches, k, bias, epilogue, out),
+                    Some((w, place)) => {
+                        g.product(patches, k, bias, epilogue, y);
+                        let dims = [images.len(), g.p.out[0], g.p.out[1], c_out];
+                        max_pool_into(y, dims, w, &place, out);
+                    }
+                }
             });
-            if let Some(bias) = bias {
-                crate::simd::dispatch(
-                    #[inline(always)]
-                    || {
-                        for r in out.chunks_exact_mut(c_out) {
-                            add_into(r, bias);
-                        }
-                    },
-                );
-            }
-            epilogue(out);
         });
-        Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], c_out])
+        let shape = match pooled {
+            Some((_, place)) => [g.dims[0], place.out[0], place.out[1], c_out],
+            None => [g.dims[0], g.p.out[0], g.p.out[1], c_out],
+        };
+        Tensor::from_vec(out, &shape)
     }
 
     /// The gradient of [`conv2d`](Tensor::conv2d) with respect to its input, for `self` the
@@ -654,12 +896,12 @@ impl<T: Element> Tensor<T> {
         Tensor::conv2d_backprop_input_of(OutputGrad::plain(self), kernel, options, image_shape)
     }
 
-    /// [`conv2d_backprop_input`](Tensor::conv2d_backprop_input) of an output gradient that
-    /// may pass through an activation's derivative first (see [`OutputGrad`]).
+    /// [`conv2d_backprop_input`](Tensor::conv2d_backprop_input) of an output gradient in
+    /// any of [`OutputGrad`]'s forms.
     ///
     /// # Errors
-    /// As [`conv2d_backprop_input`](Tensor::conv2d_backprop_input)'s; `y` must have `dy`'s
-    /// shape.
+    /// As [`conv2d_backprop_input`](Tensor::conv2d_backprop_input)'s; every tensor of
+    /// `grad` must have the shape the convolution gives it.
     pub fn conv2d_backprop_input_of(
         grad: OutputGrad<'_, T>,
         kernel: &Tensor<T>,
@@ -667,37 +909,36 @@ impl<T: Element> Tensor<T> {
         image_shape: &[usize],
     ) -> Result<Tensor<T>> {
         let op = "conv2d_backprop_input";
-        let (dims, window, p, c_out) = conv_geometry(op, image_shape, kernel.shape(), options)?;
-        let (dy, y) = grad.contiguous(op, &[dims[0], p.out[0], p.out[1], c_out])?;
-        let (dy, y) = (
-            dy.as_slice().expect("contiguous"),
-            y.as_ref().map(|y| y.as_slice().expect("contiguous")),
-        );
+        let g = geometry(op, image_shape, kernel.shape(), options)?;
+        let rows_of = Rows::new(op, &grad, &g, kernel.shape())?;
+        let (dims, c_out, row) = (g.dims, g.c_out, g.row);
         let k = kernel.to_contiguous();
-        let row = window.size[0] * window.size[1] * dims[3];
         let kmat = ArrayView2::from_shape((row, c_out), k.as_slice().expect("contiguous"))
             .expect("a kernel of row * c_out elements");
         // The kernel transposed once into rows (a product reads a row-major right-hand side
         // faster than a column-major one).
         let kt = kmat.t().as_standard_layout().into_owned();
         let kt = kt.view();
-        let positions = p.out[0] * p.out[1];
+        let positions = g.p.out[0] * g.p.out[1];
         let per_image = dims[1] * dims[2] * dims[3];
-        let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
-        let chained = y.is_some();
+        let held = rows_of.work_len(&grad, c_out);
+        let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
+        // A max-pooled gradient builds the patches in the buffer that then takes their
+        // gradient.
+        let pooled = matches!(grad, OutputGrad::MaxPooled { .. });
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let rows = images.len() * positions;
-            let range = images.start * positions * c_out..images.end * positions * c_out;
             let base = images.start * per_image;
             T::with_scratch(|buf| {
-                let grad_len = if chained { rows * c_out } else { 0 };
-                let (patches, dz) = patch_and_grad_buffers(buf, rows * row, false, grad_len);
-                let g = grad.rows(dy, y, range, dz);
-                let g = ArrayView2::from_shape((rows, c_out), g).expect("rows * c_out");
+                let work_len = rows_of.work_len(&grad, rows * c_out);
+                let (patches, work) =
+                    patch_and_grad_buffers(buf, rows * row, pooled && g.padded, work_len);
+                let d = rows_of.get(&grad, &g, images.clone(), patches, false, work);
+                let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
                 let mut c =
                     ArrayViewMut2::from_shape((rows, row), &mut *patches).expect("rows * row");
-                gemm_serial(T::one(), &g, &kt, T::zero(), &mut c);
-                for_each_run(dims, &window, &p, images, |dst, src, len| {
+                gemm_serial(T::one(), &d, &kt, T::zero(), &mut c);
+                for_each_run(dims, &g.window, &g.p, images, |dst, src, len| {
                     add_into(
                         &mut out[src - base..src - base + len],
                         &patches[dst..dst + len],
@@ -730,14 +971,13 @@ impl<T: Element> Tensor<T> {
         Ok(dk)
     }
 
-    /// [`conv2d_backprop_kernel`](Tensor::conv2d_backprop_kernel) of an output gradient that
-    /// may pass through an activation's derivative first (see [`OutputGrad`]), and, with
-    /// `bias`, also the bias's gradient `[c_out]` (the gradient's sum over every position),
-    /// from the same chunks.
+    /// [`conv2d_backprop_kernel`](Tensor::conv2d_backprop_kernel) of an output gradient in
+    /// any of [`OutputGrad`]'s forms, and, with `bias`, also the bias's gradient `[c_out]`
+    /// (the gradient's sum over every position), from the same chunks.
     ///
     /// # Errors
-    /// As [`conv2d_backprop_kernel`](Tensor::conv2d_backprop_kernel)'s; `y` must have `dy`'s
-    /// shape.
+    /// As [`conv2d_backprop_kernel`](Tensor::conv2d_backprop_kernel)'s; every tensor of
+    /// `grad` must have the shape the convolution gives it.
     pub fn conv2d_backprop_kernel_of(
         &self,
         grad: OutputGrad<'_, T>,
@@ -746,43 +986,35 @@ impl<T: Element> Tensor<T> {
         bias: bool,
     ) -> Result<(Tensor<T>, Option<Tensor<T>>)> {
         let op = "conv2d_backprop_kernel";
-        let (dims, window, p, c_out) = conv_geometry(op, self.shape(), kernel_shape, options)?;
-        let (dy, y) = grad.contiguous(op, &[dims[0], p.out[0], p.out[1], c_out])?;
-        let (dy, y) = (
-            dy.as_slice().expect("contiguous"),
-            y.as_ref().map(|y| y.as_slice().expect("contiguous")),
-        );
+        let g = geometry(op, self.shape(), kernel_shape, options)?;
+        let rows_of = Rows::new(op, &grad, &g, kernel_shape)?;
+        let (dims, c_out, row) = (g.dims, g.c_out, g.row);
         let x = self.to_contiguous();
         let x = x.as_slice().expect("contiguous");
-        let row = window.size[0] * window.size[1] * dims[3];
-        let positions = p.out[0] * p.out[1];
-        let padded = p.pad.iter().any(|&v| v > 0);
-        let chunk = chunk_images(dims[0], positions * (row + c_out) * size_of::<T>());
+        let positions = g.p.out[0] * g.p.out[1];
+        let held = rows_of.work_len(&grad, c_out);
+        let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
         let groups = dims[0].min(2 * rayon::current_num_threads()).max(1);
         let per_group = dims[0].div_ceil(groups).max(1);
-        let chained = y.is_some();
         // Per group: the kernel's sum, then the bias's.
         let width = row * c_out + if bias { c_out } else { 0 };
         let sums: Vec<Vec<T>> = (0..dims[0].div_ceil(per_group))
             .into_par_iter()
-            .map(|g| {
+            .map(|group| {
                 let mut sum = vec![T::zero(); width];
                 let (ksum, bsum) = sum.split_at_mut(row * c_out);
                 let mut acc = ArrayViewMut2::from_shape((row, c_out), ksum).expect("row * c_out");
-                let last = ((g + 1) * per_group).min(dims[0]);
-                let mut first = g * per_group;
+                let last = ((group + 1) * per_group).min(dims[0]);
+                let mut first = group * per_group;
                 while first < last {
                     let images = first..(first + chunk).min(last);
                     let rows = images.len() * positions;
-                    let range = images.start * positions * c_out..images.end * positions * c_out;
                     T::with_scratch(|buf| {
-                        let grad_len = if chained { rows * c_out } else { 0 };
-                        let (patches, dz) =
-                            patch_and_grad_buffers(buf, rows * row, padded, grad_len);
-                        let d = grad.rows(dy, y, range, dz);
-                        for_each_run(dims, &window, &p, images.clone(), |dst, src, len| {
-                            copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
-                        });
+                        let work_len = rows_of.work_len(&grad, rows * c_out);
+                        let (patches, work) =
+                            patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
+                        g.fill_patches(x, images.clone(), patches);
+                        let d = rows_of.get(&grad, &g, images.clone(), patches, true, work);
                         let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
                         let dm = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
                         gemm_serial(T::one(), &a.t(), &dm, T::one(), &mut acc);
@@ -834,27 +1066,12 @@ impl<T: Element> Tensor<T> {
         let p = window.place([dims[1], dims[2]], op)?;
         let x = self.to_contiguous();
         let x = x.as_slice().expect("contiguous");
-        let (c, per_image) = (dims[3], p.out[0] * p.out[1] * dims[3]);
-        let chunk = chunk_images(
-            dims[0],
-            (dims[1] * dims[2] * c + per_image) * size_of::<T>(),
-        );
+        let (c, in_image) = (dims[3], dims[1] * dims[2] * dims[3]);
+        let per_image = p.out[0] * p.out[1] * c;
+        let chunk = chunk_images(dims[0], (in_image + per_image) * size_of::<T>());
         let out = par_images(dims[0], per_image, chunk, |images, out| {
-            crate::simd::dispatch(
-                #[inline(always)]
-                || {
-                    for_each_window(
-                        dims,
-                        window,
-                        &p,
-                        images,
-                        #[inline(always)]
-                        |o, taps| {
-                            window_max(x, taps, &mut out[o..o + c]);
-                        },
-                    )
-                },
-            );
+            let x = &x[images.start * in_image..images.end * in_image];
+            max_pool_into(x, [images.len(), dims[1], dims[2], c], window, &p, out);
         });
         Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], c])
     }
@@ -921,18 +1138,58 @@ impl<T: Element> Tensor<T> {
         );
         let per_image = dims[1] * dims[2] * dims[3];
         let chunk = chunk_images(dims[0], (per_image + per_out) * size_of::<T>());
-        let c = dims[3];
         let out = par_images(dims[0], per_image, chunk, |images, out| {
-            let (base, g) = (images.start * per_image, &dy[images.start * per_out..]);
-            for_each_pooled_tap(x, dims, window, &p, images, |o, t, winner, k| {
-                let dx = &mut out[t - base..t - base + c];
-                for ((d, &w), &v) in dx.iter_mut().zip(winner).zip(&g[o..o + c]) {
-                    *d += if w == k { v } else { T::zero() };
-                }
-            });
+            let x = &x[images.start * per_image..images.end * per_image];
+            let dims = [images.len(), dims[1], dims[2], dims[3]];
+            max_pool_grad_into(x, dims, window, &p, &dy[images.start * per_out..], out);
         });
         Tensor::from_vec(out, self.shape())
     }
+}
+
+/// Max pooling of the images of `x` (a batch of `dims`) into `out`, `[b, oh, ow, c]` for
+/// the placement `p`.
+fn max_pool_into<T: Element>(
+    x: &[T],
+    dims: [usize; 4],
+    window: &Window,
+    p: &Placement,
+    out: &mut [T],
+) {
+    let c = dims[3];
+    crate::simd::dispatch(
+        #[inline(always)]
+        || {
+            for_each_window(
+                dims,
+                window,
+                p,
+                0..dims[0],
+                #[inline(always)]
+                |o, taps| window_max(x, taps, &mut out[o..o + c]),
+            )
+        },
+    );
+}
+
+/// Max pooling's gradient for the images of `x` (a batch of `dims`) and the gradient `dy`
+/// of the pooled images (from the same first image), added into `out` (`x`'s size): each
+/// window's gradient goes to its largest element, the first of equal ones.
+fn max_pool_grad_into<T: Element>(
+    x: &[T],
+    dims: [usize; 4],
+    window: &Window,
+    p: &Placement,
+    dy: &[T],
+    out: &mut [T],
+) {
+    let c = dims[3];
+    for_each_pooled_tap(x, dims, window, p, 0..dims[0], |o, t, winner, k| {
+        let dx = &mut out[t..t + c];
+        for ((d, &w), &v) in dx.iter_mut().zip(winner).zip(&dy[o..o + c]) {
+            *d += if w == k { v } else { T::zero() };
+        }
+    });
 }
 
 /// `out[i] += v[i]`, element by element.
@@ -1127,7 +1384,7 @@ mod tests {
                 y.shape(),
             )
             .unwrap();
-            let through = OutputGrad {
+            let through = OutputGrad::Output {
                 dy: &dy,
                 through: Some((&y, &chain)),
             };
@@ -1149,13 +1406,115 @@ mod tests {
             assert!(db.unwrap().allclose(&sums, 1e-12, 1e-12), "{window:?}");
         }
         let wrong = Tensor::<f64>::zeros(&[9, 5, 5, 4]);
-        let through = OutputGrad {
+        let through = OutputGrad::Output {
             dy: &wrong,
             through: Some((&x, &chain)),
         };
         let e =
             x.conv2d_backprop_kernel_of(through, &Conv2dOptions::default(), &[3, 2, 3, 4], false);
         assert!(e.unwrap_err().to_string().contains("[9, 5, 5, 4]"));
+    }
+
+    /// A convolution pooled chunk by chunk is the convolution, then the pooling; its
+    /// gradients, computing the output again inside the kernels, are those of the pooling's
+    /// gradient taken first, for poolings that tile, overlap, skip and pad.
+    #[test]
+    fn max_pooled_convolution_and_its_gradients_equal_the_two_ops_apart() {
+        let mut rng = crate::random::seeded(12);
+        let x = Tensor::<f64>::rand_normal(&[9, 8, 7, 3], 0.0, 1.0, &mut rng);
+        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+        let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng);
+        let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+        let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
+            for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                *d = if y > 0.0 { g } else { 0.0 };
+            }
+        };
+        let pools = [
+            Window {
+                strides: [2, 2],
+                ..Window::new([2, 2])
+            },
+            Window {
+                strides: [1, 2],
+                ..Window::new([3, 2])
+            },
+            Window {
+                strides: [3, 3],
+                ..Window::new([2, 2])
+            },
+            Window {
+                strides: [2, 2],
+                padding: Padding::Same,
+                ..Window::new([3, 3])
+            },
+        ];
+        for window in test_windows() {
+            let o = options(&window);
+            let y = x.conv2d(&k, Some(&b), &o, &relu).unwrap();
+            for pool in pools {
+                if pool.place([y.shape()[1], y.shape()[2]], "t").is_err() {
+                    continue;
+                }
+                let pooled = x.conv2d_max_pool(&k, Some(&b), &o, &relu, &pool).unwrap();
+                assert_eq!(pooled, y.max_pool(&pool).unwrap(), "{window:?} {pool:?}");
+                let dp = Tensor::<f64>::rand_normal(pooled.shape(), 0.0, 1.0, &mut rng);
+                let dy = y.max_pool_grad(&dp, &pool).unwrap();
+                let apart = OutputGrad::Output {
+                    dy: &dy,
+                    through: Some((&y, &chain)),
+                };
+                let conv = PooledConv {
+                    x: &x,
+                    kernel: &k,
+                    bias: Some(&b),
+                    activation: &relu,
+                    chain: Some(&chain),
+                };
+                let fused = OutputGrad::MaxPooled {
+                    dp: &dp,
+                    pool,
+                    conv,
+                };
+                let dx = |g| Tensor::conv2d_backprop_input_of(g, &k, &o, x.shape()).unwrap();
+                assert!(
+                    dx(fused).allclose(&dx(apart), 1e-12, 1e-12),
+                    "{window:?} {pool:?}"
+                );
+                let dk = |g| x.conv2d_backprop_kernel_of(g, &o, k.shape(), true).unwrap();
+                let ((fk, fb), (ak, ab)) = (dk(fused), dk(apart));
+                assert!(fk.allclose(&ak, 1e-12, 1e-12), "{window:?} {pool:?}");
+                assert!(fb.unwrap().allclose(&ab.unwrap(), 1e-12, 1e-12));
+            }
+        }
+        // The pooled gradient must be the pooling's output shape, and the pool must fit.
+        let o = Conv2dOptions::default();
+        let pool = Window::new([2, 2]);
+        let conv = PooledConv {
+            x: &x,
+            kernel: &k,
+            bias: None,
+            activation: &relu,
+            chain: None,
+        };
+        let wrong = Tensor::<f64>::zeros(&[9, 6, 6, 4]);
+        let g = OutputGrad::MaxPooled {
+            dp: &wrong,
+            pool,
+            conv,
+        };
+        let e = x
+            .conv2d_backprop_kernel_of(g, &o, k.shape(), false)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("expected a tensor of shape [9, 5, 5, 4], got [9, 6, 6, 4]"),
+            "{e}"
+        );
+        let e = x
+            .conv2d_max_pool(&k, None, &o, &relu, &Window::new([9, 9]))
+            .unwrap_err();
+        assert!(e.to_string().contains("does not fit"), "{e}");
     }
 
     #[test]
