@@ -210,7 +210,7 @@ fn median_time(mut f: impl FnMut()) -> f64 {
 }
 
 fn conv_kernels() {
-    use brick::tensor::ops::conv::{Conv2dOptions, Window};
+    use brick::tensor::ops::conv::{Conv2dOptions, OutputGrad, PooledConv, Window};
     let mut rng = seeded(2);
     let gemm = gemm_rate(128, 784, 512);
     let o = Conv2dOptions::default();
@@ -285,6 +285,42 @@ fn conv_kernels() {
                 black_box(y.max_pool_grad(&dp, &pool).unwrap());
             }),
             0.0,
+        );
+        // The convolution and its pooling as one op, as the model runs the first layer: the
+        // forward pass, and the kernel and bias gradients (which compute the output again).
+        print(
+            &format!("{name}_fused_max_pool"),
+            median_time(|| {
+                black_box(x.conv2d_max_pool(&k, Some(&b), &o, &relu, &pool).unwrap());
+            }),
+            flop,
+        );
+        let chain = |dy: &[f32], y: &[f32], dz: &mut [f32]| {
+            for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                *d = if y > 0.0 { g } else { 0.0 };
+            }
+        };
+        let conv = PooledConv {
+            x: &x,
+            kernel: &k,
+            bias: Some(&b),
+            activation: &relu,
+            chain: Some(&chain),
+        };
+        let fused = OutputGrad::MaxPooled {
+            dp: &dp,
+            pool,
+            conv,
+        };
+        print(
+            &format!("{name}_fused_backprop_kernel"),
+            median_time(|| {
+                black_box(
+                    x.conv2d_backprop_kernel_of(fused, &o, k.shape(), true)
+                        .unwrap(),
+                );
+            }),
+            2.0 * flop,
         );
     }
 }
