@@ -85,7 +85,7 @@ impl<T: Element> Tensor<T> {
     }
 }
 
-/// Elements per independently seeded block of a [`Tensor::bernoulli_mask`]: fixed, so that
+/// Elements per independently seeded block of a [`Tensor::try_bernoulli_mask`]: fixed, so that
 /// the mask depends on the seed only, not on how many threads draw it.
 const MASK_BLOCK: usize = 1 << 14;
 
@@ -126,14 +126,14 @@ impl<T: Element> Tensor<T> {
             let mut seed = [0u8; 32];
             seed[..8].copy_from_slice(&key.to_le_bytes());
             seed[8..16].copy_from_slice(&((range.start / MASK_BLOCK) as u64).to_le_bytes());
+            if threshold >= 4_294_967_296.0 {
+                return; // nothing is kept, and `out` arrives zeroed
+            }
+            let threshold = threshold as u32;
             let mut block = StdRng::from_seed(seed);
             let mut bits = [0u32; 256];
             for part in out.chunks_mut(bits.len()) {
                 block.fill(&mut bits[..part.len()]);
-                if threshold >= 4_294_967_296.0 {
-                    continue; // `part` is zero already
-                }
-                let threshold = threshold as u32;
                 crate::simd::dispatch(
                     #[inline(always)]
                     || {

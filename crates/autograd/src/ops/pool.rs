@@ -276,7 +276,9 @@ impl<'t, T: Element> Var<'t, T> {
     /// followed by `MaxPooling2D`): the convolution's output is pooled a chunk at a time and
     /// never stored, and the gradients compute it again where they need it. Faster than the
     /// two ops where the convolution costs less than moving its output through memory (few
-    /// input channels); the same numbers either way.
+    /// input channels). The same numbers up to rounding: the gradient's recomputed output may
+    /// differ from the forward one in the last bit (its chunks are cut differently), which
+    /// can send a near-tie window's gradient to the other element.
     ///
     /// ```
     /// use autograd::{OutputActivation, Tape};

@@ -22,9 +22,9 @@ use crate::layers::{
 /// with the max pooling after it. The fused gradient computes the convolution's output
 /// again (`kh * kw * c_in` products per output value) instead of reading it back through
 /// the pooling's gradient (three passes over memory). On the keras.io MNIST convnet (AMD
-/// EPYC, 2 threads, epochs of 12,800 rows) fusing the first convolution (9 inputs per
-/// window) took the epoch from 1.40 to about 1.1 s; fusing the second (288) as well made
-/// it 1.5 s.
+/// EPYC, 2 threads, epochs of 12,800 rows, 3 interleaved rounds) fusing the first
+/// convolution (9 inputs per window) made the epoch 1.07-1.39 s; fusing the second (288)
+/// as well, 1.37-1.76 s.
 pub const FUSED_POOL_MAX_WINDOW: usize = 32;
 
 /// Keras's `Conv2D`: `activation(conv(x, kernel) + bias)` on channels-last images

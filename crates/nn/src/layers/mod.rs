@@ -399,7 +399,7 @@ pub trait Layer<T: Element>: Send {
     /// [`forward_activated`](Layer::forward_activated) followed by a max pooling with
     /// `pool`, in one op, where this layer computes the two faster together (`Conv2D`);
     /// `None` where it does not, and the model runs the pooling layer after this one. The
-    /// numbers are the same either way.
+    /// numbers must be those of the two layers apart, up to rounding.
     fn forward_max_pooled<'t>(
         &self,
         _x: Var<'t, T>,

@@ -308,7 +308,8 @@ pub enum OutputGrad<'a, T: Element> {
 
 /// What a [`OutputGrad::MaxPooled`] gradient recomputes the convolution's output from: the
 /// input batch, the kernel, the bias, the activation (applied in place) and its derivative
-/// from the output (`None` for the identity).
+/// from the output (`None` for the identity). The kernel gradient reads the input batch it
+/// is called on (`x` must be that batch; only its shape is checked there).
 #[derive(Clone, Copy)]
 pub struct PooledConv<'a, T: Element> {
     pub x: &'a Tensor<T>,
@@ -784,7 +785,7 @@ impl<T: Element> Tensor<T> {
     /// of it less. Its gradients take the pooling's gradient as
     /// [`OutputGrad::MaxPooled`], which computes the output again a chunk at a time; that
     /// pays where the convolution costs less than moving its output through memory (few
-    /// input channels: a one-channel 3x3 kernel makes 32 outputs from 9 inputs).
+    /// input channels: a 3x3 kernel on one channel computes each output from 9 inputs).
     ///
     /// ```
     /// use tensor::Tensor;
