@@ -336,27 +336,30 @@ impl<'a, T: Element> OutputGrad<'a, T> {
 /// ready to give the rows of a chunk. Made once per kernel call and only borrowed after, so
 /// the size of its larger variant costs nothing.
 #[allow(clippy::large_enum_variant)]
-enum Rows<T: Element> {
+enum Rows<'a, T: Element> {
     Output {
         dy: Tensor<T>,
-        y: Option<Tensor<T>>,
+        /// The activation's output and its derivative's rule.
+        through: Option<(Tensor<T>, &'a ChainFn<T>)>,
     },
     MaxPooled {
         dp: Tensor<T>,
         x: Tensor<T>,
         kernel: Tensor<T>,
         bias: Option<Tensor<T>>,
+        activation: &'a Epilogue<'a, T>,
+        chain: Option<&'a ChainFn<T>>,
         pool: Window,
         place: Placement,
     },
 }
 
-impl<T: Element> Rows<T> {
+impl<'a, T: Element> Rows<'a, T> {
     /// `grad` for a convolution of `geometry` (a batch of `dims` in, `c_out` channels out),
     /// checked: every tensor must have the shape the convolution gives it.
     fn new(
         op: &'static str,
-        grad: &OutputGrad<'_, T>,
+        grad: &OutputGrad<'a, T>,
         geometry: &Geometry,
         kernel_shape: &[usize],
     ) -> Result<Self> {
@@ -365,16 +368,16 @@ impl<T: Element> Rows<T> {
         match *grad {
             OutputGrad::Output { dy, through } => {
                 same_shape(op, &out, dy.shape())?;
-                let y = match through {
-                    Some((y, _)) => {
+                let through = match through {
+                    Some((y, chain)) => {
                         same_shape(op, &out, y.shape())?;
-                        Some(y.to_contiguous())
+                        Some((y.to_contiguous(), chain))
                     }
                     None => None,
                 };
                 Ok(Rows::Output {
                     dy: dy.to_contiguous(),
-                    y,
+                    through,
                 })
             }
             OutputGrad::MaxPooled { dp, pool, conv } => {
@@ -394,6 +397,8 @@ impl<T: Element> Rows<T> {
                     x: conv.x.to_contiguous(),
                     kernel: conv.kernel.to_contiguous(),
                     bias: conv.bias.map(Tensor::to_contiguous),
+                    activation: conv.activation,
+                    chain: conv.chain,
                     pool,
                     place,
                 })
@@ -402,14 +407,10 @@ impl<T: Element> Rows<T> {
     }
 
     /// Working space [`get`](Rows::get) needs for a chunk of `n` output elements.
-    fn work_len(&self, grad: &OutputGrad<'_, T>, n: usize) -> usize {
-        match (self, grad) {
-            (Rows::Output { y: Some(_), .. }, _) => n,
-            (Rows::Output { y: None, .. }, _) => 0,
-            (Rows::MaxPooled { .. }, OutputGrad::MaxPooled { conv, .. }) => {
-                if conv.chain.is_some() { 3 * n } else { 2 * n }
-            }
-            (Rows::MaxPooled { .. }, _) => unreachable!("Rows::new keeps the variant"),
+    fn work_len(&self, n: usize) -> usize {
+        match self {
+            Rows::Output { through, .. } => through.as_ref().map_or(0, |_| n),
+            Rows::MaxPooled { chain, .. } => chain.map_or(2 * n, |_| 3 * n),
         }
     }
 
@@ -418,7 +419,6 @@ impl<T: Element> Rows<T> {
     /// gradient recomputes the output from it, building the patches first unless `built`.
     fn get<'b>(
         &'b self,
-        grad: &OutputGrad<'_, T>,
         geometry: &Geometry,
         images: Range<usize>,
         patches: &mut [T],
@@ -428,28 +428,27 @@ impl<T: Element> Rows<T> {
         let Geometry { p, c_out, .. } = *geometry;
         let per_image = p.out[0] * p.out[1] * c_out;
         let range = images.start * per_image..images.end * per_image;
-        match (self, grad) {
-            (Rows::Output { dy, y }, OutputGrad::Output { through, .. }) => {
+        match self {
+            Rows::Output { dy, through } => {
                 let dy = &dy.as_slice().expect("contiguous")[range.clone()];
-                match (y, through) {
-                    (Some(y), Some((_, chain))) => {
+                match through {
+                    Some((y, chain)) => {
                         chain(dy, &y.as_slice().expect("contiguous")[range], work);
                         work
                     }
-                    _ => dy,
+                    None => dy,
                 }
             }
-            (
-                Rows::MaxPooled {
-                    dp,
-                    x,
-                    kernel,
-                    bias,
-                    pool,
-                    place,
-                },
-                OutputGrad::MaxPooled { conv, .. },
-            ) => {
+            Rows::MaxPooled {
+                dp,
+                x,
+                kernel,
+                bias,
+                activation,
+                chain,
+                pool,
+                place,
+            } => {
                 let n = range.len();
                 let (y, rest) = work.split_at_mut(n);
                 let (dy, dz) = rest.split_at_mut(n);
@@ -459,13 +458,13 @@ impl<T: Element> Rows<T> {
                 }
                 let k = kernel.as_slice().expect("contiguous");
                 let b = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-                geometry.product(patches, k, b, conv.activation, y);
+                geometry.product(patches, k, b, *activation, y);
                 let per_pooled = place.out[0] * place.out[1] * c_out;
                 let pooled = [images.len(), p.out[0], p.out[1], c_out];
                 let dp = &dp.as_slice().expect("contiguous")[images.start * per_pooled..];
                 dy.fill(T::zero());
                 max_pool_grad_into(y, pooled, pool, place, dp, dy);
-                match conv.chain {
+                match chain {
                     Some(chain) => {
                         chain(dy, y, dz);
                         dz
@@ -473,7 +472,6 @@ impl<T: Element> Rows<T> {
                     None => dy,
                 }
             }
-            _ => unreachable!("Rows::new keeps the variant"),
         }
     }
 }
@@ -922,19 +920,19 @@ impl<T: Element> Tensor<T> {
         let kt = kt.view();
         let positions = g.p.out[0] * g.p.out[1];
         let per_image = dims[1] * dims[2] * dims[3];
-        let held = rows_of.work_len(&grad, c_out);
+        let held = rows_of.work_len(c_out);
         let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
         // A max-pooled gradient builds the patches in the buffer that then takes their
         // gradient.
-        let pooled = matches!(grad, OutputGrad::MaxPooled { .. });
+        let pooled = matches!(rows_of, Rows::MaxPooled { .. });
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let rows = images.len() * positions;
             let base = images.start * per_image;
             T::with_scratch(|buf| {
-                let work_len = rows_of.work_len(&grad, rows * c_out);
+                let work_len = rows_of.work_len(rows * c_out);
                 let (patches, work) =
                     patch_and_grad_buffers(buf, rows * row, pooled && g.padded, work_len);
-                let d = rows_of.get(&grad, &g, images.clone(), patches, false, work);
+                let d = rows_of.get(&g, images.clone(), patches, false, work);
                 let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
                 let mut c =
                     ArrayViewMut2::from_shape((rows, row), &mut *patches).expect("rows * row");
@@ -993,7 +991,7 @@ impl<T: Element> Tensor<T> {
         let x = self.to_contiguous();
         let x = x.as_slice().expect("contiguous");
         let positions = g.p.out[0] * g.p.out[1];
-        let held = rows_of.work_len(&grad, c_out);
+        let held = rows_of.work_len(c_out);
         let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
         let groups = dims[0].min(2 * rayon::current_num_threads()).max(1);
         let per_group = dims[0].div_ceil(groups).max(1);
@@ -1011,11 +1009,11 @@ impl<T: Element> Tensor<T> {
                     let images = first..(first + chunk).min(last);
                     let rows = images.len() * positions;
                     T::with_scratch(|buf| {
-                        let work_len = rows_of.work_len(&grad, rows * c_out);
+                        let work_len = rows_of.work_len(rows * c_out);
                         let (patches, work) =
                             patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
                         g.fill_patches(x, images.clone(), patches);
-                        let d = rows_of.get(&grad, &g, images.clone(), patches, true, work);
+                        let d = rows_of.get(&g, images.clone(), patches, true, work);
                         let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
                         let dm = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
                         gemm_serial(T::one(), &a.t(), &dm, T::one(), &mut acc);
