@@ -493,9 +493,61 @@ impl Geometry {
     /// The patches of the images `images` of `x` into `patches` (`rows x row`; zero where a
     /// window reaches into padding, if `patches` was zeroed).
     fn fill_patches<T: Element>(&self, x: &[T], images: Range<usize>, patches: &mut [T]) {
-        for_each_run(self.dims, &self.window, &self.p, images, |dst, src, len| {
-            copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
-        });
+        if self.padded || self.window.dilation != [1, 1] {
+            for_each_run(self.dims, &self.window, &self.p, images, |dst, src, len| {
+                copy_run(&mut patches[dst..dst + len], &x[src..src + len]);
+            });
+            return;
+        }
+        // Every window row lies inside the image and is one run of `kw * c` elements: the
+        // run's length is chosen once, so that a short run (3 elements for a one-channel
+        // image) is a few moves in a tight loop, not a call per run.
+        match self.window.size[1] * self.dims[3] {
+            1 => self.fill_unpadded::<T, 1>(x, images, patches),
+            2 => self.fill_unpadded::<T, 2>(x, images, patches),
+            3 => self.fill_unpadded::<T, 3>(x, images, patches),
+            4 => self.fill_unpadded::<T, 4>(x, images, patches),
+            5 => self.fill_unpadded::<T, 5>(x, images, patches),
+            6 => self.fill_unpadded::<T, 6>(x, images, patches),
+            8 => self.fill_unpadded::<T, 8>(x, images, patches),
+            9 => self.fill_unpadded::<T, 9>(x, images, patches),
+            _ => self.fill_unpadded::<T, 0>(x, images, patches),
+        }
+    }
+
+    /// [`fill_patches`](Geometry::fill_patches) of a convolution without padding or
+    /// dilation, whose window rows are runs of `N = kw * c` elements (`N = 0`: of a length
+    /// known only at run time).
+    fn fill_unpadded<T: Element, const N: usize>(
+        &self,
+        x: &[T],
+        images: Range<usize>,
+        patches: &mut [T],
+    ) {
+        let [_, h, w, c] = self.dims;
+        let [kh, kw] = self.window.size;
+        let [sy, sx] = self.window.strides;
+        let [oh, ow] = self.p.out;
+        let (row, run) = (self.row, kw * c);
+        for (i, n) in images.enumerate() {
+            let image = &x[n * h * w * c..(n + 1) * h * w * c];
+            for oy in 0..oh {
+                let out = &mut patches[(i * oh + oy) * ow * row..(i * oh + oy + 1) * ow * row];
+                for ky in 0..kh {
+                    let line = &image[(oy * sy + ky) * w * c..];
+                    let windows = out.chunks_exact_mut(row).map(|p| &mut p[ky * run..]);
+                    for (ox, dst) in windows.enumerate() {
+                        let src = &line[ox * sx * c..];
+                        if N == 0 {
+                            dst[..run].copy_from_slice(&src[..run]);
+                        } else {
+                            let d: &mut [T; N] = (&mut dst[..N]).try_into().expect("a run of N");
+                            *d = <[T; N]>::try_from(&src[..N]).expect("a run of N");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// `out = epilogue(patches @ kernel + bias)` for a chunk: the convolution's outputs from
@@ -613,13 +665,39 @@ fn for_each_window(
 #[inline(always)]
 fn window_max<T: Element>(x: &[T], taps: &[usize], best: &mut [T]) {
     let c = best.len();
-    best.copy_from_slice(&x[taps[0]..taps[0] + c]);
+    let whole = c - c % LANES;
+    // Whole blocks: each block's maximum is kept in registers over the taps and stored once.
+    for o in (0..whole).step_by(LANES) {
+        let mut m = lanes(x, taps[0] + o);
+        for &t in &taps[1..] {
+            let v = lanes(x, t + o);
+            for (m, v) in m.iter_mut().zip(v) {
+                *m = if v > *m { v } else { *m };
+            }
+        }
+        best[o..o + LANES].copy_from_slice(&m);
+    }
+    let best = &mut best[whole..];
+    best.copy_from_slice(&x[taps[0] + whole..taps[0] + c]);
     for &t in &taps[1..] {
-        for (b, &v) in best.iter_mut().zip(&x[t..t + c]) {
+        for (b, &v) in best.iter_mut().zip(&x[t + whole..t + c]) {
             let old = *b;
             *b = if v > old { v } else { old };
         }
     }
+}
+
+/// The width of the blocks the channel loops of pooling work in: 16 `f32` are one AVX-512
+/// vector. A loop over a run-time number of channels leaves a count such as 32 to the
+/// compiler's remainder loop (8 lanes at a time, with masked stores, on AVX-512); blocks of
+/// a width known at compile time run as whole vectors, their results kept in registers.
+const LANES: usize = 16;
+
+/// `LANES` elements of `x` from `at`, as an array (in registers when the caller's loops
+/// are).
+#[inline(always)]
+fn lanes<T: Copy>(x: &[T], at: usize) -> [T; LANES] {
+    x[at..at + LANES].try_into().expect("LANES elements")
 }
 
 /// For each channel, which of a window's `taps` of `x` holds its largest value (the first
@@ -629,12 +707,32 @@ fn window_max<T: Element>(x: &[T], taps: &[usize], best: &mut [T]) {
 #[inline(always)]
 fn window_argmax<T: Element>(x: &[T], taps: &[usize], best: &mut [T], arg: &mut [T]) {
     let c = best.len();
-    best.copy_from_slice(&x[taps[0]..taps[0] + c]);
+    let whole = c - c % LANES;
+    for o in (0..whole).step_by(LANES) {
+        let (mut m, mut a) = (lanes(x, taps[0] + o), [T::zero(); LANES]);
+        let mut k = T::zero();
+        for &t in &taps[1..] {
+            k += T::one();
+            let v = lanes(x, t + o);
+            for ((m, a), v) in m.iter_mut().zip(a.iter_mut()).zip(v) {
+                let more = v > *m;
+                *m = if more { v } else { *m };
+                *a = if more { k } else { *a };
+            }
+        }
+        arg[o..o + LANES].copy_from_slice(&a);
+    }
+    let (best, arg) = (&mut best[whole..], &mut arg[whole..]);
+    best.copy_from_slice(&x[taps[0] + whole..taps[0] + c]);
     arg.fill(T::zero());
     let mut k = T::zero();
     for &t in &taps[1..] {
         k += T::one();
-        for ((b, a), &v) in best.iter_mut().zip(arg.iter_mut()).zip(&x[t..t + c]) {
+        for ((b, a), &v) in best
+            .iter_mut()
+            .zip(arg.iter_mut())
+            .zip(&x[t + whole..t + c])
+        {
             // Values loaded before the selects: selecting between references instead made
             // the compiler gather through them.
             let (old_b, old_a, more) = (*b, *a, v > *b);
@@ -706,10 +804,18 @@ impl<T: Element> Tensor<T> {
         let row = window.size[0] * window.size[1] * dims[3];
         let x = self.to_contiguous();
         let x = x.as_slice().expect("contiguous");
+        // The convolution's own patch builder (`c_out` plays no part in it); the chunks
+        // arrive zeroed, so padding reads zero.
+        let g = Geometry {
+            dims,
+            window: *window,
+            p,
+            row,
+            c_out: 0,
+            padded: p.pad.iter().any(|&v| v > 0),
+        };
         let out = par_images(dims[0], p.out[0] * p.out[1] * row, 1, |images, out| {
-            for_each_run(dims, window, &p, images, |dst, src, len| {
-                copy_run(&mut out[dst..dst + len], &x[src..src + len]);
-            });
+            g.fill_patches(x, images, out);
         });
         Tensor::from_vec(out, &[dims[0], p.out[0], p.out[1], row])
     }
@@ -1194,7 +1300,21 @@ fn max_pool_grad_into<T: Element>(
 /// `out[i] += v[i]`, element by element.
 #[inline(always)]
 fn add_into<T: Element>(out: &mut [T], v: &[T]) {
-    for (o, &v) in out.iter_mut().zip(v) {
+    // In blocks of `LANES` first, so that a short row (a bias of 32 channels) runs as whole
+    // vectors rather than in the remainder loop.
+    let n = out.len().min(v.len());
+    let whole = n - n % LANES;
+    for (o, v) in out[..whole]
+        .chunks_exact_mut(LANES)
+        .zip(v[..whole].chunks_exact(LANES))
+    {
+        let mut sum = lanes(v, 0);
+        for (s, &o) in sum.iter_mut().zip(o.iter()) {
+            *s += o;
+        }
+        o.copy_from_slice(&sum);
+    }
+    for (o, &v) in out[whole..n].iter_mut().zip(&v[whole..n]) {
         *o += v;
     }
 }
@@ -1267,16 +1387,20 @@ mod tests {
                 dilation,
                 padding,
             };
-            let x = Tensor::<f64>::rand_normal(&[2, 7, 6, 3], 0.0, 1.0, &mut rng);
-            let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
-            let p = x.patches(&window).unwrap();
-            let [b, oh, ow, row] = [p.shape()[0], p.shape()[1], p.shape()[2], p.shape()[3]];
-            let y = p
-                .reshape(&[b * oh * ow, row])
-                .matmul(&k.reshape(&[row, 4]))
-                .reshape(&[b, oh, ow, 4]);
-            let want = naive_conv(&x, &k, &window);
-            assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
+            // Window rows of 2, 6 and 70 elements: runs copied with a length fixed at
+            // compile time and one known only at run time.
+            for c in [1, 3, 35] {
+                let x = Tensor::<f64>::rand_normal(&[2, 7, 6, c], 0.0, 1.0, &mut rng);
+                let k = Tensor::<f64>::rand_normal(&[3, 2, c, 4], 0.0, 1.0, &mut rng);
+                let p = x.patches(&window).unwrap();
+                let [b, oh, ow, row] = [p.shape()[0], p.shape()[1], p.shape()[2], p.shape()[3]];
+                let y = p
+                    .reshape(&[b * oh * ow, row])
+                    .matmul(&k.reshape(&[row, 4]))
+                    .reshape(&[b, oh, ow, 4]);
+                let want = naive_conv(&x, &k, &window);
+                assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?} c {c}");
+            }
         }
     }
 
@@ -1312,15 +1436,18 @@ mod tests {
         let mut rng = crate::random::seeded(5);
         // 9 images: several chunks of images, the last one shorter.
         let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
-        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
-        let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng);
-        for window in test_windows() {
-            let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
-            let y = x.conv2d(&k, Some(&b), &options(&window), &relu).unwrap();
-            let want = (&naive_conv(&x, &k, &window) + &b).map(|v| v.max(0.0));
-            assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
-            let plain = x.conv2d(&k, None, &options(&window), &|_| {}).unwrap();
-            assert!(plain.allclose(&naive_conv(&x, &k, &window), 1e-12, 1e-12));
+        // 4 output channels, and 35: two whole blocks of the bias's addition and a rest.
+        for c_out in [4, 35] {
+            let k = Tensor::<f64>::rand_normal(&[3, 2, 3, c_out], 0.0, 1.0, &mut rng);
+            let b = Tensor::<f64>::rand_normal(&[c_out], 0.0, 1.0, &mut rng);
+            for window in test_windows() {
+                let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+                let y = x.conv2d(&k, Some(&b), &options(&window), &relu).unwrap();
+                let want = (&naive_conv(&x, &k, &window) + &b).map(|v| v.max(0.0));
+                assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
+                let plain = x.conv2d(&k, None, &options(&window), &|_| {}).unwrap();
+                assert!(plain.allclose(&naive_conv(&x, &k, &window), 1e-12, 1e-12));
+            }
         }
     }
 
@@ -1591,8 +1718,24 @@ mod tests {
     #[test]
     fn max_pool_its_gradient_and_take_route_through_the_first_largest_element() {
         let mut rng = crate::random::seeded(7);
-        // Rounded values, so that windows hold ties.
-        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng).map(|v| v.round());
+        // Rounded values, so that windows hold ties; 35 channels are two whole blocks of
+        // the channel loops and a rest.
+        for c in [3, 35] {
+            let x =
+                Tensor::<f64>::rand_normal(&[9, 7, 6, c], 0.0, 1.0, &mut rng).map(|v| v.round());
+            first_largest_element_routes(&x, &mut rng);
+        }
+        let x = Tensor::<f64>::zeros(&[9, 7, 6, 3]);
+        let e = x
+            .max_pool_grad(&Tensor::zeros(&[9, 3, 3, 3]), &Window::new([2, 2]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[9, 6, 5, 3]"), "{e}");
+    }
+
+    /// Max pooling, its gradient and its take over `x` equal the naive first-largest
+    /// element's, for both paddings and several strides.
+    fn first_largest_element_routes(x: &Tensor<f64>, rng: &mut rand::rngs::StdRng) {
         for padding in [Padding::Valid, Padding::Same] {
             for strides in [[2, 2], [1, 2], [3, 1]] {
                 let window = Window {
@@ -1604,24 +1747,19 @@ mod tests {
                 let xv = x.to_vec();
                 let want: Vec<f64> = chosen.iter().map(|&i| xv[i]).collect();
                 assert_eq!(x.max_pool(&window).unwrap().to_vec(), want, "{window:?}");
-                let dy = Tensor::<f64>::rand_normal(&shape, 0.0, 1.0, &mut rng);
+                let dy = Tensor::<f64>::rand_normal(&shape, 0.0, 1.0, rng);
                 let mut dx = vec![0.0; x.len()];
                 for (&i, &g) in chosen.iter().zip(&dy.to_vec()) {
                     dx[i] += g;
                 }
                 let got = x.max_pool_grad(&dy, &window).unwrap().to_vec();
                 assert!(got.iter().zip(&dx).all(|(a, b)| (a - b).abs() < 1e-12));
-                let src = Tensor::<f64>::rand_normal(x.shape(), 0.0, 1.0, &mut rng);
+                let src = Tensor::<f64>::rand_normal(x.shape(), 0.0, 1.0, rng);
                 let sv = src.to_vec();
                 let taken: Vec<f64> = chosen.iter().map(|&i| sv[i]).collect();
                 assert_eq!(x.max_pool_take(&src, &window).unwrap().to_vec(), taken);
             }
         }
-        let e = x
-            .max_pool_grad(&Tensor::zeros(&[9, 3, 3, 3]), &Window::new([2, 2]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("[9, 6, 5, 3]"), "{e}");
     }
 
     #[test]
