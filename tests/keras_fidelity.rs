@@ -15,7 +15,7 @@
 
 use brick::prelude::*;
 use nn::losses::Loss;
-use optim::LearningRate;
+use optim::{CommonOption, LearningRate};
 use serde_json::Value;
 
 mod common;
@@ -91,12 +91,10 @@ fn optimizer(v: &Value) -> Box<dyn Optimizer<f32>> {
         ),
         other => panic!("fixture names an optimizer this test does not know: {other}"),
     };
-    let common = opt.common_mut();
-    common.clipnorm = f("clipnorm");
-    common.clipvalue = f("clipvalue");
-    common.global_clipnorm = f("global_clipnorm");
-    if v["name"] != "adamw" {
-        common.weight_decay = f("weight_decay");
+    // The fixture's optional settings as they come (None: off), through the one route for
+    // every optimizer; AdamW's fixture always holds its decay.
+    for option in CommonOption::ALL {
+        opt.set_option(option, f(option.name())).unwrap();
     }
     opt
 }

@@ -207,12 +207,18 @@ impl<T: Element> Default for AdamW<T> {
 impl<T: Element> AdamW<T> {
     /// AdamW with this learning rate, weight decay 0.004 and Adam's other defaults.
     pub fn new(learning_rate: impl Into<LearningRate>) -> Self {
-        AdamW(Adam::new(learning_rate).weight_decay(0.004))
+        let mut adam = Adam::new(learning_rate);
+        adam.common = adam.common.require_decay(0.004);
+        AdamW(adam)
     }
 
-    /// Decoupled weight decay factor.
-    pub fn weight_decay(self, weight_decay: f64) -> Self {
-        AdamW(self.0.weight_decay(weight_decay))
+    /// Decoupled weight decay factor: a number, since the decay is part of AdamW's rule
+    /// (for none, use [`Adam`]).
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.0
+            .common
+            .put(crate::CommonOption::WeightDecay, Some(weight_decay));
+        self
     }
 
     /// See [`Adam::beta_1`].
@@ -235,20 +241,7 @@ impl<T: Element> AdamW<T> {
         AdamW(self.0.amsgrad(amsgrad))
     }
 
-    /// See [`Adam::clipnorm`].
-    pub fn clipnorm(self, clipnorm: f64) -> Self {
-        AdamW(self.0.clipnorm(clipnorm))
-    }
-
-    /// See [`Adam::clipvalue`].
-    pub fn clipvalue(self, clipvalue: f64) -> Self {
-        AdamW(self.0.clipvalue(clipvalue))
-    }
-
-    /// See [`Adam::global_clipnorm`].
-    pub fn global_clipnorm(self, global_clipnorm: f64) -> Self {
-        AdamW(self.0.global_clipnorm(global_clipnorm))
-    }
+    crate::clip_builders!();
 }
 
 impl<T: Element> Optimizer<T> for AdamW<T> {
@@ -331,6 +324,59 @@ mod tests {
         }
         let got = run_growing(&mut AdamW::new(0.01).weight_decay(0.1), 5);
         close(&[got], &[adam_by_hand(0.01, -3.0, 5, false, 0.1)]);
-        assert_eq!(AdamW::<f32>::default().common().weight_decay, Some(0.004));
+        assert_eq!(AdamW::<f32>::default().common().weight_decay(), Some(0.004));
+    }
+
+    #[test]
+    fn clearing_every_optimizer_s_weight_decay_leaves_adamw_decaying() {
+        // Code that clears an optional setting for whatever optimizer it holds (a config
+        // with no decay) must not turn AdamW into Adam: AdamW refuses and keeps its decay.
+        let decayed = run_growing(&mut AdamW::default(), 3);
+        for name in crate::OPTIMIZER_NAMES {
+            let mut opt = crate::by_name::<f64>(name).unwrap();
+            let cleared = opt.set_option(crate::CommonOption::WeightDecay, None);
+            if *name == "adamw" {
+                let e = cleared.unwrap_err().to_string();
+                assert!(
+                    e.contains("adamw: weight_decay") && e.contains("Adam"),
+                    "{e}"
+                );
+                assert_eq!(opt.common().weight_decay(), Some(0.004));
+                assert_eq!(run_growing(opt.as_mut(), 3), decayed);
+                assert_ne!(decayed, run_growing(&mut Adam::default(), 3));
+            } else {
+                cleared.unwrap();
+                assert_eq!(opt.common().weight_decay(), None);
+            }
+        }
+    }
+
+    #[test]
+    fn optional_settings_take_a_value_or_none_and_a_bad_one_changes_nothing() {
+        let from_config: Option<f64> = None;
+        let a = Adam::<f64>::new(0.01).clipnorm(from_config).clipvalue(0.5);
+        assert_eq!(
+            (a.common().clipnorm(), a.common().clipvalue()),
+            (None, Some(0.5))
+        );
+        let mut opt: Box<dyn Optimizer<f64>> = Box::new(a);
+        // A second kind of clipping, or a limit that is not positive: refused, unchanged.
+        let e = opt
+            .set_option(crate::CommonOption::Clipnorm, Some(1.0))
+            .unwrap_err();
+        assert!(e.to_string().contains("clipnorm and clipvalue"), "{e}");
+        let e = opt
+            .set_option(crate::CommonOption::Clipvalue, Some(-1.0))
+            .unwrap_err();
+        assert!(e.to_string().contains("got -1"), "{e}");
+        assert_eq!(
+            (opt.common().clipnorm(), opt.common().clipvalue()),
+            (None, Some(0.5))
+        );
+        opt.set_option(crate::CommonOption::Clipvalue, None)
+            .unwrap();
+        opt.set_option(crate::CommonOption::Clipnorm, Some(1.0))
+            .unwrap();
+        assert_eq!(opt.common().clipnorm(), Some(1.0));
     }
 }

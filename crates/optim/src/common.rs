@@ -8,6 +8,44 @@ use tensor::{Element, Tensor};
 use crate::error::{OptimError, check_range};
 use crate::schedule::LearningRateSchedule;
 
+/// The optional settings every optimizer shares, by their Keras names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommonOption {
+    /// `weight_decay`: before each update, `w -= w * weight_decay * lr`.
+    WeightDecay,
+    /// `clipnorm`: each gradient tensor clipped to at most this L2 norm.
+    Clipnorm,
+    /// `clipvalue`: every gradient element clipped to `[-clipvalue, clipvalue]`.
+    Clipvalue,
+    /// `global_clipnorm`: all gradients scaled together to at most this joint L2 norm.
+    GlobalClipnorm,
+}
+
+impl CommonOption {
+    /// All of them, in the order configs list them.
+    pub const ALL: [CommonOption; 4] = [
+        CommonOption::WeightDecay,
+        CommonOption::Clipnorm,
+        CommonOption::Clipvalue,
+        CommonOption::GlobalClipnorm,
+    ];
+
+    /// The Keras name (`"clipnorm"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CommonOption::WeightDecay => "weight_decay",
+            CommonOption::Clipnorm => "clipnorm",
+            CommonOption::Clipvalue => "clipvalue",
+            CommonOption::GlobalClipnorm => "global_clipnorm",
+        }
+    }
+
+    /// The option of a Keras name, if it is one.
+    pub fn from_name(name: &str) -> Option<CommonOption> {
+        CommonOption::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
 /// A constant learning rate or a schedule of the iteration count.
 pub enum LearningRate {
     Constant(f64),
@@ -51,17 +89,27 @@ impl<S: LearningRateSchedule + 'static> From<S> for LearningRate {
 }
 
 /// The options and bookkeeping shared by all optimizers.
+///
+/// The optional settings (weight decay and the three kinds of clipping) are read here and
+/// set through the optimizer, by its builders (`SGD::new(0.1).clipnorm(0.5)`, or
+/// `.clipnorm(config.clipnorm)` for an `Option`) or by [`Optimizer::set_option`] on an
+/// optimizer already made, which checks the value and the optimizer's own rules (AdamW's
+/// decay cannot be switched off).
+///
+/// [`Optimizer::set_option`]: crate::Optimizer::set_option
 #[derive(Clone, Debug)]
 pub struct Common {
     pub learning_rate: LearningRate,
     /// Decoupled weight decay (`None`: off).
-    pub weight_decay: Option<f64>,
+    weight_decay: Option<f64>,
     /// Per-tensor L2 norm limit of gradients.
-    pub clipnorm: Option<f64>,
+    clipnorm: Option<f64>,
     /// Element-wise limit of gradients.
-    pub clipvalue: Option<f64>,
+    clipvalue: Option<f64>,
     /// Joint L2 norm limit of all gradients.
-    pub global_clipnorm: Option<f64>,
+    global_clipnorm: Option<f64>,
+    /// Whether the rule needs weight decay (AdamW): then it cannot be set to `None`.
+    decay_required: bool,
     iterations: u64,
     shapes: Option<Vec<Vec<usize>>>,
     /// The parameters' names, when they were given ([`Optimizer::step_named`]).
@@ -79,10 +127,83 @@ impl Common {
             clipnorm: None,
             clipvalue: None,
             global_clipnorm: None,
+            decay_required: false,
             iterations: 0,
             shapes: None,
             names: None,
         }
+    }
+
+    /// The value of an optional setting (`None`: off).
+    pub fn option(&self, option: CommonOption) -> Option<f64> {
+        match option {
+            CommonOption::WeightDecay => self.weight_decay,
+            CommonOption::Clipnorm => self.clipnorm,
+            CommonOption::Clipvalue => self.clipvalue,
+            CommonOption::GlobalClipnorm => self.global_clipnorm,
+        }
+    }
+
+    /// Decoupled weight decay (`None`: off).
+    pub fn weight_decay(&self) -> Option<f64> {
+        self.weight_decay
+    }
+
+    /// Per-tensor L2 norm limit of gradients (`None`: off).
+    pub fn clipnorm(&self) -> Option<f64> {
+        self.clipnorm
+    }
+
+    /// Element-wise limit of gradients (`None`: off).
+    pub fn clipvalue(&self) -> Option<f64> {
+        self.clipvalue
+    }
+
+    /// Joint L2 norm limit of all gradients (`None`: off).
+    pub fn global_clipnorm(&self) -> Option<f64> {
+        self.global_clipnorm
+    }
+
+    /// Whether the optimizer's rule needs weight decay (AdamW), so that it cannot be off.
+    pub fn decay_required(&self) -> bool {
+        self.decay_required
+    }
+
+    /// Marks weight decay as part of the rule (AdamW's): it must be set, and setting it to
+    /// `None` is an error.
+    pub(crate) fn require_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = Some(weight_decay);
+        self.decay_required = true;
+        self
+    }
+
+    /// Sets an optional setting without checks (the builders'; the next step checks it).
+    pub(crate) fn put(&mut self, option: CommonOption, value: Option<f64>) {
+        *self.slot(option) = value;
+    }
+
+    fn slot(&mut self, option: CommonOption) -> &mut Option<f64> {
+        match option {
+            CommonOption::WeightDecay => &mut self.weight_decay,
+            CommonOption::Clipnorm => &mut self.clipnorm,
+            CommonOption::Clipvalue => &mut self.clipvalue,
+            CommonOption::GlobalClipnorm => &mut self.global_clipnorm,
+        }
+    }
+
+    /// Sets an optional setting, checked as the next step would check it: on an error
+    /// nothing changes. See [`Optimizer::set_option`](crate::Optimizer::set_option).
+    pub(crate) fn set(
+        &mut self,
+        optimizer: &'static str,
+        option: CommonOption,
+        value: Option<f64>,
+    ) -> Result<(), OptimError> {
+        let mut changed = self.clone();
+        *changed.slot(option) = value;
+        changed.validate(optimizer)?;
+        *self = changed;
+        Ok(())
     }
 
     /// Steps taken so far.
@@ -200,6 +321,14 @@ impl Common {
         }
         if let Some(wd) = self.weight_decay {
             check_range(optimizer, "weight_decay", wd, 0.0, f64::INFINITY)?;
+        } else if self.decay_required {
+            return Err(OptimError::InvalidHyperparameter {
+                optimizer,
+                name: "weight_decay",
+                message: "is part of this optimizer's rule and cannot be None (Keras raises \
+                          too); for no decay use Adam, or set a decay of 0"
+                    .into(),
+            });
         }
         let clips = [
             ("clipnorm", self.clipnorm),

@@ -42,7 +42,7 @@ mod sgd;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
-pub use common::{Common, LearningRate};
+pub use common::{Common, CommonOption, LearningRate};
 pub use error::OptimError;
 pub use rmsprop::RMSprop;
 pub use schedule::LearningRateSchedule;
@@ -278,6 +278,30 @@ pub trait Optimizer<T: Element>: Send {
         Ok(())
     }
 
+    /// Sets one of the optional settings every optimizer shares (`None`: off), checked as
+    /// a step would check it; on an error nothing changes. The one route for code that
+    /// holds any optimizer (a `Box<dyn Optimizer>`) and a setting that may be absent:
+    ///
+    /// ```
+    /// use optim::{CommonOption, Optimizer};
+    /// let from_config: Option<f64> = None;
+    /// for name in optim::OPTIMIZER_NAMES {
+    ///     let mut opt = optim::by_name::<f32>(name).unwrap();
+    ///     opt.set_option(CommonOption::Clipnorm, Some(1.0)).unwrap();
+    ///     // AdamW's decay is part of its rule: it cannot be switched off by accident.
+    ///     let cleared = opt.set_option(CommonOption::WeightDecay, from_config);
+    ///     assert_eq!(cleared.is_err(), *name == "adamw");
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// A value out of range (a decay below 0, a clip limit that is not positive), a second
+    /// kind of clipping, or `None` for a decay the rule needs (AdamW's).
+    fn set_option(&mut self, option: CommonOption, value: Option<f64>) -> Result<(), OptimError> {
+        let name = self.name();
+        self.common_mut().set(name, option, value)
+    }
+
     /// The learning rate the next step will use.
     fn learning_rate(&self) -> f64 {
         self.common().current_learning_rate()
@@ -313,7 +337,7 @@ fn step_impl<T: Element, O: Optimizer<T> + ?Sized>(
     let lr = opt.common().current_learning_rate();
     let lr_t = T::from_f64_lossy(lr);
     let grads = opt.common().clip(grads);
-    if let Some(wd) = opt.common().weight_decay {
+    if let Some(wd) = opt.common().weight_decay() {
         let wd = T::from_f64_lossy(wd);
         for p in params.iter_mut() {
             p.map_inplace(|w| w - w * wd * lr_t);
@@ -390,36 +414,51 @@ pub fn by_name<T: Element>(name: &str) -> Result<Box<dyn Optimizer<T>>, OptimErr
 }
 
 /// Builder methods for the options every optimizer shares, generated for each optimizer.
+/// Each takes a value or an `Option` (`None`: off), so that a setting read from a config
+/// needs no branch; the first step checks them.
 macro_rules! common_builders {
     ($ty:ident) => {
         impl<T: tensor::Element> $ty<T> {
             /// Decoupled weight decay: before each update, `w -= w * weight_decay * lr`.
-            pub fn weight_decay(mut self, weight_decay: f64) -> Self {
-                self.common.weight_decay = Some(weight_decay);
+            pub fn weight_decay(mut self, weight_decay: impl Into<Option<f64>>) -> Self {
+                self.common
+                    .put(crate::CommonOption::WeightDecay, weight_decay.into());
                 self
             }
-
-            /// Clips each gradient tensor to at most this L2 norm.
-            pub fn clipnorm(mut self, clipnorm: f64) -> Self {
-                self.common.clipnorm = Some(clipnorm);
-                self
-            }
-
-            /// Clips every gradient element to `[-clipvalue, clipvalue]`.
-            pub fn clipvalue(mut self, clipvalue: f64) -> Self {
-                self.common.clipvalue = Some(clipvalue);
-                self
-            }
-
-            /// Scales all gradients together so that their joint L2 norm is at most this.
-            pub fn global_clipnorm(mut self, global_clipnorm: f64) -> Self {
-                self.common.global_clipnorm = Some(global_clipnorm);
-                self
-            }
+            crate::clip_builders!();
         }
     };
 }
 pub(crate) use common_builders;
+
+/// The three clipping builders (see [`common_builders`]); AdamW, whose weight decay is
+/// part of its rule, has these and a `weight_decay` of its own.
+macro_rules! clip_builders {
+    () => {
+        /// Clips each gradient tensor to at most this L2 norm (`None`: off).
+        pub fn clipnorm(mut self, clipnorm: impl Into<Option<f64>>) -> Self {
+            self.common_mut()
+                .put(crate::CommonOption::Clipnorm, clipnorm.into());
+            self
+        }
+
+        /// Clips every gradient element to `[-clipvalue, clipvalue]` (`None`: off).
+        pub fn clipvalue(mut self, clipvalue: impl Into<Option<f64>>) -> Self {
+            self.common_mut()
+                .put(crate::CommonOption::Clipvalue, clipvalue.into());
+            self
+        }
+
+        /// Scales all gradients together so that their joint L2 norm is at most this
+        /// (`None`: off).
+        pub fn global_clipnorm(mut self, global_clipnorm: impl Into<Option<f64>>) -> Self {
+            self.common_mut()
+                .put(crate::CommonOption::GlobalClipnorm, global_clipnorm.into());
+            self
+        }
+    };
+}
+pub(crate) use clip_builders;
 
 #[cfg(test)]
 pub(crate) mod tests {

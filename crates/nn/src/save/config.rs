@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use optim::{LearningRate, Optimizer, schedule};
+use optim::{CommonOption, LearningRate, Optimizer, schedule};
 use serde_json::{Map, Value, json};
 use tensor::Element;
 
@@ -149,8 +149,6 @@ fn metric_from_json(f: Field<'_>) -> ConfigResult<Metric> {
 
 // ---- optimizers ---------------------------------------------------------------------------
 
-const CLIPPING: [&str; 4] = ["weight_decay", "clipnorm", "clipvalue", "global_clipnorm"];
-
 pub(crate) fn optimizer_to_json<T: Element>(o: &dyn Optimizer<T>) -> Value {
     let common = o.common();
     let mut config = Map::new();
@@ -166,14 +164,8 @@ pub(crate) fn optimizer_to_json<T: Element>(o: &dyn Optimizer<T>) -> Value {
     for (k, v) in o.hyperparameters() {
         config.insert(k.into(), json!(v));
     }
-    let options = [
-        common.weight_decay,
-        common.clipnorm,
-        common.clipvalue,
-        common.global_clipnorm,
-    ];
-    for (k, v) in CLIPPING.iter().zip(options) {
-        config.insert((*k).into(), json!(v));
+    for option in CommonOption::ALL {
+        config.insert(option.name().into(), json!(common.option(option)));
     }
     object(o.name(), Value::Object(config))
 }
@@ -198,15 +190,11 @@ pub(crate) fn optimizer_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Box<
                     let lr = c.get("learning_rate", learning_rate_from_json)?;
                     opt.common_mut().learning_rate = lr;
                 }
-                k if CLIPPING.contains(&k) => {
+                k if CommonOption::from_name(k).is_some() => {
+                    let option = CommonOption::from_name(k).expect("an option's name");
                     let v = c.get_opt(k, |v| v.f64())?;
-                    let common = opt.common_mut();
-                    match k {
-                        "weight_decay" => common.weight_decay = v,
-                        "clipnorm" => common.clipnorm = v,
-                        "clipvalue" => common.clipvalue = v,
-                        _ => common.global_clipnorm = v,
-                    }
+                    opt.set_option(option, v)
+                        .map_err(|e| format!("optimizer.config: {e}"))?;
                 }
                 k => {
                     let v = c.get(k, |v| v.f64())?;
