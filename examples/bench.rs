@@ -159,7 +159,7 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut model = Sequential::with_seed(0);
     model.add(Dense::new(512).input_dim(784).activation("relu"))?;
     model.add(Dense::new(10).activation("softmax"))?;
-    model.compile(RMSprop::new(0.001), "categorical_crossentropy", NO_METRICS)?;
+    model.compile(RMSprop::new(0.001), "categorical_crossentropy", [])?;
     let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, args.epochs)?;
     println!(
         "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
@@ -383,7 +383,7 @@ fn xor_tiny(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let per_step = t.elapsed().as_secs_f64() / (args.steps - 1) as f64;
     let accuracy = model
-        .evaluate(&x, &y, 4)?
+        .evaluate_batched(&x, &y, 4)?
         .get("accuracy")
         .unwrap_or(f64::NAN);
     println!(

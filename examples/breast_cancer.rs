@@ -61,8 +61,8 @@ pub fn run(epochs: usize, seed: u64) -> Result<Outcome, Box<dyn std::error::Erro
         },
     )?;
 
-    let logs = model.evaluate(&x_test, &y_test, 32)?;
-    let probabilities = model.predict(&x_test, 32)?.to_vec();
+    let logs = model.evaluate(&x_test, &y_test)?;
+    let probabilities = model.predict(&x_test)?.to_vec();
     let mut confusion = [[0usize; 2]; 2];
     for (&row, &p) in test.iter().zip(&probabilities) {
         confusion[labels[row]][usize::from(p > 0.5)] += 1;

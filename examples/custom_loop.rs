@@ -42,9 +42,9 @@ pub fn run(
     let n = labels.len();
     let split = n * 4 / 5;
     let n_train = train_rows.unwrap_or(split).min(split);
-    let x_train = images.slice_axis(0, 0..n_train);
+    let x_train = images.rows(0..n_train);
     let y_train = to_categorical::<f32>(&labels[..n_train], Some(10))?;
-    let x_test = images.slice_axis(0, split..n);
+    let x_test = images.rows(split..n);
     let test_labels = &labels[split..];
 
     // Keras's defaults for Dense: glorot_uniform kernels, zero biases.

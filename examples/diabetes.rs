@@ -67,7 +67,7 @@ pub fn run(epochs: usize, seed: u64) -> Result<Outcome, Box<dyn std::error::Erro
 
     // MAE is linear in the target's scale: standardized MAE times the standard deviation is
     // the MAE in the original units.
-    let logs = model.evaluate(&x_test, &y_test, 32)?;
+    let logs = model.evaluate(&x_test, &y_test)?;
     let mae = logs.get("mae").ok_or("evaluate gave no mae")? * y_scale;
 
     let train_mean = train.iter().map(|&i| target[i]).sum::<f64>() / train.len() as f64;
@@ -78,7 +78,7 @@ pub fn run(epochs: usize, seed: u64) -> Result<Outcome, Box<dyn std::error::Erro
         / test.len() as f64;
 
     // Predictions back in the original units.
-    let predicted = y_scaler.inverse_transform(&model.predict(&x_test, 32)?)?;
+    let predicted = y_scaler.inverse_transform(&model.predict(&x_test)?)?;
     let predictions = test
         .iter()
         .zip(predicted.to_vec())

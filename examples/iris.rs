@@ -86,7 +86,7 @@ pub fn run(epochs: usize, seed: u64) -> Result<CrossValidation, Box<dyn std::err
             },
         )?;
 
-        let logs = model.evaluate(&x_test, &y_test, 16)?;
+        let logs = model.evaluate_batched(&x_test, &y_test, 16)?;
         folds.push(Fold {
             train_rows: train.len(),
             test_rows: test.len(),

@@ -36,9 +36,9 @@ fn load(data_dir: Option<&Path>) -> Result<Split, Box<dyn std::error::Error>> {
             let n = labels.len();
             let split = n * 4 / 5;
             (
-                images.slice_axis(0, 0..split),
+                images.rows(0..split),
                 labels[..split].to_vec(),
-                images.slice_axis(0, split..n),
+                images.rows(split..n),
                 labels[split..].to_vec(),
             )
         }
@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let train_time = start.elapsed().as_secs_f64();
 
-    let test = model.evaluate(&x_test, &y_test, 128)?;
+    let test = model.evaluate_batched(&x_test, &y_test, 128)?;
     println!(
         "test loss {:.4}, test accuracy {:.2}% (training took {train_time:.2} s)",
         test.loss(),

@@ -55,8 +55,8 @@ pub fn run(
     let images = images.reshape(&[n, 28, 28, 1]);
     let split = n * 4 / 5;
     let rows = train_rows.unwrap_or(split).min(split);
-    let x_train = images.slice_axis(0, 0..rows);
-    let x_test = images.slice_axis(0, split..n);
+    let x_train = images.rows(0..rows);
+    let x_test = images.rows(split..n);
     let y_train = to_categorical::<f32>(&labels[..rows], Some(10))?;
     let y_test = to_categorical::<f32>(&labels[split..], Some(10))?;
     if verbose > 0 {
@@ -79,7 +79,7 @@ pub fn run(
         },
     )?;
     let train_seconds = start.elapsed().as_secs_f64();
-    let test = model.evaluate(&x_test, &y_test, 128)?;
+    let test = model.evaluate_batched(&x_test, &y_test, 128)?;
     Ok(Outcome {
         test_accuracy: test.get("accuracy").unwrap_or(f64::NAN),
         test_loss: test.loss(),

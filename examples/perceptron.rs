@@ -63,8 +63,8 @@ pub fn run(
     for _ in 0..max_epochs {
         let mut errors = 0;
         for (i, &target) in targets.iter().enumerate() {
-            let sample = x.slice_axis(0, i..i + 1);
-            let prediction = model.predict(&sample, 1)?.item();
+            let sample = x.rows(i..i + 1);
+            let prediction = model.predict(&sample)?.item();
             let delta = learning_rate * (target - prediction);
             if delta == 0.0 {
                 continue;
@@ -88,14 +88,14 @@ pub fn run(
         }
     }
 
-    let predictions = model.predict(&x, 150)?.to_vec();
+    let predictions = model.predict(&x)?.to_vec();
     let correct = predictions
         .iter()
         .zip(&targets)
         .filter(|(p, t)| p == t)
         .count();
     let prediction = model
-        .predict(&Tensor::from_vec(vec![2.0, 0.5], &[1, 2])?, 1)?
+        .predict(&Tensor::from_vec(vec![2.0, 0.5], &[1, 2])?)?
         .item();
     let weights = model.get_weights();
     let kernel = weights[0].to_vec();

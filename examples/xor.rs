@@ -46,7 +46,7 @@ pub fn run(epochs: usize, seed: u64) -> Result<XorResult, Box<dyn std::error::Er
         },
     )?;
 
-    let predictions = model.predict(&x, 4)?.to_vec();
+    let predictions = model.predict(&x)?.to_vec();
     let correct = predictions
         .iter()
         .zip(&targets)

@@ -107,7 +107,7 @@ fn perceptron_separates_setosa() {
     let points =
         Tensor::from_vec(vec![1.4f32, 0.2, 2.0, 0.5, 4.5, 1.5, 6.0, 2.5], &[4, 2]).unwrap();
     assert_eq!(
-        result.model.predict(&points, 4).unwrap().to_vec(),
+        result.model.predict_batched(&points, 4).unwrap().to_vec(),
         [1.0, 1.0, 0.0, 0.0]
     );
     // The reported weights are the model's.

@@ -166,7 +166,7 @@ fn every_step_matches_keras() {
             for start in (0..n).step_by(batch) {
                 let end = (start + batch).min(n);
                 let logs = m
-                    .train_on_batch(&x.slice_axis(0, start..end), &y.slice_axis(0, start..end))
+                    .train_on_batch(&x.rows(start..end), &y.rows(start..end))
                     .unwrap();
                 if !close(logs.loss(), expected_losses[step]) {
                     failures.push(format!(
@@ -207,7 +207,7 @@ fn every_step_matches_keras() {
                 ));
             }
         }
-        let eval = m.evaluate(&x, &y, batch).unwrap();
+        let eval = m.evaluate_batched(&x, &y, batch).unwrap();
         for (k, want) in case["evaluate"].as_object().unwrap() {
             let got = eval.get(k).unwrap();
             if !close(got, want.as_f64().unwrap()) {

@@ -117,7 +117,7 @@ fn shaped_layers_match_keras_step_by_step() {
         m.compile(
             optimizer(&case["optimizer"]),
             "categorical_crossentropy",
-            NO_METRICS,
+            [],
         )
         .unwrap();
         let (x, y) = (tensor(&case["x"]), tensor(&case["y"]));
@@ -128,7 +128,7 @@ fn shaped_layers_match_keras_step_by_step() {
             for start in (0..n).step_by(batch) {
                 let end = (start + batch).min(n);
                 let logs = m
-                    .train_on_batch(&x.slice_axis(0, start..end), &y.slice_axis(0, start..end))
+                    .train_on_batch(&x.rows(start..end), &y.rows(start..end))
                     .unwrap();
                 losses.push(logs.loss());
             }
@@ -152,7 +152,7 @@ fn shaped_layers_match_keras_step_by_step() {
                 failures.push(format!("{name}: final weight {i}: {e}"));
             }
         }
-        let predictions = m.predict(&x, batch).unwrap();
+        let predictions = m.predict_batched(&x, batch).unwrap();
         if let Some(e) = mismatch(&predictions, &tensor(&case["predictions"])) {
             failures.push(format!("{name}: predictions: {e}"));
         }

@@ -120,10 +120,7 @@ fn a_third_party_layer_is_registered_trained_saved_and_loaded() {
     let loaded = Sequential::<f32>::load(&path).unwrap();
     assert_eq!(loaded.layers()[0].class_name(), "ScaleShift");
     assert_eq!(loaded.get_weights(), model.get_weights());
-    assert_eq!(
-        loaded.predict(&x, 32).unwrap(),
-        model.predict(&x, 32).unwrap()
-    );
+    assert_eq!(loaded.predict(&x).unwrap(), model.predict(&x).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -150,7 +147,7 @@ fn batch_normalization_moves_its_statistics_in_training_only() {
     model.set_seed(1);
     model.add(Input::new([4])).unwrap();
     model.add(BatchNormalization::new().momentum(0.9)).unwrap();
-    model.compile(SGD::new(0.1), "mse", NO_METRICS).unwrap();
+    model.compile(SGD::new(0.1), "mse", []).unwrap();
     let names: Vec<String> = model.named_weights().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
@@ -162,8 +159,8 @@ fn batch_normalization_moves_its_statistics_in_training_only() {
         ]
     );
     // Inference leaves the statistics alone.
-    model.evaluate(&x, &y, 32).unwrap();
-    model.predict(&x, 32).unwrap();
+    model.evaluate(&x, &y).unwrap();
+    model.predict(&x).unwrap();
     assert_eq!(model.get_weights()[2], Tensor::zeros(&[4]));
     // One training step: moving = 0.9 * moving + 0.1 * batch (biased variance).
     let gamma_before = model.get_weights()[0].clone();
@@ -182,7 +179,7 @@ fn batch_normalization_moves_its_statistics_in_training_only() {
     }
     assert_ne!(w[0], gamma_before, "gamma is trained");
     // Inference normalizes with the moving statistics.
-    let p = model.predict(&x, 32).unwrap();
+    let p = model.predict(&x).unwrap();
     for (i, row) in p.to_vec().chunks(4).enumerate() {
         for (j, &got) in row.iter().enumerate() {
             let xi = x.to_vec()[i * 4 + j];
@@ -197,7 +194,7 @@ fn batch_normalization_moves_its_statistics_in_training_only() {
     let path = dir.join("bn.safetensors");
     model.save(&path).unwrap();
     let loaded = Sequential::<f64>::load(&path).unwrap();
-    assert_eq!(loaded.predict(&x, 32).unwrap(), p);
+    assert_eq!(loaded.predict(&x).unwrap(), p);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -251,8 +248,8 @@ fn a_resumed_run_with_dropout_ends_bit_identical_to_an_uninterrupted_one() {
     // with rate 0 does.
     without.set_weights(&straight.get_weights()).unwrap();
     assert_eq!(
-        straight.predict(&x, 96).unwrap(),
-        without.predict(&x, 96).unwrap()
+        straight.predict_batched(&x, 96).unwrap(),
+        without.predict_batched(&x, 96).unwrap()
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -265,14 +262,14 @@ fn dense_on_rank_3_acts_on_the_last_axis() {
     assert_eq!(model.output_shape(), Some(vec![5, 2]));
     assert!(model.summary().contains("(None, 5, 2)"));
     let x = Tensor::<f32>::rand_uniform(&[4, 5, 3], -1.0, 1.0, &mut seeded(0));
-    let y = model.predict(&x, 4).unwrap();
+    let y = model.predict_batched(&x, 4).unwrap();
     assert_eq!(y.shape(), [4, 5, 2]);
     // The same as the layer applied to each of the 20 positions as rows.
     let mut flat = Sequential::with_seed(4);
     flat.add(Input::new([3])).unwrap();
     flat.add(Dense::new(2).activation("tanh")).unwrap();
     assert_eq!(flat.get_weights(), model.get_weights());
-    let rows = flat.predict(&x.reshape(&[20, 3]), 20).unwrap();
+    let rows = flat.predict_batched(&x.reshape(&[20, 3]), 20).unwrap();
     assert_eq!(y.reshape(&[20, 2]), rows);
 }
 
@@ -284,7 +281,7 @@ fn shaped_models_check_their_input_and_stack() {
     model.add(Flatten::new()).unwrap();
     model.add(Dense::new(10).activation("softmax")).unwrap();
     model
-        .compile("adam", "categorical_crossentropy", NO_METRICS)
+        .compile("adam", "categorical_crossentropy", [])
         .unwrap();
     let y = to_categorical::<f32>(&[0, 1], Some(10)).unwrap();
     let before = model.get_weights();
@@ -391,8 +388,8 @@ fn every_shaped_layer_round_trips_through_a_model_file() {
     assert_eq!(loaded.summary(), model.summary());
     assert_eq!(loaded.get_weights(), model.get_weights());
     assert_eq!(
-        loaded.predict(&x, 4).unwrap(),
-        model.predict(&x, 4).unwrap()
+        loaded.predict_batched(&x, 4).unwrap(),
+        model.predict_batched(&x, 4).unwrap()
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -441,8 +438,8 @@ fn a_convolution_fused_with_its_max_pooling_trains_as_the_layers_apart() {
     }
     assert!(lf[2] < lf[0], "it learns: {lf:?}");
     let (pf, pa) = (
-        fused.predict(&x, 16).unwrap(),
-        apart.predict(&x, 16).unwrap(),
+        fused.predict_batched(&x, 16).unwrap(),
+        apart.predict_batched(&x, 16).unwrap(),
     );
     assert!(pf.allclose(&pa, 1e-5, 1e-6));
 }

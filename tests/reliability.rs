@@ -27,7 +27,7 @@ fn classifier(loss: &str) -> Sequential {
     let mut m = Sequential::with_seed(1);
     m.add(Dense::new(3).input_dim(2).activation("softmax"))
         .unwrap();
-    m.compile("sgd", loss, NO_METRICS).unwrap();
+    m.compile("sgd", loss, []).unwrap();
     m
 }
 
@@ -113,8 +113,8 @@ fn scenario(n: usize) -> String {
         )),
         10 => err(model().add(Dense::new(2).activation("rleu"))),
         11 => err(model().add(Dense::new(2).kernel_initializer("glorot"))),
-        12 => err(model().compile("adam", "crossentropy", NO_METRICS)),
-        13 => err(model().compile("adamm", "mse", NO_METRICS)),
+        12 => err(model().compile("adam", "crossentropy", [])),
+        13 => err(model().compile("adamm", "mse", [])),
         14 => {
             let mut m = Sequential::with_seed(1);
             m.add(Dense::new(1).input_dim(2)).unwrap();
@@ -186,7 +186,7 @@ fn scenario(n: usize) -> String {
         31 => {
             let mut m = Sequential::with_seed(0);
             m.add(Dense::new(1).input_dim(1)).unwrap();
-            m.compile(SGD::new(1e10), "mse", NO_METRICS).unwrap();
+            m.compile(SGD::new(1e10), "mse", []).unwrap();
             let x = t(&[1.0, 2.0, 3.0, 4.0], &[4, 1]);
             let y = t(&[1e30, -1e30, 1e30, -1e30], &[4, 1]);
             err(m.fit(
@@ -255,8 +255,7 @@ fn scenario(n: usize) -> String {
             m.add(Conv2D::new(4, 3)).unwrap();
             m.add(Flatten::new()).unwrap();
             m.add(Dense::new(10).activation("softmax")).unwrap();
-            m.compile("adam", "categorical_crossentropy", NO_METRICS)
-                .unwrap();
+            m.compile("adam", "categorical_crossentropy", []).unwrap();
             let y = to_categorical::<f32>(&[0, 1], Some(10)).unwrap();
             err(m.fit(&Tensor::zeros(&[2, 28, 28]), &y, quiet()))
         }

@@ -12,7 +12,7 @@
 //! let y = x.map(|v| 2.0 * v + 1.0);
 //! let mut model = Sequential::with_seed(0);
 //! model.add(Dense::new(1).input_dim(1)).unwrap();
-//! model.compile("sgd", "mse", nn::NO_METRICS).unwrap();
+//! model.compile("sgd", "mse", []).unwrap();
 //! let history = model
 //!     .fit(&x, &y, FitOptions {
 //!         epochs: 500,
@@ -883,8 +883,7 @@ mod tests {
         let fresh = || {
             let mut m = Sequential::with_seed(0);
             m.add(Dense::new(1).input_dim(1)).unwrap();
-            m.compile(optim::SGD::new(1e10), "mse", crate::NO_METRICS)
-                .unwrap();
+            m.compile(optim::SGD::new(1e10), "mse", []).unwrap();
             m
         };
         let options = |callbacks: Vec<Box<dyn Callback>>| FitOptions {
@@ -975,11 +974,7 @@ mod tests {
         let mut scheduled = model();
         let schedule = optim::schedule::ExponentialDecay::new(0.1, 10, 0.5);
         scheduled
-            .compile(
-                optim::SGD::new(schedule),
-                "binary_crossentropy",
-                crate::NO_METRICS,
-            )
+            .compile(optim::SGD::new(schedule), "binary_crossentropy", [])
             .unwrap();
         let e = scheduled
             .fit(

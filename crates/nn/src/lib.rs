@@ -21,7 +21,7 @@ pub use initializers::{Initializer, IntoInitializer};
 pub mod losses;
 pub use losses::{IntoLoss, Loss};
 pub mod metrics;
-pub use metrics::{IntoMetric, Metric, MetricKind};
+pub use metrics::{IntoMetric, IntoMetrics, Metric, MetricKind};
 pub mod layers;
 pub use layers::{
     ActivationLayer, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
@@ -29,4 +29,6 @@ pub use layers::{
     register_layer,
 };
 mod model;
-pub use model::{FitOptions, History, Logs, NO_METRICS, Sequential, format_metric};
+pub use model::{
+    DEFAULT_BATCH_SIZE, FitOptions, History, Logs, NO_METRICS, Sequential, format_metric,
+};

@@ -286,6 +286,38 @@ impl IntoMetric for String {
     }
 }
 
+/// What `compile` accepts as its metrics: an array of names (`["accuracy"]`, `[]` for
+/// none, whose element type this makes known), a slice of names, or a `Vec` of names or
+/// [`Metric`]s.
+pub trait IntoMetrics {
+    /// Converts each, or explains why not (an unknown name lists the valid ones).
+    fn into_metrics(self) -> Result<Vec<Metric>>;
+}
+
+impl<const N: usize> IntoMetrics for [&str; N] {
+    fn into_metrics(self) -> Result<Vec<Metric>> {
+        self.into_iter().map(Metric::from_name).collect()
+    }
+}
+
+impl<const N: usize> IntoMetrics for &[&str; N] {
+    fn into_metrics(self) -> Result<Vec<Metric>> {
+        self.iter().map(|n| Metric::from_name(n)).collect()
+    }
+}
+
+impl IntoMetrics for &[&str] {
+    fn into_metrics(self) -> Result<Vec<Metric>> {
+        self.iter().map(|n| Metric::from_name(n)).collect()
+    }
+}
+
+impl<M: IntoMetric> IntoMetrics for Vec<M> {
+    fn into_metrics(self) -> Result<Vec<Metric>> {
+        self.into_iter().map(IntoMetric::into_metric).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,9 +210,9 @@ impl<T: Element> Sequential<T> {
                 ));
             }
             (
-                x.slice_axis(0, 0..split_at),
-                y.slice_axis(0, 0..split_at),
-                Some((x.slice_axis(0, split_at..n), y.slice_axis(0, split_at..n))),
+                x.rows(0..split_at),
+                y.rows(0..split_at),
+                Some((x.rows(split_at..n), y.rows(split_at..n))),
             )
         } else {
             let validation = match &options.validation_data {
@@ -256,10 +256,7 @@ impl<T: Element> Sequential<T> {
                     let idx = &order[start..end];
                     (x_train.gather(0, idx), y_train.gather(0, idx))
                 } else {
-                    (
-                        x_train.slice_axis(0, start..end),
-                        y_train.slice_axis(0, start..end),
-                    )
+                    (x_train.rows(start..end), y_train.rows(start..end))
                 };
                 let (loss, y_pred) = self.train_step(&xb, &yb)?;
                 acc.add(loss, &yb, y_pred.as_ref())?;

@@ -19,10 +19,14 @@ use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::layers::{Context, Layer, LayerVars, describe_shapes, shape_text};
 use crate::losses::{IntoLoss, Loss};
-use crate::metrics::{IntoMetric, Metric};
+use crate::metrics::{IntoMetrics, Metric};
 
 /// No metrics, for [`Sequential::compile`].
 pub const NO_METRICS: [&str; 0] = [];
+
+/// The batch size of [`predict`](Sequential::predict) and
+/// [`evaluate`](Sequential::evaluate) when none is given, as Keras's (32).
+pub const DEFAULT_BATCH_SIZE: usize = 32;
 
 /// What `compile` set.
 pub(crate) struct Compiled<T: Element> {
@@ -338,24 +342,29 @@ impl<T: Element> Sequential<T> {
     /// Sets the optimizer, loss and metrics for training.
     ///
     /// `optimizer` is a Keras name (`"rmsprop"`) or an optimizer (`optim::Adam::new(0.01)`);
-    /// `loss` a name (`"categorical_crossentropy"`) or a [`Loss`]; `metrics` names
-    /// (`["accuracy"]`) or [`Metric`]s, or [`NO_METRICS`].
+    /// `loss` a name (`"categorical_crossentropy"`) or a [`Loss`]; `metrics` an array of
+    /// names (`["accuracy"]`, or `[]` for none) or a `Vec` of names or [`Metric`]s.
+    ///
+    /// ```
+    /// use nn::{Dense, Sequential};
+    /// let mut model = Sequential::<f32>::new();
+    /// model.add(Dense::new(1).input_dim(2)).unwrap();
+    /// model.compile("sgd", "mse", []).unwrap();
+    /// model.compile("adam", "binary_crossentropy", ["accuracy"]).unwrap();
+    /// ```
     ///
     /// # Errors
     /// Unknown names (listing the valid ones) and invalid optimizer hyperparameters.
-    pub fn compile<M: IntoMetric>(
+    pub fn compile(
         &mut self,
         optimizer: impl IntoOptimizer<T>,
         loss: impl IntoLoss,
-        metrics: impl IntoIterator<Item = M>,
+        metrics: impl IntoMetrics,
     ) -> Result<()> {
         let optimizer = optimizer.into_optimizer()?;
         optimizer.validate()?;
         let loss = loss.into_loss()?;
-        let metrics = metrics
-            .into_iter()
-            .map(IntoMetric::into_metric)
-            .collect::<Result<Vec<_>>>()?;
+        let metrics = metrics.into_metrics()?;
         self.compiled = Some(Compiled {
             optimizer,
             loss,
@@ -525,7 +534,7 @@ impl<T: Element> Sequential<T> {
     }
 
     /// The model's output for a batch, in inference mode, without recording anything.
-    fn predict_batch(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+    fn predict_rows(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         let tape = Tape::new();
         let mut rng = seeded(self.seed);
         let mut ctx = Context::new(false, &mut rng);
@@ -658,11 +667,21 @@ impl<T: Element> Sequential<T> {
         Ok(y)
     }
 
-    /// Predictions for `x`, computed `batch_size` rows at a time.
+    /// Predictions for `x`, computed [`DEFAULT_BATCH_SIZE`] (32) rows at a time, as Keras's
+    /// `predict(x)`.
     ///
     /// # Errors
     /// If the model has no weights, or `x` is not `[n, input_dim]` with finite values.
-    pub fn predict(&self, x: &Tensor<T>, batch_size: usize) -> Result<Tensor<T>> {
+    pub fn predict(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.predict_batched(x, DEFAULT_BATCH_SIZE)
+    }
+
+    /// Predictions for `x`, computed `batch_size` rows at a time (Keras's
+    /// `predict(x, batch_size=...)`).
+    ///
+    /// # Errors
+    /// As [`predict`](Sequential::predict), and a batch size of 0.
+    pub fn predict_batched(&self, x: &Tensor<T>, batch_size: usize) -> Result<Tensor<T>> {
         self.require_built("predict")?;
         self.check_x("predict", x)?;
         check_batch_size("predict", batch_size)?;
@@ -670,18 +689,32 @@ impl<T: Element> Sequential<T> {
         let mut outputs = Vec::new();
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            outputs.push(self.predict_batch(&x.slice_axis(0, start..end))?);
+            outputs.push(self.predict_rows(&x.rows(start..end))?);
         }
         let refs: Vec<&Tensor<T>> = outputs.iter().collect();
         Ok(Tensor::concat(&refs, 0))
     }
 
-    /// The loss and metrics on `(x, y)`, computed `batch_size` rows at a time and averaged
-    /// over all samples, without changing the weights.
+    /// The loss and metrics on `(x, y)`, computed [`DEFAULT_BATCH_SIZE`] (32) rows at a time
+    /// and averaged over all samples, without changing the weights: Keras's
+    /// `evaluate(x, y)`.
     ///
     /// # Errors
     /// Before `compile`, without weights, or for data that does not fit the model.
-    pub fn evaluate(&self, x: &Tensor<T>, y: &Tensor<T>, batch_size: usize) -> Result<Logs> {
+    pub fn evaluate(&self, x: &Tensor<T>, y: &Tensor<T>) -> Result<Logs> {
+        self.evaluate_batched(x, y, DEFAULT_BATCH_SIZE)
+    }
+
+    /// [`evaluate`](Sequential::evaluate), `batch_size` rows at a time.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Sequential::evaluate), and a batch size of 0.
+    pub fn evaluate_batched(
+        &self,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+        batch_size: usize,
+    ) -> Result<Logs> {
         self.require_built("evaluate")?;
         self.check_x("evaluate", x)?;
         check_batch_size("evaluate", batch_size)?;
@@ -701,7 +734,7 @@ impl<T: Element> Sequential<T> {
         let n = x.shape()[0];
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            let (xb, yb) = (x.slice_axis(0, start..end), y.slice_axis(0, start..end));
+            let (xb, yb) = (x.rows(start..end), y.rows(start..end));
             let (loss, y_pred) = self.test_step(&xb, &yb)?;
             acc.add(loss, &yb, Some(&y_pred))?;
         }
@@ -713,7 +746,7 @@ impl<T: Element> Sequential<T> {
     /// # Errors
     /// As [`evaluate`](Sequential::evaluate).
     pub fn test_on_batch(&self, x: &Tensor<T>, y: &Tensor<T>) -> Result<Logs> {
-        self.evaluate(x, y, x.shape().first().copied().unwrap_or(1).max(1))
+        self.evaluate_batched(x, y, x.shape().first().copied().unwrap_or(1).max(1))
     }
 
     /// One training step on one batch; returns the loss and metrics computed before the

@@ -63,7 +63,7 @@ fn fit_before_compile_is_an_error() {
     rejects(&mut m, &["train_on_batch", "compile"], |m| {
         m.train_on_batch(&x, &y).map(|_| ())
     });
-    let e = m.evaluate(&x, &y, 4).unwrap_err().to_string();
+    let e = m.evaluate_batched(&x, &y, 4).unwrap_err().to_string();
     assert!(e.contains("compile"), "{e}");
 }
 
@@ -72,7 +72,7 @@ fn data_shape_errors_name_what_was_expected() {
     let (x, y) = data();
     let mut m = model();
     rejects(&mut m, &["8 samples", "[5, 3]"], |m| {
-        m.fit(&x, &y.slice_axis(0, 0..5), quiet()).map(|_| ())
+        m.fit(&x, &y.rows(0..5), quiet()).map(|_| ())
     });
     rejects(&mut m, &["expected shape (None, 4)", "(8, 3)"], |m| {
         m.fit(&x.slice_axis(1, 0..3), &y, quiet()).map(|_| ())
@@ -84,11 +84,10 @@ fn data_shape_errors_name_what_was_expected() {
         m.fit(&x, &y.slice_axis(1, 0..2), quiet()).map(|_| ())
     });
     rejects(&mut m, &["no samples"], |m| {
-        m.fit(&x.slice_axis(0, 0..0), &y.slice_axis(0, 0..0), quiet())
-            .map(|_| ())
+        m.fit(&x.rows(0..0), &y.rows(0..0), quiet()).map(|_| ())
     });
     let e = m
-        .predict(&x.slice_axis(1, 0..2), 4)
+        .predict_batched(&x.slice_axis(1, 0..2), 4)
         .unwrap_err()
         .to_string();
     assert!(e.contains("expected shape (None, 4)"), "{e}");
@@ -212,7 +211,7 @@ fn option_errors() {
             .map(|_| ())
         },
     );
-    assert!(m.predict(&x, 0).is_err());
+    assert!(m.predict_batched(&x, 0).is_err());
 }
 
 #[test]
@@ -236,18 +235,12 @@ fn unknown_names_list_the_valid_ones() {
     );
     assert!(m.layers().is_empty(), "a rejected layer is not added");
     m.add(Dense::new(3).input_dim(2)).unwrap();
-    let e = m
-        .compile("adamm", "mse", NO_METRICS)
-        .unwrap_err()
-        .to_string();
+    let e = m.compile("adamm", "mse", []).unwrap_err().to_string();
     assert!(
         e.contains("unknown optimizer 'adamm'") && e.contains("rmsprop"),
         "{e}"
     );
-    let e = m
-        .compile("adam", "mse2", NO_METRICS)
-        .unwrap_err()
-        .to_string();
+    let e = m.compile("adam", "mse2", []).unwrap_err().to_string();
     assert!(
         e.contains("unknown loss 'mse2'") && e.contains("mean_squared_error"),
         "{e}"
@@ -261,7 +254,7 @@ fn unknown_names_list_the_valid_ones() {
         "{e}"
     );
     let e = m
-        .compile(SGD::new(0.1).momentum(2.0), "mse", NO_METRICS)
+        .compile(SGD::new(0.1).momentum(2.0), "mse", [])
         .unwrap_err()
         .to_string();
     assert!(e.contains("momentum must be in [0, 1], got 2"), "{e}");
@@ -375,9 +368,7 @@ fn validation_split_holds_out_the_last_rows_before_shuffling() {
         )
         .unwrap();
     // The validation figures are those of the last 2 rows under the final weights.
-    let val = m
-        .evaluate(&x.slice_axis(0, 6..8), &y.slice_axis(0, 6..8), 32)
-        .unwrap();
+    let val = m.evaluate(&x.rows(6..8), &y.rows(6..8)).unwrap();
     assert_eq!(h.last("val_loss"), Some(val.loss()));
     assert_eq!(h.last("val_accuracy"), val.get("accuracy"));
     assert_eq!(
@@ -455,10 +446,15 @@ fn initial_epoch_resumes_the_count() {
 fn predict_in_batches_equals_predict_at_once() {
     let (x, _) = data();
     let m = model();
-    let whole = m.predict(&x, 100).unwrap();
-    let batched = m.predict(&x, 3).unwrap();
+    let whole = m.predict_batched(&x, 100).unwrap();
+    let batched = m.predict_batched(&x, 3).unwrap();
     assert_eq!(whole.shape(), &[8, 3]);
     assert!(whole.allclose(&batched, 1e-6, 1e-7));
+    // Without a batch size, Keras's 32.
+    assert_eq!(crate::DEFAULT_BATCH_SIZE, 32);
+    assert!(m.predict(&x).unwrap().allclose(&whole, 1e-6, 1e-7));
+    let e = m.predict_batched(&x, 0).unwrap_err().to_string();
+    assert!(e.contains("batch_size"), "{e}");
     let sums = whole.sum(-1, false);
     assert!(
         sums.allclose(&Tensor::ones(&[8]), 1e-5, 0.0),
@@ -475,8 +471,8 @@ fn one_unit_models_accept_flat_targets() {
         .unwrap();
     m.compile("sgd", "binary_crossentropy", ["accuracy"])
         .unwrap();
-    let flat = m.evaluate(&x, &y, 8).unwrap();
-    let column = m.evaluate(&x, &y.reshape(&[8, 1]), 8).unwrap();
+    let flat = m.evaluate_batched(&x, &y, 8).unwrap();
+    let column = m.evaluate_batched(&x, &y.reshape(&[8, 1]), 8).unwrap();
     assert_eq!(flat, column);
 }
 
@@ -505,7 +501,7 @@ fn models_of_other_element_types() {
     m.set_seed(4);
     m.add(Dense::new(2).input_dim(3).activation("tanh"))
         .unwrap();
-    m.compile("sgd", "mse", NO_METRICS).unwrap();
+    m.compile("sgd", "mse", []).unwrap();
     let x = Tensor::<f64>::ones(&[4, 3]);
     let y = Tensor::<f64>::zeros(&[4, 2]);
     let h = m

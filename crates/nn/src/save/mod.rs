@@ -482,7 +482,7 @@ impl<T: Element> Sequential<T> {
     /// let path = std::env::temp_dir().join(format!("brick-doc-model-{}.safetensors", std::process::id()));
     /// m.save(&path).unwrap();
     /// let loaded = Sequential::<f32>::load(&path).unwrap();
-    /// assert_eq!(loaded.predict(&x, 4).unwrap(), m.predict(&x, 4).unwrap());
+    /// assert_eq!(loaded.predict_batched(&x, 4).unwrap(), m.predict_batched(&x, 4).unwrap());
     /// assert_eq!(loaded.completed_epochs(), 3);
     /// # std::fs::remove_file(&path).unwrap();
     /// ```

@@ -166,7 +166,10 @@ fn a_loaded_model_predicts_and_trains_on_exactly_as_the_saved_one() {
         let path = dir.join("m.safetensors");
         a.save(&path).unwrap();
         let mut b = Sequential::<f32>::load(&path).unwrap();
-        assert_eq!(b.predict(&x, 4).unwrap(), a.predict(&x, 4).unwrap());
+        assert_eq!(
+            b.predict_batched(&x, 4).unwrap(),
+            a.predict_batched(&x, 4).unwrap()
+        );
         assert_eq!(b.completed_epochs(), 3);
         assert_eq!(
             b.optimizer().unwrap().iterations(),

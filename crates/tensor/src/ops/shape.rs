@@ -262,6 +262,41 @@ impl<T: Element> Tensor<T> {
         })
     }
 
+    /// The rows `range` of the first axis (samples, for a batch), as `x[a..b]` reads in
+    /// NumPy. A view: no copy.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec((0..6).map(|v| v as f32).collect(), &[3, 2]).unwrap();
+    /// assert_eq!(x.rows(1..3).to_vec(), vec![2.0, 3.0, 4.0, 5.0]);
+    /// let e = x.try_rows(2..4).unwrap_err().to_string();
+    /// assert!(e.contains("rows 2..4 do not fit a tensor of 3 rows"), "{e}");
+    /// ```
+    ///
+    /// # Panics
+    /// On a scalar or a range past the end; see [`try_rows`](Self::try_rows).
+    pub fn rows(&self, range: Range<usize>) -> Tensor<T> {
+        self.try_rows(range).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`rows`](Self::rows) that returns an error instead of panicking.
+    pub fn try_rows(&self, range: Range<usize>) -> Result<Tensor<T>> {
+        if self.ndim() == 0 {
+            return Err(TensorError::invalid(
+                "rows",
+                "a scalar has no rows; expected a tensor of at least one dimension".to_string(),
+            ));
+        }
+        let n = self.shape()[0];
+        if range.start > range.end || range.end > n {
+            return Err(TensorError::invalid(
+                "rows",
+                format!("rows {range:?} do not fit a tensor of {n} rows"),
+            ));
+        }
+        self.try_slice_axis(0, range)
+    }
+
     /// Selects entries along `axis` by index, in the given order, repeats allowed (NumPy's
     /// `take`, PyTorch's `index_select`): `x.gather(0, &[3, 0])` is rows 3 and 0 of `x`.
     ///
