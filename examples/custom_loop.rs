@@ -56,10 +56,7 @@ pub fn run(
     let mut b2 = Tensor::zeros(&[10]);
 
     // Softmax and cross-entropy together, on the logits.
-    let loss_fn = Loss::CategoricalCrossentropy {
-        from_logits: true,
-        label_smoothing: 0.0,
-    };
+    let loss_fn: Loss = CategoricalCrossentropy::new().from_logits(true).into();
     let mut optimizer = RMSprop::default();
 
     let mut order: Vec<usize> = (0..n_train).collect();

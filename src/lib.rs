@@ -34,6 +34,9 @@ pub mod prelude {
         CsvData, StandardScaler, load_mnist_images, load_mnist_labels, read_csv, stratified_k_fold,
         to_categorical, train_test_split,
     };
+    pub use nn::losses::{
+        BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+    };
     pub use nn::{
         Activation, ActivationLayer, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
         FitOptions, Flatten, GlobalAveragePooling2D, History, Initializer, Input, Layer,

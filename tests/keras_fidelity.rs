@@ -105,15 +105,13 @@ fn loss(v: &Value) -> Loss {
         "huber" => Loss::Huber {
             delta: v["delta"].as_f64().unwrap(),
         },
-        "binary_crossentropy" => Loss::BinaryCrossentropy {
-            from_logits,
-            label_smoothing: 0.0,
-        },
-        "categorical_crossentropy" => Loss::CategoricalCrossentropy {
-            from_logits,
-            label_smoothing: 0.0,
-        },
-        "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy { from_logits },
+        "binary_crossentropy" => BinaryCrossentropy::new().from_logits(from_logits).into(),
+        "categorical_crossentropy" => CategoricalCrossentropy::new()
+            .from_logits(from_logits)
+            .into(),
+        "sparse_categorical_crossentropy" => SparseCategoricalCrossentropy::new()
+            .from_logits(from_logits)
+            .into(),
         name => name.parse().unwrap(),
     }
 }

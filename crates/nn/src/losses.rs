@@ -39,18 +39,165 @@ pub enum Loss {
     /// Mean over the last axis of `log(cosh(y_pred - y_true))`.
     LogCosh,
     /// Binary cross-entropy on probabilities (clipped) or, `from_logits`, on logits.
-    BinaryCrossentropy {
-        from_logits: bool,
-        label_smoothing: f64,
-    },
+    BinaryCrossentropy(BinaryCrossentropy),
     /// Cross-entropy against one-hot (or soft) targets.
-    CategoricalCrossentropy {
-        from_logits: bool,
-        label_smoothing: f64,
-    },
+    CategoricalCrossentropy(CategoricalCrossentropy),
     /// Cross-entropy against integer class labels (shape `[n]` or `[n, 1]`).
-    SparseCategoricalCrossentropy { from_logits: bool },
+    SparseCategoricalCrossentropy(SparseCategoricalCrossentropy),
 }
+
+/// Keras's `BinaryCrossentropy`: its options, with Keras's defaults from
+/// [`new`](BinaryCrossentropy::new), as a loss for `compile`.
+///
+/// ```
+/// use nn::losses::BinaryCrossentropy;
+/// // keras.losses.BinaryCrossentropy(from_logits=True)
+/// let loss = BinaryCrossentropy::new().from_logits(true);
+/// assert_eq!((loss.from_logits, loss.label_smoothing, loss.axis), (true, 0.0, -1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BinaryCrossentropy {
+    /// Whether predictions are logits (no sigmoid applied) rather than probabilities.
+    pub from_logits: bool,
+    /// Targets are pulled towards 0.5: `t * (1 - s) + 0.5 * s`.
+    pub label_smoothing: f64,
+    /// The axis the per-sample mean is taken over (Keras's `axis`, default the last).
+    pub axis: isize,
+}
+
+/// Keras's `CategoricalCrossentropy`: its options, with Keras's defaults from
+/// [`new`](CategoricalCrossentropy::new), as a loss for `compile`.
+///
+/// ```
+/// use nn::losses::CategoricalCrossentropy;
+/// // keras.losses.CategoricalCrossentropy(from_logits=True)
+/// let loss = CategoricalCrossentropy::new().from_logits(true);
+/// assert_eq!((loss.from_logits, loss.label_smoothing, loss.axis), (true, 0.0, -1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CategoricalCrossentropy {
+    /// Whether predictions are logits (no softmax applied) rather than probabilities.
+    pub from_logits: bool,
+    /// Targets are smoothed towards uniform: `t * (1 - s) + s / classes`.
+    pub label_smoothing: f64,
+    /// The class axis (Keras's `axis`, default the last).
+    pub axis: isize,
+}
+
+/// Keras's `SparseCategoricalCrossentropy`: its options, with Keras's defaults from
+/// [`new`](SparseCategoricalCrossentropy::new), as a loss for `compile`.
+///
+/// ```
+/// use nn::losses::SparseCategoricalCrossentropy;
+/// // keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+/// let loss = SparseCategoricalCrossentropy::new().from_logits(true).ignore_class(-1);
+/// assert_eq!((loss.from_logits, loss.ignore_class), (true, Some(-1)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SparseCategoricalCrossentropy {
+    /// Whether predictions are logits (no softmax applied) rather than probabilities.
+    pub from_logits: bool,
+    /// A label that marks a sample to leave out (padding, say): it adds nothing to the
+    /// loss or its gradient, and the mean is over the other samples, as Keras's.
+    pub ignore_class: Option<i64>,
+}
+
+impl BinaryCrossentropy {
+    /// Keras's defaults: on probabilities, no smoothing, the last axis.
+    pub const fn new() -> Self {
+        BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+            axis: -1,
+        }
+    }
+    /// Sets [`from_logits`](BinaryCrossentropy::from_logits).
+    pub const fn from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+    /// Sets [`label_smoothing`](BinaryCrossentropy::label_smoothing).
+    pub const fn label_smoothing(mut self, label_smoothing: f64) -> Self {
+        self.label_smoothing = label_smoothing;
+        self
+    }
+    /// Sets [`axis`](BinaryCrossentropy::axis).
+    pub const fn axis(mut self, axis: isize) -> Self {
+        self.axis = axis;
+        self
+    }
+}
+
+impl CategoricalCrossentropy {
+    /// Keras's defaults: on probabilities, no smoothing, classes on the last axis.
+    pub const fn new() -> Self {
+        CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+            axis: -1,
+        }
+    }
+    /// Sets [`from_logits`](CategoricalCrossentropy::from_logits).
+    pub const fn from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+    /// Sets [`label_smoothing`](CategoricalCrossentropy::label_smoothing).
+    pub const fn label_smoothing(mut self, label_smoothing: f64) -> Self {
+        self.label_smoothing = label_smoothing;
+        self
+    }
+    /// Sets [`axis`](CategoricalCrossentropy::axis).
+    pub const fn axis(mut self, axis: isize) -> Self {
+        self.axis = axis;
+        self
+    }
+}
+
+impl SparseCategoricalCrossentropy {
+    /// Keras's defaults: on probabilities, no class ignored.
+    pub const fn new() -> Self {
+        SparseCategoricalCrossentropy {
+            from_logits: false,
+            ignore_class: None,
+        }
+    }
+    /// Sets [`from_logits`](SparseCategoricalCrossentropy::from_logits).
+    pub const fn from_logits(mut self, from_logits: bool) -> Self {
+        self.from_logits = from_logits;
+        self
+    }
+    /// Sets [`ignore_class`](SparseCategoricalCrossentropy::ignore_class).
+    pub const fn ignore_class(mut self, ignore_class: i64) -> Self {
+        self.ignore_class = Some(ignore_class);
+        self
+    }
+}
+
+macro_rules! loss_options {
+    ($($ty:ident),*) => {$(
+        impl Default for $ty {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+        impl From<$ty> for Loss {
+            fn from(options: $ty) -> Loss {
+                Loss::$ty(options)
+            }
+        }
+        impl IntoLoss for $ty {
+            fn into_loss(self) -> Result<Loss> {
+                Ok(Loss::$ty(self))
+            }
+        }
+    )*};
+}
+loss_options!(
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy
+);
 
 /// Every name [`Loss::from_str`] accepts.
 pub const LOSS_NAMES: &[&str] = &[
@@ -74,23 +221,32 @@ impl Loss {
             Loss::MeanAbsoluteError => "mean_absolute_error",
             Loss::Huber { .. } => "huber",
             Loss::LogCosh => "log_cosh",
-            Loss::BinaryCrossentropy { .. } => "binary_crossentropy",
-            Loss::CategoricalCrossentropy { .. } => "categorical_crossentropy",
-            Loss::SparseCategoricalCrossentropy { .. } => "sparse_categorical_crossentropy",
+            Loss::BinaryCrossentropy(_) => "binary_crossentropy",
+            Loss::CategoricalCrossentropy(_) => "categorical_crossentropy",
+            Loss::SparseCategoricalCrossentropy(_) => "sparse_categorical_crossentropy",
         }
     }
 
     /// Whether targets are integer class labels rather than one value per output.
     pub fn is_sparse(&self) -> bool {
-        matches!(self, Loss::SparseCategoricalCrossentropy { .. })
+        matches!(self, Loss::SparseCategoricalCrossentropy(_))
     }
 
     fn takes_logits(&self) -> bool {
         match *self {
-            Loss::BinaryCrossentropy { from_logits, .. }
-            | Loss::CategoricalCrossentropy { from_logits, .. }
-            | Loss::SparseCategoricalCrossentropy { from_logits } => from_logits,
+            Loss::BinaryCrossentropy(o) => o.from_logits,
+            Loss::CategoricalCrossentropy(o) => o.from_logits,
+            Loss::SparseCategoricalCrossentropy(o) => o.from_logits,
             _ => false,
+        }
+    }
+
+    /// The axis a cross-entropy reduces over, if not the last (`-1` is the last).
+    fn axis(&self) -> isize {
+        match *self {
+            Loss::BinaryCrossentropy(o) => o.axis,
+            Loss::CategoricalCrossentropy(o) => o.axis,
+            _ => -1,
         }
     }
 
@@ -123,7 +279,14 @@ impl Loss {
                     ),
                 ));
             }
+            let ignored = match self {
+                Loss::SparseCategoricalCrossentropy(o) => o.ignore_class.map(|c| c as f64),
+                _ => None,
+            };
             for (i, &v) in y_true.as_array().iter().enumerate() {
+                if Some(v.to_f64().unwrap_or(f64::NAN)) == ignored {
+                    continue;
+                }
                 if v < T::zero()
                     || v.fract() != T::zero()
                     || v >= T::from_usize(units).expect("fits")
@@ -146,7 +309,7 @@ impl Loss {
             ));
         }
         match self {
-            Loss::BinaryCrossentropy { .. } => {
+            Loss::BinaryCrossentropy(_) => {
                 if let Some((i, v)) = y_true
                     .as_array()
                     .iter()
@@ -159,16 +322,21 @@ impl Loss {
                     ));
                 }
             }
-            Loss::CategoricalCrossentropy { .. } => {
-                let sums = y_true.sum(-1, false);
+            Loss::CategoricalCrossentropy(o) => {
+                let axis = o.axis;
+                let sums = y_true.try_sum(axis, false).map_err(|e| {
+                    Error::data(ctx(), format!("axis {axis} does not fit the output: {e}"))
+                })?;
+                let negative = y_true.map(|v| if v < T::zero() { T::one() } else { T::zero() });
+                let negatives = negative.sum(axis, false);
                 let tol = cst::<T>(1e-3);
-                for (row, (&s, lane)) in sums
+                for (row, (&s, &neg)) in sums
                     .as_array()
                     .iter()
-                    .zip(y_true.as_array().rows())
+                    .zip(negatives.as_array().iter())
                     .enumerate()
                 {
-                    if lane.iter().any(|&v| v < T::zero()) || (s - T::one()).abs() > tol {
+                    if neg > T::zero() || (s - T::one()).abs() > tol {
                         return Err(Error::data(
                             ctx(),
                             format!(
@@ -202,13 +370,11 @@ impl Loss {
         !self.takes_logits()
             && matches!(
                 (self, activation),
-                (Loss::BinaryCrossentropy { .. }, Activation::Sigmoid)
-                    | (Loss::CategoricalCrossentropy { .. }, Activation::Softmax)
-                    | (
-                        Loss::SparseCategoricalCrossentropy { .. },
-                        Activation::Softmax
-                    )
+                (Loss::BinaryCrossentropy(_), Activation::Sigmoid)
+                    | (Loss::CategoricalCrossentropy(_), Activation::Softmax)
+                    | (Loss::SparseCategoricalCrossentropy(_), Activation::Softmax)
             )
+            && self.axis() == -1
     }
 
     /// The loss of `activation(z)`: fused when [`fuses_with`](Loss::fuses_with) says so,
@@ -222,7 +388,7 @@ impl Loss {
         let tape = z.tape();
         let fused = self.fuses_with(activation);
         let y_pred = if fused { z } else { activation.apply(z) };
-        let y_true = self.prepare_targets(tape, y_true, &y_pred.shape())?;
+        let (y_true, scale) = self.prepare_targets(tape, y_true, &y_pred.shape())?;
         if y_true.shape() != y_pred.shape() {
             return Err(Error::data(
                 format!("{} targets", self.name()),
@@ -233,7 +399,31 @@ impl Loss {
                 ),
             ));
         }
+        // A cross-entropy over another axis than the last: that axis moved last (never
+        // fused, so `z` is not used below).
+        let (y_true, y_pred) = match self.axis() {
+            -1 => (y_true, y_pred),
+            axis => {
+                let rank = y_pred.shape().len();
+                let ax = usize::try_from(if axis < 0 { axis + rank as isize } else { axis })
+                    .ok()
+                    .filter(|&a| a < rank)
+                    .ok_or_else(|| {
+                        Error::data(
+                            format!("{} axis", self.name()),
+                            format!("expected an axis of predictions of rank {rank}, got {axis}"),
+                        )
+                    })?;
+                let mut order: Vec<usize> = (0..rank).filter(|&a| a != ax).collect();
+                order.push(ax);
+                (y_true.try_permute(&order)?, y_pred.try_permute(&order)?)
+            }
+        };
         let (lo, hi) = (cst::<T>(EPSILON), T::one() - cst::<T>(EPSILON));
+        let scaled = |loss: Var<'t, T>| match scale {
+            Some(s) => loss * s,
+            None => loss,
+        };
         let per_sample = match *self {
             Loss::MeanSquaredError => (y_pred - y_true).square().mean(-1, false),
             Loss::MeanAbsoluteError => (y_pred - y_true).abs().mean(-1, false),
@@ -249,49 +439,57 @@ impl Loss {
                 (x + (x * cst::<T>(-2.0)).softplus() - cst::<T>(std::f64::consts::LN_2))
                     .mean(-1, false)
             }
-            Loss::BinaryCrossentropy { from_logits, .. } if from_logits || fused => {
+            Loss::BinaryCrossentropy(o) if o.from_logits || fused => {
                 // One fused op; clamped as Keras's probability clipping when fused.
-                let clip = (!from_logits).then(|| cst::<T>(EPSILON));
-                return Ok(z.try_sigmoid_cross_entropy(y_true, clip)?);
+                let clip = (!o.from_logits).then(|| cst::<T>(EPSILON));
+                return Ok(y_pred.try_sigmoid_cross_entropy(y_true, clip)?);
             }
-            Loss::BinaryCrossentropy { .. } => {
+            Loss::BinaryCrossentropy(_) => {
                 let p = y_pred.clamp(lo, hi);
                 let not_t = scalar_minus(tape, T::one(), y_true);
                 (-(y_true * p.ln() + not_t * scalar_minus(tape, T::one(), p).ln())).mean(-1, false)
             }
-            Loss::CategoricalCrossentropy { from_logits, .. }
-            | Loss::SparseCategoricalCrossentropy { from_logits }
-                if from_logits || fused =>
+            Loss::CategoricalCrossentropy(_) | Loss::SparseCategoricalCrossentropy(_)
+                if self.takes_logits() || fused =>
             {
-                let clip = (!from_logits).then(|| cst::<T>(EPSILON));
-                return Ok(z.try_softmax_cross_entropy(y_true, clip)?);
+                // One fused op; a target row of zeros (an ignored class) adds nothing.
+                let clip = (!self.takes_logits()).then(|| cst::<T>(EPSILON));
+                return Ok(scaled(y_pred.try_softmax_cross_entropy(y_true, clip)?));
             }
-            Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
+            Loss::CategoricalCrossentropy(_) | Loss::SparseCategoricalCrossentropy(_) => {
                 let p = y_pred / y_pred.sum(-1, true);
                 -(y_true * p.clamp(lo, hi).ln()).sum(-1, false)
             }
         };
-        Ok(per_sample.mean_all())
+        Ok(scaled(per_sample.mean_all()))
     }
 
-    /// Targets as the loss uses them: integer labels one-hot encoded for the sparse loss,
-    /// label smoothing applied.
+    /// Targets as the loss uses them: integer labels one-hot encoded for the sparse loss
+    /// (an ignored class as a row of zeros), label smoothing applied. With an ignored
+    /// class, also the factor `samples / kept samples` (0 if none is kept) that turns the
+    /// mean over all samples into Keras's mean over the kept ones.
     fn prepare_targets<'t, T: Element>(
         &self,
         tape: &'t Tape<T>,
         y_true: Var<'t, T>,
         pred_shape: &[usize],
-    ) -> Result<Var<'t, T>> {
+    ) -> Result<(Var<'t, T>, Option<T>)> {
+        let smoothed = |s: f64, classes: f64| y_true * cst::<T>(1.0 - s) + cst::<T>(s / classes);
         Ok(match *self {
-            Loss::SparseCategoricalCrossentropy { .. } => {
+            Loss::SparseCategoricalCrossentropy(o) => {
                 let labels = y_true.value();
                 let classes = *pred_shape.last().unwrap_or(&1);
-                let idx: Vec<usize> = labels
+                let ignored = o.ignore_class.map(|c| c as f64);
+                let idx: Vec<Option<usize>> = labels
                     .as_array()
                     .iter()
                     .map(|v| {
+                        if Some(v.to_f64().unwrap_or(f64::NAN)) == ignored {
+                            return Some(None);
+                        }
                         v.to_usize()
                             .filter(|&i| i < classes && v.fract() == T::zero())
+                            .map(Some)
                     })
                     .collect::<Option<_>>()
                     .ok_or_else(|| {
@@ -300,20 +498,37 @@ impl Loss {
                             format!("expected integer class indices in 0..{classes}"),
                         )
                     })?;
-                tape.constant(&Tensor::one_hot(&idx, classes)?)
+                let mut onehot = vec![T::zero(); idx.len() * classes];
+                for (row, i) in idx.iter().enumerate() {
+                    if let Some(i) = i {
+                        onehot[row * classes + i] = T::one();
+                    }
+                }
+                let targets = tape.constant(&Tensor::from_vec(onehot, &[idx.len(), classes])?);
+                let kept = idx.iter().filter(|i| i.is_some()).count();
+                let scale = ignored.map(|_| {
+                    if kept == 0 {
+                        T::zero()
+                    } else {
+                        cst::<T>(idx.len() as f64 / kept as f64)
+                    }
+                });
+                (targets, scale)
             }
-            Loss::CategoricalCrossentropy {
-                label_smoothing, ..
-            } if label_smoothing > 0.0 => {
-                let classes = *pred_shape.last().unwrap_or(&1) as f64;
-                y_true * cst::<T>(1.0 - label_smoothing) + cst::<T>(label_smoothing / classes)
+            Loss::CategoricalCrossentropy(o) if o.label_smoothing > 0.0 => {
+                let rank = pred_shape.len() as isize;
+                let axis = if o.axis < 0 { o.axis + rank } else { o.axis };
+                let classes = usize::try_from(axis)
+                    .ok()
+                    .and_then(|a| pred_shape.get(a))
+                    .copied()
+                    .unwrap_or(1);
+                (smoothed(o.label_smoothing, classes as f64), None)
             }
-            Loss::BinaryCrossentropy {
-                label_smoothing, ..
-            } if label_smoothing > 0.0 => {
-                y_true * cst::<T>(1.0 - label_smoothing) + cst::<T>(0.5 * label_smoothing)
+            Loss::BinaryCrossentropy(o) if o.label_smoothing > 0.0 => {
+                (smoothed(o.label_smoothing, 2.0), None)
             }
-            _ => y_true,
+            _ => (y_true, None),
         })
     }
 }
@@ -340,17 +555,9 @@ impl FromStr for Loss {
             "mean_absolute_error" | "mae" => Loss::MeanAbsoluteError,
             "huber" => Loss::Huber { delta: 1.0 },
             "log_cosh" | "logcosh" => Loss::LogCosh,
-            "binary_crossentropy" => Loss::BinaryCrossentropy {
-                from_logits: false,
-                label_smoothing: 0.0,
-            },
-            "categorical_crossentropy" => Loss::CategoricalCrossentropy {
-                from_logits: false,
-                label_smoothing: 0.0,
-            },
-            "sparse_categorical_crossentropy" => {
-                Loss::SparseCategoricalCrossentropy { from_logits: false }
-            }
+            "binary_crossentropy" => BinaryCrossentropy::new().into(),
+            "categorical_crossentropy" => CategoricalCrossentropy::new().into(),
+            "sparse_categorical_crossentropy" => SparseCategoricalCrossentropy::new().into(),
             _ => {
                 return Err(Error::UnknownName {
                     kind: "loss",
@@ -499,10 +706,11 @@ mod tests {
     fn from_logits_forms() {
         let z = t(&[0.3, -1.2], &[2, 1]);
         let y = t(&[1.0, 0.0], &[2, 1]);
-        let bce = Loss::BinaryCrossentropy {
-            from_logits: true,
-            label_smoothing: 0.0,
-        };
+        let bce = Loss::BinaryCrossentropy(
+            BinaryCrossentropy::new()
+                .from_logits(true)
+                .label_smoothing(0.0),
+        );
         let tape = Tape::new();
         let got = bce
             .compute(tape.constant(&y), tape.constant(&z))
@@ -510,10 +718,11 @@ mod tests {
             .item();
         let s = |x: f64| 1.0 / (1.0 + (-x).exp());
         close(got, -(s(0.3).ln() + (1.0 - s(-1.2)).ln()) / 2.0);
-        let cce = Loss::CategoricalCrossentropy {
-            from_logits: true,
-            label_smoothing: 0.0,
-        };
+        let cce = Loss::CategoricalCrossentropy(
+            CategoricalCrossentropy::new()
+                .from_logits(true)
+                .label_smoothing(0.0),
+        );
         let z = t(&[1e4, 0.0], &[1, 2]);
         let y = t(&[0.0, 1.0], &[1, 2]);
         close(
@@ -525,13 +734,109 @@ mod tests {
     }
 
     #[test]
+    fn an_ignored_class_adds_nothing_and_the_mean_is_over_the_kept_samples() {
+        // Keras: the per-sample losses of ignored labels are masked out and the mean is
+        // over the others (0 when every label is ignored).
+        let z = t(&[2.0, -1.0, 0.5, 0.3, 0.3, 4.0, -2.0, 1.0, 0.0], &[3, 3]);
+        let labels = t(&[2.0, -1.0, 0.0], &[3]);
+        let kept_z = t(&[2.0, -1.0, 0.5, -2.0, 1.0, 0.0], &[2, 3]);
+        let kept_labels = t(&[2.0, 0.0], &[2]);
+        let plain = SparseCategoricalCrossentropy::new().from_logits(true);
+        let ignoring: Loss = plain.ignore_class(-1).into();
+        ignoring.check_targets(&labels, &[3, 3]).unwrap();
+        assert!(Loss::from(plain).check_targets(&labels, &[3, 3]).is_err());
+        for activation in [Activation::Linear, Activation::Softmax] {
+            let from_logits = activation == Activation::Linear;
+            let (ign, pl): (Loss, Loss) = (
+                plain.from_logits(from_logits).ignore_class(-1).into(),
+                plain.from_logits(from_logits).into(),
+            );
+            let tape = Tape::new();
+            let zv = tape.param(&z);
+            let loss = ign
+                .compute_fused(tape.constant(&labels), zv, activation)
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            let tape2 = Tape::new();
+            let kv = tape2.param(&kept_z);
+            let want = pl
+                .compute_fused(tape2.constant(&kept_labels), kv, activation)
+                .unwrap();
+            close(loss.item(), want.item());
+            let (g, gk) = (grads[zv].to_vec(), want.backward().unwrap()[kv].to_vec());
+            // The ignored row has no gradient; the kept rows have the kept batch's.
+            assert!(g[3..6].iter().all(|&v| v == 0.0), "{g:?}");
+            for (a, b) in g[..3].iter().chain(&g[6..]).zip(&gk) {
+                assert!((a - b).abs() < 1e-12, "{g:?} vs {gk:?}");
+            }
+        }
+        let tape = Tape::new();
+        let all = t(&[-1.0, -1.0, -1.0], &[3]);
+        close(
+            ignoring
+                .compute(tape.constant(&all), tape.constant(&z))
+                .unwrap()
+                .item(),
+            0.0,
+        );
+    }
+
+    #[test]
+    fn a_cross_entropy_over_another_axis_is_the_last_axis_one_of_the_transpose() {
+        let p = t(&[0.2, 0.5, 0.3, 0.6, 0.1, 0.1], &[3, 2]); // classes down the columns
+        let y = t(&[0.0, 1.0, 1.0, 0.0, 0.0, 0.0], &[3, 2]);
+        let tape = Tape::new();
+        let over_rows: Loss = CategoricalCrossentropy::new().axis(0).into();
+        over_rows.check_targets(&y, &[3, 2]).unwrap();
+        let got = over_rows
+            .compute(tape.constant(&y), tape.constant(&p))
+            .unwrap()
+            .item();
+        let (pt, yt) = (p.transpose().to_contiguous(), y.transpose().to_contiguous());
+        let want = loss_of("categorical_crossentropy", &yt, &pt);
+        close(got, want);
+        let bce: Loss = BinaryCrossentropy::new().axis(0).into();
+        let b0 = bce
+            .compute(tape.constant(&y), tape.constant(&p))
+            .unwrap()
+            .item();
+        close(b0, loss_of("binary_crossentropy", &yt, &pt));
+        // An axis the predictions do not have is an error that names it.
+        let e = Loss::from(CategoricalCrossentropy::new().axis(2))
+            .compute(tape.constant(&y), tape.constant(&p))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rank 2, got 2"), "{e}");
+    }
+
+    #[test]
+    fn from_logits_reads_the_model_s_output_whatever_its_activation() {
+        // A last layer with an activation and a loss from logits: the loss takes the
+        // layer's output as the logits (Keras applies nothing else).
+        let z = t(&[0.3, -1.2, 2.0, 0.1], &[2, 2]);
+        let y = t(&[0.0, 1.0, 1.0, 0.0], &[2, 2]);
+        let loss: Loss = CategoricalCrossentropy::new().from_logits(true).into();
+        let tape = Tape::new();
+        let got = loss
+            .compute_fused(tape.constant(&y), tape.constant(&z), Activation::Relu)
+            .unwrap()
+            .item();
+        let want = loss
+            .compute(tape.constant(&y), tape.constant(&z.map(|v| v.max(0.0))))
+            .unwrap()
+            .item();
+        close(got, want);
+    }
+
+    #[test]
     fn label_smoothing() {
         let y = t(&[0.0, 1.0], &[1, 2]);
         let p = t(&[0.25, 0.75], &[1, 2]);
-        let l = Loss::CategoricalCrossentropy {
-            from_logits: false,
-            label_smoothing: 0.2,
-        };
+        let l = Loss::CategoricalCrossentropy(
+            CategoricalCrossentropy::new()
+                .from_logits(false)
+                .label_smoothing(0.2),
+        );
         let tape = Tape::new();
         let got = l
             .compute(tape.constant(&y), tape.constant(&p))

@@ -141,6 +141,13 @@ impl<'a> Field<'a> {
             .map_or_else(|| self.err("a whole number"), Ok)
     }
 
+    /// A whole number, of either sign (an axis, a class label).
+    pub fn int(&self) -> ConfigResult<i64> {
+        self.value
+            .as_i64()
+            .map_or_else(|| self.err("a whole number"), Ok)
+    }
+
     /// A whole number of at least `min`, that fits in memory sizes.
     pub fn count(&self, min: usize) -> ConfigResult<usize> {
         match self.value.as_u64().and_then(|v| usize::try_from(v).ok()) {

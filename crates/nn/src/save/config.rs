@@ -14,7 +14,9 @@ use tensor::Element;
 use crate::config::{ConfigResult, Field, object, read_object};
 use crate::layers::Layer;
 use crate::layers::registry::layer_from_config;
-use crate::losses::{LOSS_NAMES, Loss};
+use crate::losses::{
+    BinaryCrossentropy, CategoricalCrossentropy, LOSS_NAMES, Loss, SparseCategoricalCrossentropy,
+};
 use crate::metrics::{Metric, MetricKind};
 use crate::model::Sequential;
 
@@ -27,22 +29,22 @@ pub(crate) const FORMAT_VERSION: u64 = 2;
 pub(crate) fn loss_to_json(l: &Loss) -> Value {
     let config = match *l {
         Loss::Huber { delta } => json!({ "delta": delta }),
-        Loss::BinaryCrossentropy {
-            from_logits,
-            label_smoothing,
-        }
-        | Loss::CategoricalCrossentropy {
-            from_logits,
-            label_smoothing,
-        } => json!({ "from_logits": from_logits, "label_smoothing": label_smoothing }),
-        Loss::SparseCategoricalCrossentropy { from_logits } => {
-            json!({ "from_logits": from_logits })
+        Loss::BinaryCrossentropy(o) => json!({
+            "from_logits": o.from_logits, "label_smoothing": o.label_smoothing, "axis": o.axis
+        }),
+        Loss::CategoricalCrossentropy(o) => json!({
+            "from_logits": o.from_logits, "label_smoothing": o.label_smoothing, "axis": o.axis
+        }),
+        Loss::SparseCategoricalCrossentropy(o) => {
+            json!({ "from_logits": o.from_logits, "ignore_class": o.ignore_class })
         }
         _ => json!({}),
     };
     object(l.name(), config)
 }
 
+/// A loss from its saved config. `axis` and `ignore_class` are optional (files written
+/// before they existed have neither), with Keras's defaults.
 pub(crate) fn loss_from_json(f: Field<'_>) -> ConfigResult<Loss> {
     read_object(
         f,
@@ -50,29 +52,37 @@ pub(crate) fn loss_from_json(f: Field<'_>) -> ConfigResult<Loss> {
         |class| match class {
             "huber" => &["delta"],
             "binary_crossentropy" | "categorical_crossentropy" => {
-                &["from_logits", "label_smoothing"]
+                &["from_logits", "label_smoothing", "axis"]
             }
-            "sparse_categorical_crossentropy" => &["from_logits"],
+            "sparse_categorical_crossentropy" => &["from_logits", "ignore_class"],
             _ => &[],
         },
         |class, c| {
             let logits = || c.get("from_logits", |v| v.bool());
             let smoothing = || c.get("label_smoothing", |v| v.f64());
+            let axis = || -> ConfigResult<isize> {
+                Ok(c.get_opt("axis", |v| v.int())?.unwrap_or(-1) as isize)
+            };
             Ok(match class {
                 "huber" => Loss::Huber {
                     delta: c.get("delta", |v| v.f64())?,
                 },
-                "binary_crossentropy" => Loss::BinaryCrossentropy {
-                    from_logits: logits()?,
-                    label_smoothing: smoothing()?,
-                },
-                "categorical_crossentropy" => Loss::CategoricalCrossentropy {
-                    from_logits: logits()?,
-                    label_smoothing: smoothing()?,
-                },
-                "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy {
-                    from_logits: logits()?,
-                },
+                "binary_crossentropy" => BinaryCrossentropy::new()
+                    .from_logits(logits()?)
+                    .label_smoothing(smoothing()?)
+                    .axis(axis()?)
+                    .into(),
+                "categorical_crossentropy" => CategoricalCrossentropy::new()
+                    .from_logits(logits()?)
+                    .label_smoothing(smoothing()?)
+                    .axis(axis()?)
+                    .into(),
+                "sparse_categorical_crossentropy" => {
+                    Loss::SparseCategoricalCrossentropy(SparseCategoricalCrossentropy {
+                        from_logits: logits()?,
+                        ignore_class: c.get_opt("ignore_class", |v| v.int())?,
+                    })
+                }
                 name => Loss::from_str(name).map_err(|e| e.to_string())?,
             })
         },

@@ -94,16 +94,18 @@ fn every_setting_survives_to_json_and_back() {
     ];
     let losses = [
         Loss::Huber { delta: 2.0 },
-        Loss::CategoricalCrossentropy {
-            from_logits: true,
-            label_smoothing: 0.1,
-        },
-        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        crate::losses::CategoricalCrossentropy::new()
+            .from_logits(true)
+            .label_smoothing(0.1)
+            .axis(1)
+            .into(),
+        crate::losses::SparseCategoricalCrossentropy::new()
+            .ignore_class(-1)
+            .into(),
         Loss::LogCosh,
-        Loss::BinaryCrossentropy {
-            from_logits: false,
-            label_smoothing: 0.2,
-        },
+        crate::losses::BinaryCrossentropy::new()
+            .label_smoothing(0.2)
+            .into(),
     ];
     for (opt, loss) in optimizers.into_iter().zip(losses) {
         let metrics = vec![
