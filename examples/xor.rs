@@ -23,8 +23,8 @@ pub struct XorResult {
 pub fn run(epochs: usize, seed: u64) -> Result<XorResult, Box<dyn std::error::Error>> {
     let inputs = vec![[0.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
     let targets = vec![0.0f32, 1.0, 1.0, 0.0];
-    let x = Tensor::from_vec(inputs.concat(), &[4, 2])?;
-    let y = Tensor::from_vec(targets.clone(), &[4, 1])?;
+    let x = Tensor::new(&inputs)?;
+    let y = Tensor::new(&targets)?.reshape(&[4, 1]);
 
     // model = Sequential()
     // model.add(Dense(8, input_dim=2, activation='tanh'))

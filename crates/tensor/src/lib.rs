@@ -29,6 +29,7 @@
 mod element;
 mod error;
 pub mod memory;
+mod nested;
 pub mod ops;
 pub mod parallel;
 pub mod random;
@@ -38,6 +39,7 @@ mod tensor;
 
 pub use element::{Element, cst};
 pub use error::{Result, TensorError};
+pub use nested::NestedData;
 pub use ops::unary::{erf_scalar, gelu_scalar, sigmoid_scalar, softplus_scalar};
 pub use shape::{broadcast_shapes, normalize_axis, numel};
 pub use tensor::Tensor;

@@ -34,7 +34,19 @@ pub struct Tensor<T: Element = f32> {
 impl<T: Element> Tensor<T> {
     // ----------------------------------------------------------------- construction
 
-    /// Wraps an ndarray array of any dimensionality.
+    /// Wraps an ndarray array of any dimensionality, without copying (also
+    /// `Tensor::from(array)`). [`into_array`](Self::into_array) and
+    /// [`as_array`](Self::as_array) go back.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ndarray::{Ix2, array};
+    /// let x = Tensor::from_array(array![[1.0f32, 2.0], [3.0, 4.0]]);
+    /// assert_eq!(x, Tensor::new([[1.0, 2.0], [3.0, 4.0]]).unwrap());
+    /// // Back to a 2-D ndarray array:
+    /// let a = x.into_array().into_dimensionality::<Ix2>().unwrap();
+    /// assert_eq!(a[[1, 0]], 3.0);
+    /// ```
     pub fn from_array<D: Dimension>(array: Array<T, D>) -> Self {
         Tensor {
             data: array.into_dyn().into_shared(),
@@ -322,6 +334,12 @@ impl<T: Element> Tensor<T> {
 impl<T: Element, D: Dimension> From<Array<T, D>> for Tensor<T> {
     fn from(array: Array<T, D>) -> Self {
         Tensor::from_array(array)
+    }
+}
+
+impl<T: Element> From<Tensor<T>> for ArrayD<T> {
+    fn from(t: Tensor<T>) -> ArrayD<T> {
+        t.into_array()
     }
 }
 
