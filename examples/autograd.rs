@@ -5,7 +5,11 @@
 
 use brick::prelude::*;
 
-fn main() -> Result<(), TensorError> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), TensorError> {
     // 1. A small computation: f(x, w) = sum(tanh(x @ w)), and its gradient with respect to w.
     let tape = Tape::<f32>::new();
     let x = tape.constant(&Tensor::from_vec(vec![1.0, 2.0, -1.0, 0.5], &[2, 2])?);

@@ -559,7 +559,11 @@ fn matmul() {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     match args.bench.as_str() {
         "mnist_mlp" => mnist_mlp(&args)?,

@@ -109,7 +109,11 @@ pub fn run(
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let start = Instant::now();
     // Inside `install`, the thread pool stays awake between the matrix products, so each
     // one starts on every core at once (as `fit` does for `Sequential`).

@@ -103,7 +103,11 @@ pub fn run(seed: u64) -> Result<DenseLayers, Box<dyn std::error::Error>> {
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let result = run(0)?;
     print!("{}", result.summary);
     println!("\nto_dot():\n{}", result.dot);

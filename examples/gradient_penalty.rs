@@ -127,7 +127,11 @@ pub fn run(steps: usize, seed: u64) -> Result<PenaltyResult, Box<dyn std::error:
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     // Optional: `-- <steps>` (500 by default).
     let steps = std::env::args()
         .nth(1)

@@ -97,17 +97,18 @@ pub fn run(epochs: usize, seed: u64) -> Result<CrossValidation, Box<dyn std::err
     Ok(CrossValidation { classes, folds })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
     };
-    let epochs: usize = arg("--epochs")
-        .map(|e| e.parse())
-        .transpose()?
-        .unwrap_or(EPOCHS);
+    let epochs: usize = brick::flag(&args, "--epochs")?.unwrap_or(EPOCHS);
     let seed: u64 = arg("--seed")
         .map(|s| s.parse())
         .transpose()?

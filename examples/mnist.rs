@@ -8,7 +8,7 @@
 //!
 //! Each epoch is also evaluated on the test images (`validation_data`), and the training
 //! history is saved as CSV and drawn as an SVG chart (loss and accuracy per epoch, training
-//! and test) in `target/` (or `--out DIR`): open `mnist_history.svg` in a browser.
+//! and test) in cargo's target directory (`CARGO_TARGET_DIR` if set; or `--out DIR`): open `mnist_history.svg` in a browser.
 //!
 //! Run with `cargo run --release --example mnist [-- --data DIR] [-- --epochs N] [-- --out DIR]`.
 
@@ -51,7 +51,11 @@ fn load(data_dir: Option<&Path>) -> Result<Split, Box<dyn std::error::Error>> {
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
         args.iter()
@@ -59,10 +63,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|i| args.get(i + 1))
     };
     let data_dir = arg("--data").map(PathBuf::from);
-    let epochs: usize = arg("--epochs").map(|e| e.parse()).transpose()?.unwrap_or(5);
+    let epochs: usize = brick::flag(&args, "--epochs")?.unwrap_or(5);
     let out = arg("--out")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        .unwrap_or_else(brick::target_dir);
 
     let (x_train, train_labels, x_test, test_labels) = load(data_dir.as_deref())?;
     let y_train = to_categorical::<f32>(&train_labels, Some(10))?;
@@ -79,6 +83,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     model.add(Dense::new(10).activation("softmax"))?;
     model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])?;
     print!("{}", model.summary());
+    println!(
+        "each epoch's val_loss and val_accuracy are on the {} test images",
+        x_test.shape()[0]
+    );
 
     let start = Instant::now();
     let history = model.fit(

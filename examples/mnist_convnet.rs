@@ -89,18 +89,14 @@ pub fn run(
 }
 
 #[allow(dead_code)]
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-    };
-    let epochs: usize = arg("--epochs")
-        .map(|e| e.parse())
-        .transpose()?
-        .unwrap_or(12);
-    let seed: u64 = arg("--seed").map(|e| e.parse()).transpose()?.unwrap_or(42);
+    let epochs: usize = brick::flag(&args, "--epochs")?.unwrap_or(12);
+    let seed: u64 = brick::flag(&args, "--seed")?.unwrap_or(42);
     let outcome = run(epochs, seed, None, 1)?;
     println!(
         "test loss {:.4}, test accuracy {:.2}% (training took {:.1} s)",

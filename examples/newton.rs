@@ -138,7 +138,11 @@ pub fn minimise(x0: &[f64], xtol: f64, max_iterations: usize) -> Result<NewtonRe
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let x0 = [1.3, 0.7, 0.8, 1.9, 1.2];
     let r = minimise(&x0, 1e-8, 100)?;
     println!("Rosenbrock-5 from {x0:?} by Newton-CG with exact Hessian-vector products");

@@ -109,7 +109,11 @@ pub fn run(
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let result = run(100, 0.1, 0)?;
     println!("Perceptron on Iris petals: setosa (1) versus the rest (0)");
     for (epoch, errors) in result.errors_per_epoch.iter().enumerate() {

@@ -102,7 +102,11 @@ pub fn run(steps: usize, seed: u64) -> Result<PinnResult, Box<dyn std::error::Er
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     // Optional: `-- <steps> <seed>`.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let steps = args.first().map(|s| s.parse()).transpose()?.unwrap_or(5000);

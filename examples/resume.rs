@@ -7,8 +7,8 @@
 //! previous checkpoint whole); at the end the final weights go to `DIR/final.safetensors`.
 //!
 //! ```sh
-//! cargo run --release --example resume -- --dir /tmp/run      # interrupt it with Ctrl-C...
-//! cargo run --release --example resume -- --dir /tmp/run      # ...and it goes on from there
+//! cargo run --release --example resume -- --dir /tmp/run --epochs 3000  # Ctrl-C it midway...
+//! cargo run --release --example resume -- --dir /tmp/run --epochs 3000  # ...it goes on from there
 //! ```
 //!
 //! Options: `--epochs N` (default 60), `--hidden N` units (default 16).
@@ -67,7 +67,11 @@ pub fn run(dir: &Path, epochs: usize, hidden: usize) -> Result<usize, Box<dyn st
     Ok(epochs - start.min(epochs))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
         args.iter()
@@ -75,15 +79,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|i| args.get(i + 1))
     };
     let dir = PathBuf::from(arg("--dir").ok_or("give --dir DIR for the checkpoints")?);
-    let epochs: usize = arg("--epochs")
-        .map(|e| e.parse())
-        .transpose()?
-        .unwrap_or(60);
-    let hidden: usize = arg("--hidden")
-        .map(|e| e.parse())
-        .transpose()?
-        .unwrap_or(16);
+    let epochs: usize = brick::flag(&args, "--epochs")?.unwrap_or(60);
+    let hidden: usize = brick::flag(&args, "--hidden")?.unwrap_or(16);
     let trained = run(&dir, epochs, hidden)?;
+    if trained == 0 {
+        println!(
+            "already done: {} holds a finished run of {epochs} epochs, so nothing was trained; \
+             give a larger --epochs to train on, or a new --dir to start again",
+            dir.display()
+        );
+        return Ok(());
+    }
     println!(
         "trained {trained} epochs (of {epochs}); final weights in {}",
         final_path(&dir).display()

@@ -60,7 +60,11 @@ pub fn run(epochs: usize, seed: u64) -> Result<XorResult, Box<dyn std::error::Er
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    brick::run_main(try_main)
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs = 1000;
     let result = run(epochs, 1)?;
     println!("XOR after {epochs} epochs of SGD:");
