@@ -1743,7 +1743,7 @@ mod tests {
                     padding,
                     ..Window::new([2, 3])
                 };
-                let (chosen, shape) = naive_argmax(&x, &window);
+                let (chosen, shape) = naive_argmax(x, &window);
                 let xv = x.to_vec();
                 let want: Vec<f64> = chosen.iter().map(|&i| xv[i]).collect();
                 assert_eq!(x.max_pool(&window).unwrap().to_vec(), want, "{window:?}");
