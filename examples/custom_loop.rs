@@ -10,6 +10,7 @@
 //!
 //! Run with `cargo run --release --example custom_loop`.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use brick::prelude::*;
@@ -47,13 +48,15 @@ pub fn run(
     let x_test = images.rows(split..n);
     let test_labels = &labels[split..];
 
-    // Keras's defaults for Dense: glorot_uniform kernels, zero biases.
+    // Keras's defaults for Dense: glorot_uniform kernels, zero biases. The weights are one
+    // list, by name: the tape, the gradients and the optimizer all take it in this form.
     let mut rng = seeded(seed);
     let init = Initializer::GLOROT_UNIFORM;
-    let mut w1: Tensor = init.sample(&[784, 512], &mut rng)?;
-    let mut b1 = Tensor::zeros(&[512]);
-    let mut w2: Tensor = init.sample(&[512, 10], &mut rng)?;
-    let mut b2 = Tensor::zeros(&[10]);
+    let mut weights: BTreeMap<String, Tensor> = BTreeMap::new();
+    weights.insert("w1".into(), init.sample(&[784, 512], &mut rng)?);
+    weights.insert("b1".into(), Tensor::zeros(&[512]));
+    weights.insert("w2".into(), init.sample(&[512, 10], &mut rng)?);
+    weights.insert("b2".into(), Tensor::zeros(&[10]));
 
     // Softmax and cross-entropy together, on the logits.
     let loss_fn: Loss = CategoricalCrossentropy::new().from_logits(true).into();
@@ -69,23 +72,13 @@ pub fn run(
             let yb = y_train.gather(0, batch);
             let (loss, grads) = {
                 let tape = Tape::new();
-                let (w1v, b1v) = (tape.param(&w1), tape.param(&b1));
-                let (w2v, b2v) = (tape.param(&w2), tape.param(&b2));
-                let hidden = (tape.constant(&xb).matmul(w1v) + b1v).relu();
-                let logits = hidden.matmul(w2v) + b2v;
+                let w = tape.params_named(&weights);
+                let hidden = (tape.constant(&xb).matmul(w["w1"]) + w["b1"]).relu();
+                let logits = hidden.matmul(w["w2"]) + w["b2"];
                 let loss = loss_fn.compute(tape.constant(&yb), logits)?;
-                let mut grads = loss.backward()?;
-                let mut take = |var| grads.take(var).ok_or("a parameter has no gradient");
-                (
-                    loss.item(),
-                    [take(w1v)?, take(b1v)?, take(w2v)?, take(b2v)?],
-                )
+                (loss.item(), loss.backward()?.take_named(&w)?)
             }; // the tape is dropped here, so the step below updates the weights in place
-            let [g1, gb1, g2, gb2] = &grads;
-            optimizer.step(
-                &mut [&mut w1, &mut b1, &mut w2, &mut b2],
-                &[g1, gb1, g2, gb2],
-            )?;
+            optimizer.step_map(&mut weights, &grads)?;
             loss_sum += f64::from(loss) * batch.len() as f64;
         }
         epoch_losses.push(loss_sum / n_train as f64);
@@ -93,8 +86,8 @@ pub fn run(
 
     // Test accuracy: the class of the largest logit (softmax would not change it). No
     // gradients are needed, so the forward pass runs on the tensors, without a tape.
-    let hidden = (&x_test.matmul(&w1) + &b1).relu();
-    let logits = &hidden.matmul(&w2) + &b2;
+    let hidden = (&x_test.matmul(&weights["w1"]) + &weights["b1"]).relu();
+    let logits = &hidden.matmul(&weights["w2"]) + &weights["b2"];
     let correct = logits
         .argmax(-1)
         .iter()

@@ -193,6 +193,55 @@ impl<T: Element> Tape<T> {
         self.leaf(value.clone(), true, false)
     }
 
+    /// Puts several parameters on the tape at once, in the form they are kept in: an array
+    /// of tensors gives an array of variables in the same order.
+    /// [`Gradients::take_all`] takes their gradients back in the same form.
+    ///
+    /// ```
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    /// let (w, b) = (Tensor::new([[2.0f32], [3.0]]).unwrap(), Tensor::new([1.0f32]).unwrap());
+    /// let tape = Tape::new();
+    /// let [wv, bv] = tape.params([&w, &b]);
+    /// let x = tape.constant(&Tensor::new([[1.0f32, 1.0]]).unwrap());
+    /// let loss = (x.matmul(wv) + bv).sum_all();
+    /// let [gw, gb] = loss.backward().unwrap().take_all([wv, bv]).unwrap();
+    /// assert_eq!((gw.to_vec(), gb.to_vec()), (vec![1.0, 1.0], vec![1.0]));
+    /// ```
+    pub fn params<const N: usize>(&self, values: [&Tensor<T>; N]) -> [Var<'_, T>; N] {
+        values.map(|v| self.param(v))
+    }
+
+    /// Puts named parameters on the tape: a map of name to tensor (the one list a
+    /// hand-written loop keeps) gives a map of name to variable, `vars["w1"]`.
+    /// [`Gradients::take_named`] takes their gradients back as a map by the same names, and
+    /// an optimizer's `step_map` applies them to the weights by name.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    /// let weights = BTreeMap::from([
+    ///     ("kernel".to_string(), Tensor::new([[2.0f32], [3.0]]).unwrap()),
+    ///     ("bias".to_string(), Tensor::new([1.0f32]).unwrap()),
+    /// ]);
+    /// let tape = Tape::new();
+    /// let vars = tape.params_named(&weights);
+    /// let x = tape.constant(&Tensor::new([[1.0f32, 2.0]]).unwrap());
+    /// let loss = (x.matmul(vars["kernel"]) + vars["bias"]).sum_all();
+    /// let grads = loss.backward().unwrap().take_named(&vars).unwrap();
+    /// assert_eq!(grads["kernel"].to_vec(), vec![1.0, 2.0]);
+    /// ```
+    pub fn params_named(
+        &self,
+        weights: &std::collections::BTreeMap<String, Tensor<T>>,
+    ) -> std::collections::BTreeMap<String, Var<'_, T>> {
+        weights
+            .iter()
+            .map(|(name, w)| (name.clone(), self.param(w)))
+            .collect()
+    }
+
     /// Puts a constant on the tape (data, labels, masks): a leaf that gets no gradient and
     /// costs no gradient work.
     pub fn constant(&self, value: &Tensor<T>) -> Var<'_, T> {
@@ -997,6 +1046,58 @@ impl<T: Element> Gradients<T> {
         );
         self.grads.get_mut(var.id).and_then(Option::take)
     }
+
+    /// Moves the gradients of several parameters out, in the form they were put on the
+    /// tape ([`Tape::params`]): an array of variables gives an array of gradients.
+    ///
+    /// # Errors
+    /// If one has no gradient (a constant, or a parameter recorded after the value that
+    /// was differentiated); the message gives its position. Nothing is taken then.
+    ///
+    /// # Panics
+    /// If a variable belongs to another tape (see [`get`](Gradients::get)).
+    pub fn take_all<const N: usize>(&mut self, vars: [Var<'_, T>; N]) -> Result<[Tensor<T>; N]> {
+        if let Some(i) = vars.iter().position(|&v| self.get(v).is_none()) {
+            return Err(no_gradient(format!("parameter {i} (Var#{})", vars[i].id)));
+        }
+        Ok(vars.map(|v| self.take(v).expect("checked above")))
+    }
+
+    /// Moves the gradients of named parameters out ([`Tape::params_named`]), as a map by
+    /// the same names.
+    ///
+    /// # Errors
+    /// If one has no gradient; the message names it. Nothing is taken then.
+    ///
+    /// # Panics
+    /// If a variable belongs to another tape (see [`get`](Gradients::get)).
+    pub fn take_named(
+        &mut self,
+        vars: &std::collections::BTreeMap<String, Var<'_, T>>,
+    ) -> Result<std::collections::BTreeMap<String, Tensor<T>>> {
+        if let Some(name) = vars
+            .iter()
+            .find(|(_, v)| self.get(**v).is_none())
+            .map(|(n, _)| n)
+        {
+            return Err(no_gradient(format!("the parameter '{name}'")));
+        }
+        Ok(vars
+            .iter()
+            .map(|(name, &v)| (name.clone(), self.take(v).expect("checked above")))
+            .collect())
+    }
+}
+
+/// The error of taking a gradient that was not computed.
+fn no_gradient(what: String) -> TensorError {
+    TensorError::InvalidArgument {
+        op: "gradients",
+        message: format!(
+            "{what} has no gradient: only parameters (Tape::param) recorded before the \
+             differentiated value have one, and each is taken once"
+        ),
+    }
 }
 
 impl<T: Element> Index<Var<'_, T>> for Gradients<T> {
@@ -1023,6 +1124,35 @@ mod tests {
 
     fn t(v: &[f64], s: &[usize]) -> Tensor<f64> {
         Tensor::from_shape_slice(v, s).unwrap()
+    }
+
+    #[test]
+    fn gradients_of_a_set_of_parameters_come_back_in_its_form_or_not_at_all() {
+        let (a, b, unused) = (t(&[2.0], &[1]), t(&[3.0], &[1]), t(&[1.0], &[1]));
+        let weights = std::collections::BTreeMap::from([
+            ("a".to_string(), a.clone()),
+            ("b".to_string(), b.clone()),
+        ]);
+        let tape = Tape::new();
+        let [av, bv] = tape.params([&a, &b]);
+        let named = tape.params_named(&weights);
+        let loss = (av * bv + named["a"] * named["b"] * 10.0).sum_all();
+        // A parameter recorded after the loss has no gradient: an error naming its
+        // position, and nothing is taken.
+        let late = tape.param(&unused);
+        let mut grads = loss.backward().unwrap();
+        let e = grads.take_all([av, late]).unwrap_err().to_string();
+        assert!(
+            e.contains("parameter 1") && e.contains("has no gradient"),
+            "{e}"
+        );
+        let [ga, gb] = grads.take_all([av, bv]).unwrap();
+        assert_eq!((ga.to_vec(), gb.to_vec()), (vec![3.0], vec![2.0]));
+        let g = grads.take_named(&named).unwrap();
+        assert_eq!((g["a"].to_vec(), g["b"].to_vec()), (vec![30.0], vec![20.0]));
+        // Taken once: a second take names the parameter.
+        let e = grads.take_named(&named).unwrap_err().to_string();
+        assert!(e.contains("'a' has no gradient"), "{e}");
     }
 
     #[test]

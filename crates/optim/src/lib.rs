@@ -161,6 +161,47 @@ pub trait Optimizer<T: Element>: Send {
         step_impl(self, Some(names), params, grads)
     }
 
+    /// One step on weights kept as a map by name (the one list a hand-written loop keeps),
+    /// with gradients in a map by the same names ([`step_named`](Optimizer::step_named)
+    /// underneath, so each weight keeps its own state by name).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use optim::{Optimizer, SGD};
+    /// use tensor::Tensor;
+    /// let mut weights = BTreeMap::from([("w".to_string(), Tensor::new([1.0f32, 2.0]).unwrap())]);
+    /// let grads = BTreeMap::from([("w".to_string(), Tensor::new([0.5f32, -0.5]).unwrap())]);
+    /// SGD::new(0.1).step_map(&mut weights, &grads).unwrap();
+    /// assert_eq!(weights["w"].to_vec(), vec![0.95, 2.05]);
+    /// let wrong = BTreeMap::from([("v".to_string(), Tensor::new([0.5f32, -0.5]).unwrap())]);
+    /// assert!(SGD::new(0.1).step_map(&mut weights, &wrong).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// If the gradients' names are not the weights' (the message lists both), and as
+    /// [`step_named`](Optimizer::step_named). Nothing is changed then.
+    fn step_map(
+        &mut self,
+        weights: &mut std::collections::BTreeMap<String, Tensor<T>>,
+        grads: &std::collections::BTreeMap<String, Tensor<T>>,
+    ) -> Result<(), OptimError> {
+        if !weights.keys().eq(grads.keys()) {
+            return Err(OptimError::Mismatch {
+                optimizer: self.name(),
+                message: format!(
+                    "the gradients are for {:?}, the weights are {:?}",
+                    grads.keys().collect::<Vec<_>>(),
+                    weights.keys().collect::<Vec<_>>()
+                ),
+            });
+        }
+        let names: Vec<String> = weights.keys().cloned().collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut params: Vec<&mut Tensor<T>> = weights.values_mut().collect();
+        let grads: Vec<&Tensor<T>> = grads.values().collect();
+        step_impl(self, Some(&names), &mut params, &grads)
+    }
+
     /// The state tensors named `{parameter}/{slot}` (`dense.kernel/momentum`), for
     /// checkpoints; parameters stepped without names are called by their position (`0`).
     fn named_state(&self) -> Vec<(String, &Tensor<T>)> {
