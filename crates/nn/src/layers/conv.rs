@@ -261,7 +261,7 @@ impl<T: Element> Layer<T> for Conv2D<T> {
     /// The convolution, its activation and the max pooling after it in one op, so that the
     /// convolution's output is never stored. Its gradient then computes that output again,
     /// which pays only where the convolution is cheap beside the memory its output takes:
-    /// windows of at most [`FUSED_POOL_MAX_WINDOW`] inputs (a 3x3 kernel on one channel: 9).
+    /// windows of at most `FUSED_POOL_MAX_WINDOW` inputs (a 3x3 kernel on one channel: 9).
     /// Inference has no gradient, so there it always fuses.
     fn forward_max_pooled<'t>(
         &self,

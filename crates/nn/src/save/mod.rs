@@ -281,8 +281,8 @@ impl<T: Element> Sequential<T> {
         write_atomic(path, &serialize(&self.named_weights(), header)?)
     }
 
-    /// Loads weights saved by [`save_weights`](Sequential::save_weights) (or [`save`]
-    /// (Sequential::save), or by any program that names them `{layer}.{param}`) into this
+    /// Loads weights saved by [`save_weights`](Sequential::save_weights) (or [`save`](Sequential::save),
+    /// or by any program that names them `{layer}.{param}`) into this
     /// model, which must have the same architecture and element type.
     ///
     /// # Errors
