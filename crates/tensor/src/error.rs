@@ -24,43 +24,67 @@ pub type Result<T, E = TensorError> = std::result::Result<T, E>;
 pub enum TensorError {
     /// Two shapes that the operation needs to broadcast together do not fit.
     ShapeMismatch {
+        /// The operation that refused (`"reshape"`).
         op: &'static str,
+        /// The left operand's shape.
         lhs: Vec<usize>,
+        /// The right operand's shape.
         rhs: Vec<usize>,
     },
     /// The inner dimensions (or batch dimensions) of a matrix product differ.
     MatmulMismatch {
+        /// The operation that refused (`"reshape"`).
         op: &'static str,
+        /// The left operand's shape.
         lhs: Vec<usize>,
+        /// The right operand's shape.
         rhs: Vec<usize>,
     },
     /// The operation needs a tensor of another rank (number of dimensions).
     RankMismatch {
+        /// The operation that refused (`"reshape"`).
         op: &'static str,
+        /// The rank it needs, in words (`"a matrix"`).
         expected: String,
+        /// The shape it got.
         shape: Vec<usize>,
     },
     /// The number of elements given does not match the number the shape needs.
     ElementCount {
+        /// The operation that refused (`"reshape"`).
         op: &'static str,
+        /// The shape asked for.
         shape: Vec<usize>,
+        /// The number of elements the shape needs.
         expected: usize,
+        /// The number of elements given.
         got: usize,
     },
     /// An axis outside `-ndim..ndim`.
     AxisOutOfRange {
+        /// The operation that refused (`"reshape"`).
         op: &'static str,
+        /// The axis asked for.
         axis: isize,
+        /// The tensor's number of dimensions.
         ndim: usize,
     },
     /// An index outside `0..len` along an axis.
     IndexOutOfRange {
+        /// The operation that refused (`"reshape"`).
         op: &'static str,
+        /// The index asked for.
         index: usize,
+        /// The length of the axis.
         len: usize,
     },
     /// Any other argument the operation cannot accept; `message` says what was expected and what came.
-    InvalidArgument { op: &'static str, message: String },
+    InvalidArgument {
+        /// The operation that refused (`"conv2d"`).
+        op: &'static str,
+        /// What was expected and what came.
+        message: String,
+    },
 }
 
 fn fmt_shape(s: &[usize]) -> String {

@@ -26,6 +26,8 @@
 //! ## Element types
 //! `Tensor` is `Tensor<f32>` unless you name another [`Element`]; `f64` works everywhere.
 
+#![deny(missing_docs)]
+
 mod element;
 mod error;
 pub mod memory;

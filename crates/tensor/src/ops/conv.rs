@@ -32,9 +32,13 @@ pub enum Padding {
 /// dilation and the padding it implies for an image size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
+    /// Rows and columns of the window (Keras's `kernel_size` or `pool_size`).
     pub size: [usize; 2],
+    /// How far the window moves between outputs, down and across.
     pub strides: [usize; 2],
+    /// The spacing between the pixels the window reads (1: adjacent).
     pub dilation: [usize; 2],
+    /// `valid` (no padding) or `same` (padded so that the output is `ceil(n / stride)`).
     pub padding: Padding,
 }
 
@@ -42,8 +46,11 @@ pub struct Window {
 /// `dilation_rate` (defaults 1, `valid`, 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dOptions {
+    /// How far the kernel moves between outputs, down and across (Keras's `strides`).
     pub strides: [usize; 2],
+    /// `valid` or `same` (Keras's `padding`).
     pub padding: Padding,
+    /// The spacing between the pixels the kernel reads (Keras's `dilation_rate`).
     pub dilation: [usize; 2],
 }
 
@@ -75,6 +82,7 @@ impl Conv2dOptions {
 pub struct Placement {
     /// Top, bottom, left, right.
     pub pad: [usize; 4],
+    /// The output's rows and columns.
     pub out: [usize; 2],
 }
 
@@ -292,7 +300,9 @@ pub enum OutputGrad<'a, T: Element> {
     /// when `through` gives the activation's output `y` (of `dy`'s shape) and its rule
     /// `chain(dy, y, dz)`, which writes the gradient before the activation into `dz`.
     Output {
+        /// The gradient of the convolution's (or activation's) output.
         dy: &'a Tensor<T>,
+        /// The activation's output and the rule of its derivative, if any.
         through: Option<(&'a Tensor<T>, &'a ChainFn<T>)>,
     },
     /// `dp`, the gradient of a max pooling `pool` over the convolution's activated output
@@ -300,8 +310,11 @@ pub enum OutputGrad<'a, T: Element> {
     /// computed again from `conv`, routed back through the pooling by max pooling's own
     /// gradient, then through the activation's derivative.
     MaxPooled {
+        /// The gradient of the pooled output.
         dp: &'a Tensor<T>,
+        /// The max pooling's window.
         pool: Window,
+        /// What the convolution's output is computed again from.
         conv: PooledConv<'a, T>,
     },
 }
@@ -312,10 +325,15 @@ pub enum OutputGrad<'a, T: Element> {
 /// is called on (`x` must be that batch; only its shape is checked there).
 #[derive(Clone, Copy)]
 pub struct PooledConv<'a, T: Element> {
+    /// The convolution's input batch `[b, h, w, c_in]`.
     pub x: &'a Tensor<T>,
+    /// The kernel `[kh, kw, c_in, c_out]`.
     pub kernel: &'a Tensor<T>,
+    /// The bias `[c_out]`, if any.
     pub bias: Option<&'a Tensor<T>>,
+    /// The activation, applied in place to each chunk of the output.
     pub activation: &'a Epilogue<'a, T>,
+    /// The activation's derivative from its output (`None`: the identity).
     pub chain: Option<&'a ChainFn<T>>,
 }
 
