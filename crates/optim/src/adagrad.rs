@@ -13,7 +13,9 @@ use crate::{Optimizer, common_builders};
 /// element: `acc += g^2`, then `w -= lr * g / sqrt(acc + epsilon)`.
 #[derive(Clone, Debug)]
 pub struct Adagrad<T: Element = f32> {
+    /// The starting value of each parameter's sum of squared gradients (Keras: 0.1).
     pub initial_accumulator_value: f64,
+    /// Added to the root of the accumulator for stability (Keras: 1e-7).
     pub epsilon: f64,
     common: Common,
     accumulators: Vec<Tensor<T>>,

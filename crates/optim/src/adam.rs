@@ -17,9 +17,13 @@ use crate::{Optimizer, common_builders};
 /// - `w -= alpha * m / (sqrt(v) + epsilon)` (epsilon on the uncorrected `v`, "epsilon hat").
 #[derive(Clone, Debug)]
 pub struct Adam<T: Element = f32> {
+    /// Decay rate of the first-moment (mean) estimate (Keras: 0.9).
     pub beta_1: f64,
+    /// Decay rate of the second-moment (uncentered variance) estimate (Keras: 0.999).
     pub beta_2: f64,
+    /// Added to the root of the second moment for stability (Keras: 1e-7).
     pub epsilon: f64,
+    /// Whether to use the running maximum of the second moment (AMSGrad).
     pub amsgrad: bool,
     common: Common,
     momentums: Vec<Tensor<T>>,

@@ -48,7 +48,9 @@ impl CommonOption {
 
 /// A constant learning rate or a schedule of the iteration count.
 pub enum LearningRate {
+    /// The same rate at every step.
     Constant(f64),
+    /// A rate computed from the iteration count before each step.
     Schedule(Box<dyn LearningRateSchedule>),
 }
 
@@ -99,6 +101,7 @@ impl<S: LearningRateSchedule + 'static> From<S> for LearningRate {
 /// [`Optimizer::set_option`]: crate::Optimizer::set_option
 #[derive(Clone, Debug)]
 pub struct Common {
+    /// The learning rate, constant or scheduled.
     pub learning_rate: LearningRate,
     /// Decoupled weight decay (`None`: off).
     weight_decay: Option<f64>,

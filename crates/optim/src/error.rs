@@ -8,24 +8,34 @@ use std::fmt;
 pub enum OptimError {
     /// An optimizer name that is not known.
     UnknownName {
+        /// The name given.
         name: String,
+        /// The names that are known.
         valid: &'static [&'static str],
     },
     /// A hyperparameter outside its valid range.
     InvalidHyperparameter {
+        /// The optimizer's name (`"adam"`).
         optimizer: &'static str,
+        /// The hyperparameter's name (`"beta_1"`).
         name: &'static str,
+        /// The valid range and the value given.
         message: String,
     },
     /// Parameters and gradients that do not fit each other or the optimizer's state.
     Mismatch {
+        /// The optimizer's name.
         optimizer: &'static str,
+        /// What was expected and what came.
         message: String,
     },
     /// A hyperparameter name the optimizer does not have (from a config file, say).
     UnknownHyperparameter {
+        /// The optimizer's name.
         optimizer: &'static str,
+        /// The name given.
         name: String,
+        /// The hyperparameters the optimizer has.
         valid: Vec<&'static str>,
     },
 }

@@ -31,6 +31,8 @@
 //! (`w -= w * weight_decay * lr`), apply the update rule, then count the iteration. A
 //! schedule's learning rate is read at the iteration count before the step.
 
+#![deny(missing_docs)]
+
 mod adagrad;
 mod adam;
 mod common;

@@ -18,9 +18,13 @@ use crate::{Optimizer, common_builders};
 /// - with momentum: `m = momentum * m + increment`, `w -= m`; otherwise `w -= increment`.
 #[derive(Clone, Debug)]
 pub struct RMSprop<T: Element = f32> {
+    /// Decay rate of the running average of squared gradients (Keras: 0.9).
     pub rho: f64,
+    /// Momentum of the update (Keras: 0, none).
     pub momentum: f64,
+    /// Added to the root of the average for stability (Keras: 1e-7).
     pub epsilon: f64,
+    /// Whether to divide by the gradients' variance rather than their mean square.
     pub centered: bool,
     common: Common,
     velocities: Vec<Tensor<T>>,

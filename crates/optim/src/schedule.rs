@@ -26,9 +26,13 @@ pub trait LearningRateSchedule: Send + Sync {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ExponentialDecay {
+    /// The rate at step 0.
     pub initial_learning_rate: f64,
+    /// The steps over which the rate is multiplied by `decay_rate` once.
     pub decay_steps: u64,
+    /// The factor per `decay_steps` steps.
     pub decay_rate: f64,
+    /// Whether the rate drops in steps (`floor(step / decay_steps)`) rather than smoothly.
     pub staircase: bool,
 }
 
@@ -133,10 +137,15 @@ impl LearningRateSchedule for PiecewiseConstantDecay {
 /// `lr * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, decay_steps) / decay_steps)) + alpha)`.
 #[derive(Clone, Debug)]
 pub struct CosineDecay {
+    /// The rate at step 0 (or at the start of the warmup).
     pub initial_learning_rate: f64,
+    /// The steps of the cosine decay, after any warmup.
     pub decay_steps: u64,
+    /// The fraction of the rate left at the end of the decay.
     pub alpha: f64,
+    /// The rate the linear warmup reaches, if there is one.
     pub warmup_target: Option<f64>,
+    /// The steps of the linear warmup (0: none).
     pub warmup_steps: u64,
 }
 

@@ -25,7 +25,9 @@ use crate::{Optimizer, common_builders};
 /// ```
 #[derive(Clone, Debug)]
 pub struct SGD<T: Element = f32> {
+    /// Momentum of the update (Keras: 0, plain gradient descent).
     pub momentum: f64,
+    /// Whether to use Nesterov momentum (the gradient at the looked-ahead point).
     pub nesterov: bool,
     common: Common,
     momentums: Vec<Tensor<T>>,
