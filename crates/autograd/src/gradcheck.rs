@@ -17,7 +17,9 @@ use crate::tape::{Tape, Var};
 pub struct GradCheck {
     /// The step of the central difference `(f(x + eps) - f(x - eps)) / (2 eps)`.
     pub eps: f64,
+    /// Relative tolerance between the tape's and the numeric derivative.
     pub rtol: f64,
+    /// Absolute tolerance between them.
     pub atol: f64,
     /// Seed of the random output gradient the check differentiates `sum(f(x) * r)` with.
     pub seed: u64,
@@ -43,12 +45,17 @@ pub struct GradCheckFailure {
     pub order: usize,
     /// The ops the checked function recorded, in order.
     pub ops: Vec<&'static str>,
+    /// The shapes of the inputs checked.
     pub input_shapes: Vec<Vec<usize>>,
     /// Which input, and the multi-index of the worst element in it.
     pub input: usize,
+    /// The multi-index, within that input, of the element that disagreed most.
     pub index: Vec<usize>,
+    /// The tape's derivative there.
     pub tape: f64,
+    /// The numeric (central difference) derivative there.
     pub numeric: f64,
+    /// The tolerance it exceeded.
     pub tolerance: f64,
 }
 
@@ -77,6 +84,7 @@ impl std::error::Error for GradCheckFailure {}
 /// What a passing check saw: the recorded ops and the largest error relative to tolerance.
 #[derive(Clone, Debug)]
 pub struct GradCheckReport {
+    /// The ops the checked function recorded, in order.
     pub ops: Vec<&'static str>,
     /// `max |a - n| / (atol + rtol |n|)` over all elements; below 1 passes.
     pub worst_ratio: f64,

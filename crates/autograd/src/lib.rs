@@ -33,6 +33,8 @@
 //! Panics or `Result`: as in [`tensor`], operators and plain methods panic on shapes that
 //! do not fit, and each method has a `try_` twin that returns a [`TensorError`].
 
+#![deny(missing_docs)]
+
 mod functional;
 pub mod gradcheck;
 mod op;

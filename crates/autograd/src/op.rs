@@ -126,10 +126,15 @@ pub trait Operand<T: Element>: Clone + Sized {
     /// loop, on variables recorded step by step.
     fn map_real<F: RealFn<T, N>, const N: usize>(f: &F, args: [&Self; N]) -> Self;
 
+    /// `self + other`, broadcasting.
     fn add(&self, other: &Self) -> Self;
+    /// `self - other`, broadcasting.
     fn sub(&self, other: &Self) -> Self;
+    /// `self * other`, element by element, broadcasting.
     fn mul(&self, other: &Self) -> Self;
+    /// `self / other`, element by element, broadcasting.
     fn div(&self, other: &Self) -> Self;
+    /// `-self`.
     fn neg(&self) -> Self;
     /// Times a constant scalar.
     fn scale(&self, c: T) -> Self;
@@ -137,17 +142,22 @@ pub trait Operand<T: Element>: Clone + Sized {
     fn div_scalar(&self, c: T) -> Self;
     /// Times a constant tensor that broadcasts with it (a mask).
     fn mul_const(&self, c: &Tensor<T>) -> Self;
+    /// The matrix product `self @ other`.
     fn matmul(&self, other: &Self) -> Self;
     /// Two independent matrix products `a[0] @ a[1]` and `b[0] @ b[1]`, side by side on two
     /// cores where `side_by_side` and the operands are tensors.
     fn matmul_pair(a: [&Self; 2], b: [&Self; 2], side_by_side: bool) -> (Self, Self);
     /// Swaps the last two axes.
     fn transpose(&self) -> Self;
+    /// The axes reordered: axis `i` of the result is axis `axes[i]` of `self`.
     fn permute(&self, axes: &[usize]) -> Self;
+    /// The same elements in another shape.
     fn reshape(&self, shape: &[usize]) -> Self;
+    /// `self` broadcast to `shape`.
     fn broadcast_to(&self, shape: &[usize]) -> Self;
     /// Sums broadcast dimensions back down to `shape` (the gradient of a broadcast).
     fn sum_to(&self, shape: &[usize]) -> Self;
+    /// The sum along `axis`, kept as an axis of length 1 when `keepdims`.
     fn sum(&self, axis: isize, keepdims: bool) -> Self;
 }
 

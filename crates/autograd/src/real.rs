@@ -29,10 +29,15 @@ pub trait Real<T: Element>:
 {
     /// The constant `c` (for a variable: a scalar constant on its tape).
     fn cst(self, c: T) -> Self;
+    /// `e^self`.
     fn exp(self) -> Self;
+    /// The natural logarithm.
     fn ln(self) -> Self;
+    /// The square root.
     fn sqrt(self) -> Self;
+    /// `self^p`.
     fn powf(self, p: T) -> Self;
+    /// The hyperbolic tangent.
     fn tanh(self) -> Self;
     /// The logistic function, stable for any input.
     fn sigmoid(self) -> Self;
@@ -40,6 +45,7 @@ pub trait Real<T: Element>:
     fn softplus(self) -> Self;
     /// The Gauss error function.
     fn erf(self) -> Self;
+    /// `|self|`.
     fn abs(self) -> Self;
     /// `f` of each element, for a piecewise-constant `f` (a mask, a sign, a slope chosen by
     /// the side of a kink): its derivative is zero, so on a tape the result is a constant.
@@ -107,5 +113,6 @@ impl<T: Element> Real<T> for T {
 /// `g * f'(x)` of an activation. [`Operand::map_real`](crate::Operand::map_real) evaluates it
 /// over tensors (one fused loop) or variables (recorded, differentiable).
 pub trait RealFn<T: Element, const N: usize>: Sync {
+    /// The function of `args`, in any [`Real`]: values or recorded variables.
     fn eval<R: Real<T>>(&self, args: [R; N]) -> R;
 }

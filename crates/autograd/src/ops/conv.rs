@@ -23,7 +23,9 @@ use crate::tape::Var;
 /// cache; the activation's derivative is its own [`Elementwise`](crate::ops::unary) rule.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv2dOp {
+    /// Strides, padding and dilation.
     pub options: Conv2dOptions,
+    /// The activation applied to each chunk of the output, fused.
     pub activation: OutputActivation,
 }
 
@@ -128,7 +130,9 @@ fn linear_conv(options: Conv2dOptions) -> Conv2dOp {
 /// of `image_shape` (see [`Tensor::conv2d_backprop_input`]). Linear in each input: its
 /// gradients are a convolution (for `dy`) and the kernel gradient (for `k`).
 pub struct Conv2dBackpropInputOp {
+    /// How the convolution moved its kernel.
     pub options: Conv2dOptions,
+    /// The input batch's shape `[b, h, w, c_in]`, the result's.
     pub image_shape: Vec<usize>,
 }
 
@@ -160,7 +164,9 @@ impl<T: Element> Op<T> for Conv2dBackpropInputOp {
 /// of `kernel_shape` (see [`Tensor::conv2d_backprop_kernel`]). Linear in each input: its
 /// gradients are the input gradient (for `x`) and a convolution (for `dy`).
 pub struct Conv2dBackpropKernelOp {
+    /// How the convolution moved its kernel.
     pub options: Conv2dOptions,
+    /// The kernel's shape `[kh, kw, c_in, c_out]`, the result's.
     pub kernel_shape: Vec<usize>,
 }
 
@@ -211,7 +217,9 @@ impl<T: Element> Op<T> for PatchesOp {
 /// Sums patch entries back into the image they were read from (the adjoint of
 /// [`PatchesOp`], see [`Tensor::fold_patches`]).
 pub struct FoldPatchesOp {
+    /// The window the patches were read with.
     pub window: Window,
+    /// The image batch's shape `[b, h, w, c]`, the result's.
     pub image_shape: Vec<usize>,
 }
 

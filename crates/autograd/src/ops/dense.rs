@@ -16,9 +16,13 @@ use crate::tape::Var;
 /// An activation whose derivative can be computed from its output `y`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputActivation {
+    /// No activation.
     Linear,
+    /// `max(z, 0)`.
     Relu,
+    /// `1 / (1 + exp(-z))`.
     Sigmoid,
+    /// `tanh(z)`.
     Tanh,
 }
 

@@ -76,7 +76,9 @@ impl<T: Element> Op<T> for MaxPoolTakeOp {
 /// [`Conv2dOp`], then applies [`MaxPoolOp`]'s rule and [`Conv2dOp`]'s, so every order of
 /// derivative follows from theirs.
 pub struct Conv2dMaxPoolOp {
+    /// The convolution.
     pub conv: Conv2dOp,
+    /// The max pooling's window over its output.
     pub pool: Window,
 }
 

@@ -24,7 +24,9 @@ fn as_kept<T: Element, V: Operand<T>>(t: &V, input_shape: &[usize], axis: usize)
 
 /// Sum along an axis; each input element gets the gradient of its sum.
 pub struct SumOp {
+    /// The axis reduced (negative counts from the end).
     pub axis: isize,
+    /// Whether the reduced axis stays, with length 1.
     pub keepdims: bool,
 }
 
@@ -44,7 +46,9 @@ impl<T: Element> Op<T> for SumOp {
 
 /// Mean along an axis; each input element gets `1/n` of the gradient of its mean.
 pub struct MeanOp {
+    /// The axis reduced (negative counts from the end).
     pub axis: isize,
+    /// Whether the reduced axis stays, with length 1.
     pub keepdims: bool,
 }
 
@@ -113,7 +117,9 @@ fn extremum_backward<T: Element, V: Operand<T>>(axis: isize, x: &V, y: &V, dy: &
 
 /// The largest element along an axis.
 pub struct MaxOp {
+    /// The axis reduced (negative counts from the end).
     pub axis: isize,
+    /// Whether the reduced axis stays, with length 1.
     pub keepdims: bool,
 }
 
@@ -131,7 +137,9 @@ impl<T: Element> Op<T> for MaxOp {
 
 /// The smallest element along an axis.
 pub struct MinOp {
+    /// The axis reduced (negative counts from the end).
     pub axis: isize,
+    /// Whether the reduced axis stays, with length 1.
     pub keepdims: bool,
 }
 
@@ -149,7 +157,9 @@ impl<T: Element> Op<T> for MinOp {
 
 /// `ln(sum(exp(x)))` along an axis; its gradient is the softmax.
 pub struct LogSumExpOp {
+    /// The axis reduced (negative counts from the end).
     pub axis: isize,
+    /// Whether the reduced axis stays, with length 1.
     pub keepdims: bool,
 }
 

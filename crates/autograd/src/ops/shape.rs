@@ -115,7 +115,9 @@ impl<T: Element> Op<T> for StackOp {
 
 /// A range along an axis; the gradient is zero outside it.
 pub struct SliceAxisOp {
+    /// The axis sliced (negative counts from the end).
     pub axis: isize,
+    /// The indices kept along it.
     pub range: Range<usize>,
 }
 
@@ -140,7 +142,9 @@ impl<T: Element> Op<T> for SliceAxisOp {
 
 /// Entries selected by index along an axis; the gradient adds back into those entries.
 pub struct GatherOp {
+    /// The axis selected along (negative counts from the end).
     pub axis: isize,
+    /// The indices taken, in order; repeats allowed.
     pub indices: Vec<usize>,
 }
 
@@ -182,8 +186,11 @@ impl<T: Element> Op<T> for SumToOp {
 /// Places the input at `range` along `axis` of a tensor of zeros `len` long on that axis (the
 /// gradient of [`SliceAxisOp`]); its own gradient slices again.
 pub struct PadAxisOp {
+    /// The axis padded.
     pub axis: usize,
+    /// Where the input goes along it.
     pub range: Range<usize>,
+    /// The result's length along it.
     pub len: usize,
 }
 
@@ -223,8 +230,11 @@ impl<T: Element> Op<T> for PadAxisOp {
 /// Adds entries into the positions `indices` along `axis` of a tensor of zeros of `shape`
 /// (the gradient of [`GatherOp`]); its own gradient gathers again.
 pub struct ScatterAddOp {
+    /// The axis added along (negative counts from the end).
     pub axis: isize,
+    /// The positions each input entry adds into.
     pub indices: Vec<usize>,
+    /// The result's shape.
     pub shape: Vec<usize>,
 }
 

@@ -196,7 +196,9 @@ unary_method!(/// The absolute value, element-wise.
 
 /// `x` limited to `[min, max]`; derivative 1 inside the bounds (inclusive), 0 outside.
 pub struct Clamp<T> {
+    /// The lower bound.
     pub min: T,
+    /// The upper bound.
     pub max: T,
 }
 
