@@ -139,7 +139,7 @@ fn resolve<T: Element>(
         .metrics()
         .iter()
         .find(|m| m.name == name)
-        .map(|m| m.kind)
+        .map(|m| m.kind.clone())
     {
         Some(K::MeanSquaredError | K::MeanAbsoluteError) => Ok(Mode::Min),
         Some(_) => Ok(Mode::Max),

@@ -32,6 +32,7 @@
 
 mod config;
 pub mod data;
+mod erased;
 mod error;
 
 pub use error::{Error, Result};

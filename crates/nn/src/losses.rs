@@ -4,13 +4,18 @@
 //! layer's input (`log_sigmoid`/`log_softmax` clamped to the same bounds), which gives
 //! Keras's numbers without ever taking the log of a rounded-off probability.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use autograd::{Tape, Var};
+use serde_json::{Map, Value};
 use tensor::{Element, Tensor, cst};
 
 use crate::activations::Activation;
+use crate::erased::ForElement;
 use crate::error::{Error, Result};
 
 /// Keras's fuzz factor for clipping probabilities (`keras.backend.epsilon()`).
@@ -28,7 +33,7 @@ pub const EPSILON: f64 = 1e-7;
 /// let loss: Loss = "categorical_crossentropy".parse().unwrap();
 /// assert!((loss.compute(y_true, y_pred).unwrap().item() - 0.5f32.ln().abs()).abs() < 1e-6);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Loss {
     /// Mean over the last axis of `(y_pred - y_true)^2`.
     MeanSquaredError,
@@ -44,6 +49,133 @@ pub enum Loss {
     CategoricalCrossentropy(CategoricalCrossentropy),
     /// Cross-entropy against integer class labels (shape `[n]` or `[n, 1]`).
     SparseCategoricalCrossentropy(SparseCategoricalCrossentropy),
+    /// A loss of your own ([`LossFunction`]), made with [`Loss::custom`].
+    Custom(CustomLoss),
+}
+
+/// A loss written outside brick (a focal loss, a physics residual): give it to `compile`
+/// as [`Loss::custom`]`(my_loss)`. To load a model saved with it, register it first with
+/// [`register_loss`] (Keras's `custom_objects`).
+///
+/// ```
+/// use autograd::Var;
+/// use nn::losses::{Loss, LossFunction};
+/// use tensor::Element;
+///
+/// /// Mean fourth power of the error.
+/// struct Quartic;
+/// impl<T: Element> LossFunction<T> for Quartic {
+///     fn name(&self) -> &str { "quartic" }
+///     fn compute<'t>(&self, y_true: Var<'t, T>, y_pred: Var<'t, T>) -> nn::Result<Var<'t, T>> {
+///         Ok((y_pred - y_true).square().square().mean_all())
+///     }
+/// }
+///
+/// let tape = autograd::Tape::<f32>::new();
+/// let y = tape.constant(&tensor::Tensor::new([[1.0f32], [2.0]]).unwrap());
+/// let p = tape.constant(&tensor::Tensor::new([[3.0f32], [2.0]]).unwrap());
+/// let loss = Loss::custom::<f32, _>(Quartic);
+/// assert_eq!(loss.compute(y, p).unwrap().item(), 8.0); // (2^4 + 0) / 2
+/// ```
+pub trait LossFunction<T: Element>: Send + Sync + 'static {
+    /// The name logs and saved configs use (`"focal"`), and the one it registers under.
+    fn name(&self) -> &str;
+
+    /// The loss of `y_pred` (the model's output) against `y_true`, averaged over the batch,
+    /// as a scalar on the tape.
+    ///
+    /// # Errors
+    /// For targets the loss cannot take; the message names what was expected.
+    fn compute<'t>(&self, y_true: Var<'t, T>, y_pred: Var<'t, T>) -> Result<Var<'t, T>>;
+
+    /// Its settings, saved with a model and handed back to its [`register_loss`] factory.
+    fn config(&self) -> Map<String, Value> {
+        Map::new()
+    }
+}
+
+/// A user's [`LossFunction`] inside a [`Loss`]: its name and config, and the function for
+/// the element type it was made for.
+#[derive(Clone)]
+pub struct CustomLoss {
+    name: String,
+    config: Map<String, Value>,
+    function: ForElement,
+}
+
+impl CustomLoss {
+    /// The loss's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The loss's settings, as saved.
+    pub fn config(&self) -> &Map<String, Value> {
+        &self.config
+    }
+
+    fn function<T: Element>(&self) -> Result<&Arc<dyn LossFunction<T>>> {
+        self.function
+            .get::<T, Arc<dyn LossFunction<T>>>(&format!("the loss '{}'", self.name))
+    }
+}
+
+impl fmt::Debug for CustomLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Custom({:?}, {:?})", self.name, self.config)
+    }
+}
+
+/// Two custom losses are the same when their names and configs are (a loaded model's is
+/// made anew by its factory).
+impl PartialEq for CustomLoss {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.config == other.config
+    }
+}
+
+/// Builds a registered loss from its saved config.
+pub type LossFactory = fn(&Map<String, Value>) -> Result<Loss>;
+
+type LossRegistry = HashMap<(TypeId, String), LossFactory>;
+
+fn loss_registry() -> &'static RwLock<LossRegistry> {
+    static REGISTRY: OnceLock<RwLock<LossRegistry>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Registers a loss of your own under `name` for models of element type `T`, so that a
+/// model saved with it loads again (Keras's `custom_objects`): `factory` makes it from the
+/// config its [`LossFunction::config`] gave. Registering a name again replaces its factory;
+/// a built-in name cannot be taken.
+///
+/// # Errors
+/// If `name` is a built-in loss's.
+pub fn register_loss<T: Element>(name: &str, factory: LossFactory) -> Result<()> {
+    if LOSS_NAMES.contains(&name) {
+        return Err(Error::config(
+            "register_loss",
+            format!("'{name}' is a built-in loss; give yours another name"),
+        ));
+    }
+    loss_registry()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((TypeId::of::<T>(), name.to_string()), factory);
+    Ok(())
+}
+
+/// The loss registered under `name` for element type `T`, made from `config`; `None` if
+/// none is.
+pub(crate) fn registered_loss<T: Element>(
+    name: &str,
+    config: &Map<String, Value>,
+) -> Option<Result<Loss>> {
+    let factory = *loss_registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(TypeId::of::<T>(), name.to_string()))?;
+    Some(factory(config))
 }
 
 /// Keras's `BinaryCrossentropy`: its options, with Keras's defaults from
@@ -214,9 +346,21 @@ pub const LOSS_NAMES: &[&str] = &[
 ];
 
 impl Loss {
-    /// The Keras function name.
-    pub fn name(&self) -> &'static str {
+    /// A loss of your own, for models of element type `T` (see [`LossFunction`]).
+    pub fn custom<T: Element, L: LossFunction<T>>(loss: L) -> Loss {
+        let (name, config) = (loss.name().to_string(), loss.config());
+        let function: Arc<dyn LossFunction<T>> = Arc::new(loss);
+        Loss::Custom(CustomLoss {
+            name,
+            config,
+            function: ForElement::new::<T, _>(function),
+        })
+    }
+
+    /// The Keras function name (a custom loss's own name).
+    pub fn name(&self) -> &str {
         match self {
+            Loss::Custom(c) => &c.name,
             Loss::MeanSquaredError => "mean_squared_error",
             Loss::MeanAbsoluteError => "mean_absolute_error",
             Loss::Huber { .. } => "huber",
@@ -265,6 +409,10 @@ impl Loss {
                 ctx(),
                 format!("element {i} is {v}, expected a finite number"),
             ));
+        }
+        if let Loss::Custom(_) = self {
+            // What targets a loss of one's own takes is its own affair.
+            return Ok(());
         }
         if self.is_sparse() {
             let ok_shape = y_true.ndim() == 1 || (y_true.ndim() == 2 && y_true.shape()[1] == 1);
@@ -388,6 +536,9 @@ impl Loss {
         let tape = z.tape();
         let fused = self.fuses_with(activation);
         let y_pred = if fused { z } else { activation.apply(z) };
+        if let Loss::Custom(c) = self {
+            return c.function::<T>()?.compute(y_true, y_pred);
+        }
         let (y_true, scale) = self.prepare_targets(tape, y_true, &y_pred.shape())?;
         if y_true.shape() != y_pred.shape() {
             return Err(Error::data(
@@ -424,14 +575,14 @@ impl Loss {
             Some(s) => loss * s,
             None => loss,
         };
-        let per_sample = match *self {
+        let per_sample = match self {
             Loss::MeanSquaredError => (y_pred - y_true).square().mean(-1, false),
             Loss::MeanAbsoluteError => (y_pred - y_true).abs().mean(-1, false),
             Loss::Huber { delta } => {
                 let abs_error = (y_pred - y_true).abs();
-                let quadratic = abs_error.minimum(tape.scalar(cst(delta)));
+                let quadratic = abs_error.minimum(tape.scalar(cst(*delta)));
                 let linear = abs_error - quadratic;
-                (quadratic.square() * cst::<T>(0.5) + linear * cst::<T>(delta)).mean(-1, false)
+                (quadratic.square() * cst::<T>(0.5) + linear * cst::<T>(*delta)).mean(-1, false)
             }
             Loss::LogCosh => {
                 // log(cosh(x)) = x + softplus(-2x) - log(2), stable for large |x|.
@@ -460,6 +611,7 @@ impl Loss {
                 let p = y_pred / y_pred.sum(-1, true);
                 -(y_true * p.clamp(lo, hi).ln()).sum(-1, false)
             }
+            Loss::Custom(_) => unreachable!("a custom loss returned above"),
         };
         Ok(scaled(per_sample.mean_all()))
     }

@@ -3,14 +3,19 @@
 //! Each gives the sum of per-sample values of a batch, so an epoch's figure is the mean over
 //! all its samples, as Keras accumulates it.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock, RwLock};
 
+use serde_json::{Map, Value};
 use tensor::{Element, Tensor, cst};
 
+use crate::erased::ForElement;
 use crate::error::{Error, Result};
 
 /// What a metric computes.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MetricKind {
     /// Keras's `"accuracy"`: binary when the model has one output unit, sparse categorical
     /// when the targets are class labels (lower rank than the predictions, or one column
@@ -30,6 +35,124 @@ pub enum MetricKind {
     MeanSquaredError,
     /// Mean over the last axis of `|y_pred - y_true|`.
     MeanAbsoluteError,
+    /// A metric of your own ([`MetricFunction`]), made with [`Metric::custom`].
+    Custom(CustomMetric),
+}
+
+/// A metric written outside brick: give it to `compile` as [`Metric::custom`]`(my_metric)`
+/// in a `Vec` of metrics; register it with [`register_metric`] to load models saved with it.
+///
+/// ```
+/// use nn::metrics::{Metric, MetricFunction};
+/// use tensor::{Element, Tensor};
+///
+/// /// The fraction of predictions within 0.5 of the target.
+/// struct Within;
+/// impl<T: Element> MetricFunction<T> for Within {
+///     fn name(&self) -> &str { "within_half" }
+///     fn batch_sum(&self, y_true: &Tensor<T>, y_pred: &Tensor<T>) -> nn::Result<(f64, usize)> {
+///         let close = y_true.to_vec().iter().zip(y_pred.to_vec())
+///             .filter(|(t, p)| (**t - *p).abs().to_f64().unwrap() < 0.5).count();
+///         Ok((close as f64, y_true.len()))
+///     }
+/// }
+/// let m = Metric::custom::<f32, _>(Within);
+/// let (y, p) = (Tensor::new([1.0f32, 2.0]).unwrap(), Tensor::new([1.2f32, 3.0]).unwrap());
+/// assert_eq!(m.batch_sum(&y, &p).unwrap(), (1.0, 2));
+/// ```
+pub trait MetricFunction<T: Element>: Send + Sync + 'static {
+    /// The name logs, [`History`](crate::History) and saved configs use, and the one it
+    /// registers under.
+    fn name(&self) -> &str;
+
+    /// The sum over the batch of the per-sample values, and the number of samples (an
+    /// epoch's figure is the total sum over the total count, as Keras accumulates).
+    ///
+    /// # Errors
+    /// For shapes the metric cannot take.
+    fn batch_sum(&self, y_true: &Tensor<T>, y_pred: &Tensor<T>) -> Result<(f64, usize)>;
+
+    /// Its settings, saved with a model and handed back to its [`register_metric`] factory.
+    fn config(&self) -> Map<String, Value> {
+        Map::new()
+    }
+}
+
+/// A user's [`MetricFunction`] inside a [`MetricKind`]: its name and config, and the
+/// function for the element type it was made for.
+#[derive(Clone)]
+pub struct CustomMetric {
+    name: String,
+    config: Map<String, Value>,
+    function: ForElement,
+}
+
+impl CustomMetric {
+    /// The metric's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The metric's settings, as saved.
+    pub fn config(&self) -> &Map<String, Value> {
+        &self.config
+    }
+}
+
+impl fmt::Debug for CustomMetric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Custom({:?}, {:?})", self.name, self.config)
+    }
+}
+
+/// Two custom metrics are the same when their names and configs are.
+impl PartialEq for CustomMetric {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.config == other.config
+    }
+}
+
+/// Builds a registered metric from its saved config.
+pub type MetricFactory = fn(&Map<String, Value>) -> Result<Metric>;
+
+type MetricRegistry = HashMap<(TypeId, String), MetricFactory>;
+
+fn metric_registry() -> &'static RwLock<MetricRegistry> {
+    static REGISTRY: OnceLock<RwLock<MetricRegistry>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Registers a metric of your own under `name` for models of element type `T`, so that a
+/// model saved with it loads again: `factory` makes it from the config its
+/// [`MetricFunction::config`] gave. Registering a name again replaces its factory.
+///
+/// # Errors
+/// If `name` is a built-in metric's.
+pub fn register_metric<T: Element>(name: &str, factory: MetricFactory) -> Result<()> {
+    if METRIC_NAMES.contains(&name) {
+        return Err(Error::config(
+            "register_metric",
+            format!("'{name}' is a built-in metric; give yours another name"),
+        ));
+    }
+    metric_registry()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((TypeId::of::<T>(), name.to_string()), factory);
+    Ok(())
+}
+
+/// The metric registered under `name` for element type `T`, made from `config`; `None` if
+/// none is.
+pub(crate) fn registered_metric<T: Element>(
+    name: &str,
+    config: &Map<String, Value>,
+) -> Option<Result<Metric>> {
+    let factory = *metric_registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(TypeId::of::<T>(), name.to_string()))?;
+    Some(factory(config))
 }
 
 /// A named metric: the name is what logs and [`History`](crate::History) show, as the user
@@ -89,6 +212,21 @@ impl Metric {
         })
     }
 
+    /// A metric of your own, for models of element type `T` (see [`MetricFunction`]),
+    /// named by its [`name`](MetricFunction::name).
+    pub fn custom<T: Element, M: MetricFunction<T>>(metric: M) -> Metric {
+        let (name, config) = (metric.name().to_string(), metric.config());
+        let function: Arc<dyn MetricFunction<T>> = Arc::new(metric);
+        Metric {
+            name: name.clone(),
+            kind: MetricKind::Custom(CustomMetric {
+                name,
+                config,
+                function: ForElement::new::<T, _>(function),
+            }),
+        }
+    }
+
     /// A metric with a custom name.
     pub fn new(name: impl Into<String>, kind: MetricKind) -> Metric {
         Metric {
@@ -100,7 +238,7 @@ impl Metric {
     /// What plain accuracy means for these target and prediction shapes (Keras's rule).
     pub fn resolve(&self, y_true_shape: &[usize], y_pred_shape: &[usize]) -> MetricKind {
         if self.kind != MetricKind::Accuracy {
-            return self.kind;
+            return self.kind.clone();
         }
         let pred_last = y_pred_shape.last().copied().unwrap_or(1);
         let true_last = y_true_shape.last().copied().unwrap_or(1);
@@ -123,9 +261,15 @@ impl Metric {
         y_pred: &Tensor<T>,
     ) -> Result<(f64, usize)> {
         let kind = self.resolve(y_true.shape(), y_pred.shape());
+        if let MetricKind::Custom(c) = &kind {
+            let what = format!("the metric '{}'", c.name);
+            let f = c.function.get::<T, Arc<dyn MetricFunction<T>>>(&what)?;
+            return f.batch_sum(y_true, y_pred);
+        }
         let n = y_pred.shape().first().copied().unwrap_or(1);
         let per_sample: Vec<f64> = match kind {
             MetricKind::Accuracy => unreachable!("resolved above"),
+            MetricKind::Custom(_) => unreachable!("computed above"),
             MetricKind::BinaryAccuracy { threshold } => {
                 let th = cst::<T>(threshold);
                 let y_true = same_shape(&self.name, y_true, y_pred)?;

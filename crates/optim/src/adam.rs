@@ -5,7 +5,7 @@ use tensor::{Element, Tensor};
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range, flag, unknown};
 use crate::kernel::for_each_chunk;
-use crate::{Optimizer, common_builders};
+use crate::optimizer::{Optimizer, common_builders};
 
 /// Keras 3's `Adam`.
 ///
@@ -221,7 +221,7 @@ impl<T: Element> AdamW<T> {
     pub fn weight_decay(mut self, weight_decay: f64) -> Self {
         self.0
             .common
-            .put(crate::CommonOption::WeightDecay, Some(weight_decay));
+            .put(crate::common::CommonOption::WeightDecay, Some(weight_decay));
         self
     }
 
@@ -245,7 +245,7 @@ impl<T: Element> AdamW<T> {
         AdamW(self.0.amsgrad(amsgrad))
     }
 
-    crate::clip_builders!();
+    crate::optimizer::clip_builders!();
 }
 
 impl<T: Element> Optimizer<T> for AdamW<T> {
@@ -338,7 +338,7 @@ mod tests {
         let decayed = run_growing(&mut AdamW::default(), 3);
         for name in crate::OPTIMIZER_NAMES {
             let mut opt = crate::by_name::<f64>(name).unwrap();
-            let cleared = opt.set_option(crate::CommonOption::WeightDecay, None);
+            let cleared = opt.set_option(crate::common::CommonOption::WeightDecay, None);
             if *name == "adamw" {
                 let e = cleared.unwrap_err().to_string();
                 assert!(
@@ -366,20 +366,20 @@ mod tests {
         let mut opt: Box<dyn Optimizer<f64>> = Box::new(a);
         // A second kind of clipping, or a limit that is not positive: refused, unchanged.
         let e = opt
-            .set_option(crate::CommonOption::Clipnorm, Some(1.0))
+            .set_option(crate::common::CommonOption::Clipnorm, Some(1.0))
             .unwrap_err();
         assert!(e.to_string().contains("clipnorm and clipvalue"), "{e}");
         let e = opt
-            .set_option(crate::CommonOption::Clipvalue, Some(-1.0))
+            .set_option(crate::common::CommonOption::Clipvalue, Some(-1.0))
             .unwrap_err();
         assert!(e.to_string().contains("got -1"), "{e}");
         assert_eq!(
             (opt.common().clipnorm(), opt.common().clipvalue()),
             (None, Some(0.5))
         );
-        opt.set_option(crate::CommonOption::Clipvalue, None)
+        opt.set_option(crate::common::CommonOption::Clipvalue, None)
             .unwrap();
-        opt.set_option(crate::CommonOption::Clipnorm, Some(1.0))
+        opt.set_option(crate::common::CommonOption::Clipnorm, Some(1.0))
             .unwrap();
         assert_eq!(opt.common().clipnorm(), Some(1.0));
     }

@@ -5,7 +5,7 @@ use tensor::{Element, Tensor};
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range, flag, unknown};
 use crate::kernel::for_each_chunk;
-use crate::{Optimizer, common_builders};
+use crate::optimizer::{Optimizer, common_builders};
 
 /// Keras 3's `RMSprop`.
 ///

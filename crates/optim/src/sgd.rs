@@ -5,7 +5,7 @@ use tensor::{Element, Tensor};
 use crate::common::{Common, LearningRate};
 use crate::error::{OptimError, check_range, flag, unknown};
 use crate::kernel::for_each_chunk;
-use crate::{Optimizer, common_builders};
+use crate::optimizer::{Optimizer, common_builders};
 
 /// Gradient descent with optional (Nesterov) momentum; Keras 3's `SGD`.
 ///

@@ -380,7 +380,7 @@ impl<T: Element> Sequential<T> {
 
     /// The compiled loss.
     pub fn loss(&self) -> Option<Loss> {
-        self.compiled.as_ref().map(|c| c.loss)
+        self.compiled.as_ref().map(|c| c.loss.clone())
     }
 
     /// The compiled metrics.

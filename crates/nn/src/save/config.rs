@@ -26,8 +26,42 @@ pub(crate) const FORMAT_VERSION: u64 = 2;
 
 // ---- losses and metrics -----------------------------------------------------------------
 
+/// A component (loss, metric, optimizer) that is not built in: `Some` from the registry when
+/// `{"class_name": name, "config": {...}}` names one registered for the model's element
+/// type, an error saying how to register it when it names one that is not, and `None` for
+/// a built-in name (read as usual).
+fn custom_component<V>(
+    f: &Field<'_>,
+    builtin: &[&str],
+    kind: &str,
+    register: &str,
+    registered: impl FnOnce(&str, &Map<String, Value>) -> Option<crate::Result<V>>,
+) -> ConfigResult<Option<V>> {
+    let Some(class) = f.value.get("class_name").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    if builtin.contains(&class) {
+        return Ok(None);
+    }
+    let empty = Map::new();
+    let config = f
+        .value
+        .get("config")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    match registered(class, config) {
+        Some(v) => v.map(Some).map_err(|e| format!("{}: {e}", f.path())),
+        None => Err(format!(
+            "{}: the {kind} '{class}' is neither built in ({}) nor registered; register it \
+             with {register}(\"{class}\", factory) before loading",
+            if f.path().is_empty() { kind } else { f.path() },
+            builtin.join(", ")
+        )),
+    }
+}
+
 pub(crate) fn loss_to_json(l: &Loss) -> Value {
-    let config = match *l {
+    let config = match l {
         Loss::Huber { delta } => json!({ "delta": delta }),
         Loss::BinaryCrossentropy(o) => json!({
             "from_logits": o.from_logits, "label_smoothing": o.label_smoothing, "axis": o.axis
@@ -38,6 +72,7 @@ pub(crate) fn loss_to_json(l: &Loss) -> Value {
         Loss::SparseCategoricalCrossentropy(o) => {
             json!({ "from_logits": o.from_logits, "ignore_class": o.ignore_class })
         }
+        Loss::Custom(c) => Value::Object(c.config().clone()),
         _ => json!({}),
     };
     object(l.name(), config)
@@ -45,7 +80,17 @@ pub(crate) fn loss_to_json(l: &Loss) -> Value {
 
 /// A loss from its saved config. `axis` and `ignore_class` are optional (files written
 /// before they existed have neither), with Keras's defaults.
-pub(crate) fn loss_from_json(f: Field<'_>) -> ConfigResult<Loss> {
+pub(crate) fn loss_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Loss> {
+    // A loss of one's own, registered for this element type (or named but missing).
+    if let Some(loss) = custom_component(
+        &f,
+        LOSS_NAMES,
+        "loss",
+        "nn::losses::register_loss",
+        |name, c| crate::losses::registered_loss::<T>(name, c),
+    )? {
+        return Ok(loss);
+    }
     read_object(
         f,
         LOSS_NAMES,
@@ -101,7 +146,8 @@ const METRIC_KINDS: &[&str] = &[
 ];
 
 fn metric_to_json(m: &Metric) -> Value {
-    let (kind, config) = match m.kind {
+    let (kind, config) = match &m.kind {
+        MetricKind::Custom(c) => (c.name(), Value::Object(c.config().clone())),
         MetricKind::Accuracy => ("accuracy", json!({})),
         MetricKind::BinaryAccuracy { threshold } => {
             ("binary_accuracy", json!({ "threshold": threshold }))
@@ -120,9 +166,21 @@ fn metric_to_json(m: &Metric) -> Value {
     json!({ "name": m.name, "kind": object(kind, config) })
 }
 
-fn metric_from_json(f: Field<'_>) -> ConfigResult<Metric> {
+fn metric_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Metric> {
     f.only(&["name", "kind"])?;
     let name = f.get("name", |n| n.str().map(str::to_string))?;
+    let custom = f.get("kind", |k| {
+        custom_component(
+            &k,
+            METRIC_KINDS,
+            "metric",
+            "nn::metrics::register_metric",
+            |n, c| crate::metrics::registered_metric::<T>(n, c),
+        )
+    })?;
+    if let Some(metric) = custom {
+        return Ok(Metric::new(name, metric.kind));
+    }
     let kind = f.get("kind", |k| {
         read_object(
             k,
@@ -182,8 +240,17 @@ pub(crate) fn optimizer_to_json<T: Element>(o: &dyn Optimizer<T>) -> Value {
 
 pub(crate) fn optimizer_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Box<dyn Optimizer<T>>> {
     f.only(&["class_name", "config"])?;
-    let name = f.get("class_name", |c| c.one_of(optim::OPTIMIZER_NAMES))?;
-    let mut opt = optim::by_name::<T>(name).map_err(|e| e.to_string())?;
+    let name = f.get("class_name", |c| c.str().map(str::to_string))?;
+    let name = name.as_str();
+    // A built-in name, or one a crate registered for this element type.
+    let mut opt = optim::by_name::<T>(name).map_err(|_| {
+        format!(
+            "{}.class_name: the optimizer '{name}' is neither built in ({}) nor registered; \
+             register it with optim::register_optimizer(\"{name}\", factory) before loading",
+            f.path(),
+            optim::OPTIMIZER_NAMES.join(", ")
+        )
+    })?;
     f.get("config", |c| {
         let entries = match c.value {
             Value::Object(m) => m,
@@ -399,8 +466,8 @@ pub(crate) fn model_from_json<T: Element>(
         c.only(&["optimizer", "loss", "metrics"])?;
         Ok((
             c.get("optimizer", optimizer_from_json::<T>)?,
-            c.get("loss", loss_from_json)?,
-            c.get("metrics", |m| m.items(metric_from_json))?,
+            c.get("loss", loss_from_json::<T>)?,
+            c.get("metrics", |m| m.items(metric_from_json::<T>))?,
         ))
     })? {
         model
