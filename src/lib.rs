@@ -1,12 +1,13 @@
 //! # brick
 //!
 //! A deep-learning framework for Rust with a define-by-run autodiff tape underneath and a
-//! Keras-style API on top. This crate re-exports the four crates it is made of:
+//! Keras-style API on top. This crate re-exports the five crates it is made of:
 //!
 //! - [`tensor`]: n-dimensional arrays on ndarray, with broadcasting, matmul and reductions;
 //! - [`autograd`]: the reverse-mode tape that differentiates what you compute;
 //! - [`nn`]: layers, losses, initializers, metrics and the `Sequential` model;
-//! - [`optim`]: optimizers with Keras's update rules.
+//! - [`optim`]: optimizers with Keras's update rules;
+//! - [`data`]: the CSV and IDX (MNIST) readers, splits, one-hot targets and scaling.
 //!
 //! ```
 //! use brick::prelude::*;
@@ -20,6 +21,7 @@
 //! ```
 
 pub use autograd;
+pub use data;
 pub use nn;
 pub use optim;
 pub use tensor;
@@ -27,12 +29,12 @@ pub use tensor;
 /// The names most programs need, in one `use brick::prelude::*`.
 pub mod prelude {
     pub use autograd::{GradOptions, Gradients, Op, Tape, Var};
-    pub use nn::callbacks::{
-        Callback, CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN,
-    };
-    pub use nn::data::{
+    pub use data::{
         CsvData, StandardScaler, load_mnist_images, load_mnist_labels, read_csv, stratified_k_fold,
         to_categorical, train_test_split,
+    };
+    pub use nn::callbacks::{
+        Callback, CsvLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN,
     };
     pub use nn::losses::{
         BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,

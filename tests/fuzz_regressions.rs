@@ -39,7 +39,7 @@ fn replay(target: &str, f: impl Fn(&[u8]) -> bool) -> usize {
 #[test]
 fn idx_inputs() {
     replay("idx", |b| {
-        brick::nn::data::decode_idx(b, Path::new("fuzz.idx")).is_ok()
+        brick::data::decode_idx(b, Path::new("fuzz.idx")).is_ok()
     });
 }
 
@@ -48,8 +48,8 @@ fn csv_inputs() {
     replay("csv", |b| {
         let text = String::from_utf8_lossy(b);
         let source = Path::new("fuzz.csv");
-        let a = brick::nn::data::parse_csv::<f32>(&text, "y", source).is_ok();
-        let b = brick::nn::data::parse_csv::<f64>(&text, "species", source).is_ok();
+        let a = brick::data::parse_csv::<f32>(&text, "y", source).is_ok();
+        let b = brick::data::parse_csv::<f64>(&text, "species", source).is_ok();
         a || b
     });
 }

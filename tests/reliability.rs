@@ -159,25 +159,25 @@ fn scenario(n: usize) -> String {
             "\"Conv3D\"",
             1,
         ))),
-        24 => err(brick::nn::data::parse_csv::<f32>(
+        24 => err(brick::data::parse_csv::<f32>(
             "a,b,y\n1,2,0\n3,4\n",
             "y",
             "table.csv".as_ref(),
         )),
-        25 => err(brick::nn::data::parse_csv::<f32>(
+        25 => err(brick::data::parse_csv::<f32>(
             "a,b,y\n1,2,0\n3,four,1\n",
             "y",
             "table.csv".as_ref(),
         )),
-        26 => err(brick::nn::data::parse_idx(
+        26 => err(brick::data::parse_idx(
             &[1, 2, 0x08, 1, 0, 0, 0, 1, 7][..],
             "x.idx".as_ref(),
         )),
-        27 => err(brick::nn::data::parse_idx(
+        27 => err(brick::data::parse_idx(
             &[0, 0, 0x08, 0][..],
             "x.idx".as_ref(),
         )),
-        28 => err(brick::nn::data::parse_idx(
+        28 => err(brick::data::parse_idx(
             &[0, 0, 0x08, 1, 0, 0, 0, 5, 1, 2][..],
             "x.idx".as_ref(),
         )),

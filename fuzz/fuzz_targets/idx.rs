@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = brick::nn::data::decode_idx(data, std::path::Path::new("fuzz.idx"));
+    let _ = brick::data::decode_idx(data, std::path::Path::new("fuzz.idx"));
 });

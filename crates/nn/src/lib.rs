@@ -31,7 +31,6 @@
 //! `Sequential`: see `autograd`'s crate docs.
 
 mod config;
-pub mod data;
 mod erased;
 mod error;
 

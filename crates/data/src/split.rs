@@ -8,17 +8,17 @@ use rand::seq::SliceRandom;
 use tensor::random::{StdRng, seeded};
 use tensor::{Element, Tensor};
 
-use crate::{Error, Result};
+use crate::error::{DataError, Result};
 
 /// One-hot rows for class indices (Keras' `to_categorical`): row `i` has a one in column
 /// `labels[i]` and zeros elsewhere, the target a categorical cross-entropy loss expects.
 /// `num_classes` `None` means the largest label plus one.
 ///
 /// # Errors
-/// [`Error::InvalidData`] for a label `>= num_classes`.
+/// [`DataError::InvalidData`] for a label `>= num_classes`.
 ///
 /// ```
-/// use nn::data::to_categorical;
+/// use data::to_categorical;
 /// let y = to_categorical::<f32>(&[2, 0, 1], None).unwrap();
 /// assert_eq!(y.shape(), &[3, 3]);
 /// assert_eq!(y.to_vec(), vec![0., 0., 1., 1., 0., 0., 0., 1., 0.]);
@@ -32,7 +32,7 @@ pub fn to_categorical<T: Element>(
         Some(n) => n,
         None => match labels.iter().max() {
             Some(&max) => max.checked_add(1).ok_or_else(|| {
-                Error::data(
+                DataError::data(
                     "to_categorical",
                     format!("label {max} is too large for a class index"),
                 )
@@ -41,7 +41,7 @@ pub fn to_categorical<T: Element>(
         },
     };
     if let Some((i, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= num_classes) {
-        return Err(Error::data(
+        return Err(DataError::data(
             "to_categorical",
             format!(
                 "label {label} at position {i} is out of range for {num_classes} classes \
@@ -63,11 +63,11 @@ pub fn to_categorical<T: Element>(
 /// proportional share. A class with a single row ends up on one side only.
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] if `test_fraction` is not in `(0, 1)` or rounds to no test row or
-/// no training row; [`Error::InvalidData`] if `stratify` does not have `n` labels.
+/// [`DataError::InvalidConfig`] if `test_fraction` is not in `(0, 1)` or rounds to no test row or
+/// no training row; [`DataError::InvalidData`] if `stratify` does not have `n` labels.
 ///
 /// ```
-/// use nn::data::{read_csv, train_test_split};
+/// use data::{read_csv, train_test_split};
 /// let iris = read_csv::<f32>(
 ///     concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/iris.csv"),
 ///     "species",
@@ -89,14 +89,14 @@ pub fn train_test_split(
 ) -> Result<(Vec<usize>, Vec<usize>)> {
     const CONTEXT: &str = "train_test_split";
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
-        return Err(Error::config(
+        return Err(DataError::config(
             CONTEXT,
             format!("test_fraction must be in (0, 1), got {test_fraction}"),
         ));
     }
     let n_test = (n as f64 * test_fraction).round() as usize;
     if n_test == 0 || n_test >= n {
-        return Err(Error::config(
+        return Err(DataError::config(
             CONTEXT,
             format!(
                 "test_fraction {test_fraction} of {n} rows gives {n_test} test rows and {} \
@@ -115,7 +115,7 @@ pub fn train_test_split(
         }
         Some(labels) => {
             if labels.len() != n {
-                return Err(Error::data(
+                return Err(DataError::data(
                     CONTEXT,
                     format!(
                         "stratify has {} labels, expected one per row ({n})",
@@ -213,11 +213,11 @@ fn apportion(counts: &[usize], total: usize) -> Vec<usize> {
 /// test folds.
 ///
 /// # Errors
-/// [`Error::InvalidData`] if `labels` is empty; [`Error::InvalidConfig`] if `k < 2` or
+/// [`DataError::InvalidData`] if `labels` is empty; [`DataError::InvalidConfig`] if `k < 2` or
 /// `k > labels.len()`.
 ///
 /// ```
-/// use nn::data::stratified_k_fold;
+/// use data::stratified_k_fold;
 /// let labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
 /// let folds = stratified_k_fold(&labels, 2, 7).unwrap();
 /// assert_eq!(folds.len(), 2);
@@ -234,13 +234,13 @@ pub fn stratified_k_fold(
     const CONTEXT: &str = "stratified_k_fold";
     let n = labels.len();
     if n == 0 {
-        return Err(Error::data(
+        return Err(DataError::data(
             CONTEXT,
             "labels is empty; expected at least k labels",
         ));
     }
     if k < 2 || k > n {
-        return Err(Error::config(
+        return Err(DataError::config(
             CONTEXT,
             format!("k must be at least 2 and at most the number of rows ({n}), got {k}"),
         ));
@@ -376,7 +376,7 @@ mod tests {
     fn split_rejects_bad_arguments() {
         for f in [0.0, 1.0, -0.5, 1.5, f64::NAN, f64::INFINITY] {
             let e = train_test_split(10, f, 0, None).unwrap_err();
-            assert!(matches!(e, Error::InvalidConfig { .. }));
+            assert!(matches!(e, DataError::InvalidConfig { .. }));
             assert_eq!(
                 e.to_string(),
                 format!("train_test_split: test_fraction must be in (0, 1), got {f}")

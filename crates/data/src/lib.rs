@@ -1,4 +1,6 @@
-//! Data utilities: loading the bundled data sets (and files of the same formats), splitting
+//! # data
+//!
+//! brick's data utilities, apart from its layers: loading the bundled data sets (and files of the same formats), splitting
 //! them into training and test rows, one-hot targets, and feature standardization.
 //!
 //! - [`read_csv`] / [`parse_csv`]: a numeric CSV table with one label column, as
@@ -12,11 +14,11 @@
 //! - [`StandardScaler`]: z-scores fitted on the training rows.
 //!
 //! Nothing here panics on bad input: every problem with a file or an argument is an
-//! [`Error`](crate::Error) saying what was expected and what came, with the file and line
+//! [`DataError`] saying what was expected and what came, with the file and line
 //! where there is one.
 //!
 //! ```
-//! use nn::data::{StandardScaler, read_csv, stratified_k_fold, to_categorical, train_test_split};
+//! use data::{StandardScaler, read_csv, stratified_k_fold, to_categorical, train_test_split};
 //!
 //! let iris = read_csv::<f32>(
 //!     concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/iris.csv"),
@@ -38,12 +40,16 @@
 //! assert!(folds.iter().all(|(_, test)| test.len() == 30));
 //! ```
 
+#![deny(missing_docs)]
+
 mod csv;
+mod error;
 mod idx;
 mod scale;
 mod split;
 
 pub use csv::{CsvData, parse_csv, read_csv};
+pub use error::{DataError, Result};
 pub use idx::{
     Idx, MAX_IDX_BYTES, decode_idx, load_mnist_images, load_mnist_labels, parse_idx, read_idx,
 };

@@ -2,7 +2,7 @@
 
 use tensor::{Element, Tensor};
 
-use crate::{Error, Result};
+use crate::error::{DataError, Result};
 
 /// Standardization (z-score) fitted on training data and applied to any data, as
 /// scikit-learn's `StandardScaler`: each column has its mean subtracted and is divided by its
@@ -13,7 +13,7 @@ use crate::{Error, Result};
 /// that nothing about the test data leaks into training.
 ///
 /// ```
-/// use nn::data::{StandardScaler, read_csv, train_test_split};
+/// use data::{StandardScaler, read_csv, train_test_split};
 /// let d = read_csv::<f32>(
 ///     concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/diabetes.csv"),
 ///     "progression",
@@ -41,12 +41,12 @@ impl<T: Element> StandardScaler<T> {
     /// cancellation.
     ///
     /// # Errors
-    /// [`Error::InvalidData`] if `x` is not 2-D, has no rows, or holds a NaN or infinity.
+    /// [`DataError::InvalidData`] if `x` is not 2-D, has no rows, or holds a NaN or infinity.
     pub fn fit(x: &Tensor<T>) -> Result<Self> {
         const CONTEXT: &str = "StandardScaler::fit";
         let (rows, cols) = matrix_dims(x, CONTEXT)?;
         if rows == 0 {
-            return Err(Error::data(
+            return Err(DataError::data(
                 CONTEXT,
                 format!("x has shape {:?}; expected at least one row", x.shape()),
             ));
@@ -56,7 +56,7 @@ impl<T: Element> StandardScaler<T> {
             .as_slice()
             .expect("to_contiguous gives a row-major layout");
         if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::data(
+            return Err(DataError::data(
                 CONTEXT,
                 format!(
                     "x[{}, {}] is {}; expected finite values",
@@ -113,7 +113,7 @@ impl<T: Element> StandardScaler<T> {
     /// `(x - mean) / scale`, column by column.
     ///
     /// # Errors
-    /// [`Error::InvalidData`] if `x` is not 2-D or its column count differs from the fitted
+    /// [`DataError::InvalidData`] if `x` is not 2-D or its column count differs from the fitted
     /// one.
     pub fn transform(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         self.apply(x, "StandardScaler::transform", |v, m, s| (v - m) / s)
@@ -152,7 +152,7 @@ impl<T: Element> StandardScaler<T> {
     ) -> Result<Tensor<T>> {
         let (rows, cols) = matrix_dims(x, context)?;
         if cols != self.num_features() {
-            return Err(Error::data(
+            return Err(DataError::data(
                 context,
                 format!(
                     "x has {cols} columns (shape {:?}), but the scaler was fitted on {}",
@@ -193,7 +193,7 @@ impl<T: Element> StandardScaler<T> {
 fn matrix_dims<T: Element>(x: &Tensor<T>, context: &str) -> Result<(usize, usize)> {
     match *x.shape() {
         [rows, cols] => Ok((rows, cols)),
-        ref shape => Err(Error::data(
+        ref shape => Err(DataError::data(
             context,
             format!("expected a 2-D tensor [rows, columns], got shape {shape:?}"),
         )),
@@ -203,7 +203,7 @@ fn matrix_dims<T: Element>(x: &Tensor<T>, context: &str) -> Result<(usize, usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{read_csv, train_test_split};
+    use crate::{read_csv, train_test_split};
     use proptest::prelude::*;
     use std::path::Path;
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use tensor::{Element, Tensor};
 
-use crate::{Error, Result};
+use crate::error::{DataError, Result};
 
 /// The largest IDX body (number of elements, which are bytes) accepted: 2 GiB.
 ///
@@ -64,12 +64,12 @@ struct Header {
 /// magic `0x1f 0x8b`), so that the files as downloaded and as unpacked both work.
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read; [`Error::Format`] for a corrupt gzip stream, a
+/// [`DataError::Io`] if the file cannot be read; [`DataError::Format`] for a corrupt gzip stream, a
 /// header that is not IDX of unsigned bytes, or a body whose length is not what the
 /// dimensions say (or more than [`MAX_IDX_BYTES`]).
 ///
 /// ```
-/// use nn::data::read_idx;
+/// use data::read_idx;
 /// let labels = read_idx(concat!(
 ///     env!("CARGO_MANIFEST_DIR"),
 ///     "/../../data/mnist-10k-labels-idx1-ubyte.gz"
@@ -81,7 +81,7 @@ struct Header {
 /// ```
 pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx> {
     let path = path.as_ref();
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     decode_idx(&raw, path)
 }
 
@@ -90,7 +90,7 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx> {
 /// memory, and for fuzzing.
 ///
 /// # Errors
-/// [`Error::Format`] as for [`read_idx`].
+/// [`DataError::Format`] as for [`read_idx`].
 pub fn decode_idx(bytes: &[u8], source: &Path) -> Result<Idx> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         read_gzipped(bytes, source)
@@ -104,11 +104,11 @@ pub fn decode_idx(bytes: &[u8], source: &Path) -> Result<Idx> {
 /// the entry point for tests and fuzzing.
 ///
 /// # Errors
-/// [`Error::Format`] as for [`read_idx`].
+/// [`DataError::Format`] as for [`read_idx`].
 ///
 /// ```
 /// use std::path::Path;
-/// use nn::data::parse_idx;
+/// use data::parse_idx;
 /// // Two labels: magic 0x00000801, one dimension of 2, then the bytes 7 and 3.
 /// let bytes = [0, 0, 8, 1, 0, 0, 0, 2, 7, 3];
 /// let idx = parse_idx(&bytes, Path::new("labels.idx")).unwrap();
@@ -136,7 +136,7 @@ pub fn parse_idx(bytes: &[u8], source: &Path) -> Result<Idx> {
 /// Decompresses a gzip-compressed IDX file, reading only as much as the header says.
 fn read_gzipped(raw: &[u8], source: &Path) -> Result<Idx> {
     let gzip_error = |e: io::Error| {
-        Error::format(
+        DataError::format(
             source,
             None,
             format!("corrupt or truncated gzip stream: {e}"),
@@ -187,7 +187,7 @@ fn read_gzipped(raw: &[u8], source: &Path) -> Result<Idx> {
 
 /// Checks the magic and dimensions at the start of `bytes` (which may hold just the header).
 fn parse_header(bytes: &[u8], source: &Path) -> Result<Header> {
-    let err = |message: String| Error::format(source, None, message);
+    let err = |message: String| DataError::format(source, None, message);
     if bytes.len() < 4 {
         return Err(err(format!(
             "file is {} bytes long, too short for an IDX header (expected at least 4 bytes of \
@@ -253,8 +253,8 @@ fn parse_header(bytes: &[u8], source: &Path) -> Result<Header> {
     })
 }
 
-fn body_length_error(source: &Path, header: &Header, got: &str) -> Error {
-    Error::format(
+fn body_length_error(source: &Path, header: &Header, got: &str) -> DataError {
+    DataError::format(
         source,
         None,
         format!(
@@ -269,10 +269,10 @@ fn body_length_error(source: &Path, header: &Header, got: &str) -> Error {
 /// dense network expects.
 ///
 /// # Errors
-/// As [`read_idx`], and [`Error::Format`] for an IDX file that does not have 3 dimensions.
+/// As [`read_idx`], and [`DataError::Format`] for an IDX file that does not have 3 dimensions.
 ///
 /// ```
-/// use nn::data::load_mnist_images;
+/// use data::load_mnist_images;
 /// let x = load_mnist_images::<f32>(concat!(
 ///     env!("CARGO_MANIFEST_DIR"),
 ///     "/../../data/mnist-10k-images-idx3-ubyte.gz"
@@ -299,10 +299,10 @@ pub fn load_mnist_images<T: Element>(path: impl AsRef<Path>) -> Result<Tensor<T>
 /// Reads an IDX labels file (magic `0x00000801`: count) into one class index per item.
 ///
 /// # Errors
-/// As [`read_idx`], and [`Error::Format`] for an IDX file that does not have 1 dimension.
+/// As [`read_idx`], and [`DataError::Format`] for an IDX file that does not have 1 dimension.
 ///
 /// ```
-/// use nn::data::load_mnist_labels;
+/// use data::load_mnist_labels;
 /// let y = load_mnist_labels(concat!(
 ///     env!("CARGO_MANIFEST_DIR"),
 ///     "/../../data/mnist-10k-labels-idx1-ubyte.gz"
@@ -320,8 +320,8 @@ pub fn load_mnist_labels(path: impl AsRef<Path>) -> Result<Vec<usize>> {
     Ok(idx.data.into_iter().map(usize::from).collect())
 }
 
-fn wrong_kind(path: &Path, kind: &str, ndims: usize, idx: &Idx) -> Error {
-    Error::format(
+fn wrong_kind(path: &Path, kind: &str, ndims: usize, idx: &Idx) -> DataError {
+    DataError::format(
         path,
         None,
         format!(
@@ -567,7 +567,7 @@ mod tests {
         gz[n - 8] ^= 0xff;
         let file = TempFile::new("bad-crc.gz", &gz);
         let e = read_idx(&file.0).unwrap_err();
-        assert!(matches!(e, Error::Format { .. }), "{e:?}");
+        assert!(matches!(e, DataError::Format { .. }), "{e:?}");
         assert!(
             e.to_string().contains("corrupt or truncated gzip stream"),
             "{e}"
@@ -577,7 +577,7 @@ mod tests {
         let gz = gzip(&encode(&[100], &[7; 100]));
         let file = TempFile::new("truncated.gz", &gz[..gz.len() / 2]);
         let e = read_idx(&file.0).unwrap_err();
-        assert!(matches!(e, Error::Format { .. }), "{e:?}");
+        assert!(matches!(e, DataError::Format { .. }), "{e:?}");
 
         // Gzip magic then garbage.
         let file = TempFile::new(
@@ -585,7 +585,7 @@ mod tests {
             &[0x1f, 0x8b, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
         );
         let e = read_idx(&file.0).unwrap_err();
-        assert!(matches!(e, Error::Format { .. }), "{e:?}");
+        assert!(matches!(e, DataError::Format { .. }), "{e:?}");
     }
 
     #[test]
@@ -611,7 +611,7 @@ mod tests {
             "{e}"
         );
         let e = read_idx("/nonexistent/brick/x.idx").unwrap_err();
-        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert!(matches!(e, DataError::Io { .. }), "{e:?}");
     }
 
     proptest! {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use tensor::{Element, Tensor};
 
-use crate::{Error, Result};
+use crate::error::{DataError, Result};
 
 /// A CSV table split into a numeric feature matrix and a column of raw labels: what
 /// [`read_csv`] returns, ready for [`class_labels`](Self::class_labels) (classification) or
@@ -34,13 +34,13 @@ pub struct CsvData<T: Element = f32> {
 /// The file is read whole into memory and parsed by [`parse_csv`].
 ///
 /// # Errors
-/// [`Error::Io`] if the file cannot be read; [`Error::Format`] (with the line number where one
+/// [`DataError::Io`] if the file cannot be read; [`DataError::Format`] (with the line number where one
 /// applies) for text that is not UTF-8, an empty file, a label column that is not in the
 /// header, duplicate or empty column names, a row with the wrong number of cells, a feature
 /// cell that is not a finite number, or a file with no data rows.
 ///
 /// ```
-/// use nn::data::read_csv;
+/// use data::read_csv;
 /// let iris = read_csv::<f32>(
 ///     concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/iris.csv"),
 ///     "species",
@@ -62,7 +62,7 @@ pub struct CsvData<T: Element = f32> {
 /// ```
 pub fn read_csv<T: Element>(path: impl AsRef<Path>, label_column: &str) -> Result<CsvData<T>> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -72,7 +72,7 @@ pub fn read_csv<T: Element>(path: impl AsRef<Path>, label_column: &str) -> Resul
                 .filter(|&&b| b == b'\n')
                 .count()
                 + 1;
-            return Err(Error::format(
+            return Err(DataError::format(
                 path,
                 Some(line),
                 format!(
@@ -93,7 +93,7 @@ pub fn read_csv<T: Element>(path: impl AsRef<Path>, label_column: &str) -> Resul
 ///
 /// ```
 /// use std::path::Path;
-/// use nn::data::parse_csv;
+/// use data::parse_csv;
 /// let text = "x1,x2,y\n1,2,a\n3,4.5,b\n";
 /// let data = parse_csv::<f64>(text, "y", Path::new("inline.csv")).unwrap();
 /// assert_eq!(data.features.to_vec(), vec![1.0, 2.0, 3.0, 4.5]);
@@ -114,7 +114,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
         lines.pop();
     }
     let Some((&(header_line, header), rows)) = lines.split_first() else {
-        return Err(Error::format(
+        return Err(DataError::format(
             source,
             None,
             "empty file: expected a header line with the column names",
@@ -125,7 +125,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (col, &name) in names.iter().enumerate() {
         if name.is_empty() {
-            return Err(Error::format(
+            return Err(DataError::format(
                 source,
                 Some(header_line),
                 format!(
@@ -136,7 +136,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
             ));
         }
         if let Some(first) = seen.insert(name, col) {
-            return Err(Error::format(
+            return Err(DataError::format(
                 source,
                 Some(header_line),
                 format!(
@@ -149,7 +149,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
         }
     }
     let Some(label_col) = names.iter().position(|&n| n == label_column) else {
-        return Err(Error::format(
+        return Err(DataError::format(
             source,
             Some(header_line),
             format!(
@@ -159,7 +159,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
         ));
     };
     if names.len() < 2 {
-        return Err(Error::format(
+        return Err(DataError::format(
             source,
             Some(header_line),
             format!(
@@ -169,7 +169,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
         ));
     }
     if rows.is_empty() {
-        return Err(Error::format(
+        return Err(DataError::format(
             source,
             Some(header_line),
             "no data rows after the header; expected at least one",
@@ -181,7 +181,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
     let mut labels = Vec::with_capacity(rows.len());
     for &(line_no, line) in rows {
         if line.trim().is_empty() {
-            return Err(Error::format(
+            return Err(DataError::format(
                 source,
                 Some(line_no),
                 "empty line between data rows; expected a row of cells (only trailing empty \
@@ -190,7 +190,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
         }
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != names.len() {
-            return Err(Error::format(
+            return Err(DataError::format(
                 source,
                 Some(line_no),
                 format!(
@@ -203,7 +203,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
         for (col, &cell) in cells.iter().enumerate() {
             if col == label_col {
                 if cell.is_empty() {
-                    return Err(Error::format(
+                    return Err(DataError::format(
                         source,
                         Some(line_no),
                         format!("label column '{label_column}' is empty; expected a label"),
@@ -232,7 +232,7 @@ pub fn parse_csv<T: Element>(text: &str, label_column: &str, source: &Path) -> R
 
 /// One feature cell as a finite number of type `T`, or an error naming the column and cell.
 fn parse_feature<T: Element>(cell: &str, column: &str, line: usize, source: &Path) -> Result<T> {
-    let err = |message: String| Error::format(source, Some(line), message);
+    let err = |message: String| DataError::format(source, Some(line), message);
     if cell.is_empty() {
         return Err(err(format!(
             "column '{column}': empty cell, expected a number"
@@ -272,7 +272,7 @@ impl<T: Element> CsvData<T> {
     ///
     /// ```
     /// use std::path::Path;
-    /// use nn::data::parse_csv;
+    /// use data::parse_csv;
     /// let data = parse_csv::<f32>("x,y\n1,b\n2,a\n3,b\n", "y", Path::new("t.csv")).unwrap();
     /// let (classes, y) = data.class_labels();
     /// assert_eq!(classes, ["a", "b"]);
@@ -308,11 +308,11 @@ impl<T: Element> CsvData<T> {
     /// as `0`/`1`).
     ///
     /// # Errors
-    /// [`Error::InvalidData`] naming the row, its line in the file and the cell, for a label
+    /// [`DataError::InvalidData`] naming the row, its line in the file and the cell, for a label
     /// that is not a finite number.
     ///
     /// ```
-    /// use nn::data::read_csv;
+    /// use data::read_csv;
     /// let diabetes = read_csv::<f32>(
     ///     concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/diabetes.csv"),
     ///     "progression",
@@ -329,7 +329,7 @@ impl<T: Element> CsvData<T> {
             .map(|(row, cell)| {
                 let context = || format!("label column '{}'", self.label_name);
                 let value: f64 = cell.parse().map_err(|_| {
-                    Error::data(
+                    DataError::data(
                         context(),
                         format!(
                             "row {row} (line {}): cannot parse '{cell}' as a number",
@@ -340,7 +340,7 @@ impl<T: Element> CsvData<T> {
                 if value.is_finite() {
                     Ok(value)
                 } else {
-                    Err(Error::data(
+                    Err(DataError::data(
                         context(),
                         format!(
                             "row {row} (line {}): '{cell}' is not a finite number; expected a \
@@ -548,7 +548,7 @@ mod tests {
     #[test]
     fn missing_file_and_invalid_utf8_are_errors() {
         let e = read_csv::<f32>("/nonexistent/brick/no.csv", "y").unwrap_err();
-        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert!(matches!(e, DataError::Io { .. }), "{e:?}");
         assert!(e.to_string().starts_with("/nonexistent/brick/no.csv: "));
 
         let path =
