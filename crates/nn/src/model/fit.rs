@@ -4,9 +4,9 @@
 use tensor::random::seeded;
 use tensor::{Element, Tensor};
 
-use crate::callbacks::Callback;
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
+use crate::model::callback::Callback;
 use crate::model::progress::Progress;
 use crate::model::{History, Logs, Sequential, check_batch_size};
 

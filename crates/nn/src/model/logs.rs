@@ -210,37 +210,6 @@ impl History {
     pub fn save_csv(&self, path: impl AsRef<Path>) -> Result<()> {
         write_atomic(path, self.to_csv().as_bytes())
     }
-
-    /// The history as a standalone SVG line chart, to open in a browser: one panel per
-    /// quantity (the loss, then each metric), stacked, each plotting the training series
-    /// (solid, with markers) and its `val_` series (dashed) against the epoch, with
-    /// gridlines at round values, a legend and axis labels. NaN and infinite values are
-    /// left out, breaking the line; an empty history gives a chart that says "no epochs".
-    ///
-    /// ```
-    /// let mut h = nn::History::default();
-    /// let mut logs = nn::Logs::default();
-    /// for (epoch, loss) in [0.9, 0.5, 0.3].into_iter().enumerate() {
-    ///     logs.insert("loss", loss);
-    ///     logs.insert("val_loss", loss + 0.1);
-    ///     h.push(epoch, &logs);
-    /// }
-    /// let svg = h.to_svg();
-    /// assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    /// assert_eq!(svg.matches("<path").count(), 2); // loss and val_loss
-    /// ```
-    pub fn to_svg(&self) -> String {
-        super::plot::history_svg(self)
-    }
-
-    /// Writes [`to_svg`](History::to_svg) to `path` (conventionally `*.svg`), atomically
-    /// (see [`write_atomic`]).
-    ///
-    /// # Errors
-    /// [`Error::Io`](crate::Error::Io) naming the path, if it cannot be written.
-    pub fn save_svg(&self, path: impl AsRef<Path>) -> Result<()> {
-        write_atomic(path, self.to_svg().as_bytes())
-    }
 }
 
 /// A CSV field: as is, or quoted (with quotes doubled) if it holds a comma, a quote or a

@@ -1,12 +1,14 @@
 //! The Keras-style [`Sequential`] model: stack layers, `compile`, `fit`, `evaluate`,
 //! `predict`.
 
+mod callback;
 mod fit;
 pub(crate) mod logs;
 mod plot;
 mod progress;
 mod summary;
 
+pub use callback::{CONTINUE, Callback, Flow, STOP};
 pub use fit::FitOptions;
 pub use logs::{History, Logs, format_metric};
 

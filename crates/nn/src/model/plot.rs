@@ -5,8 +5,11 @@
 //! without a plotting library.
 
 use std::fmt::{self, Write};
+use std::path::Path;
 
-use super::logs::{History, format_metric};
+use crate::error::Result;
+use crate::io::write_atomic;
+use crate::model::logs::{History, format_metric};
 
 /// Width of the whole chart, in pixels.
 const WIDTH: f64 = 760.0;
@@ -52,8 +55,43 @@ const VAL_DASH: &str = "6 4";
 /// The prefix that marks a validation key (`val_loss` is the validation `loss`).
 const VAL_PREFIX: &str = "val_";
 
+/// The chart, as [`History`] methods (here rather than beside `History`, so that the
+/// chart's module imports the history's and not the other way round).
+impl History {
+    /// The history as a standalone SVG line chart, to open in a browser: one panel per
+    /// quantity (the loss, then each metric), stacked, each plotting the training series
+    /// (solid, with markers) and its `val_` series (dashed) against the epoch, with
+    /// gridlines at round values, a legend and axis labels. NaN and infinite values are
+    /// left out, breaking the line; an empty history gives a chart that says "no epochs".
+    ///
+    /// ```
+    /// let mut h = nn::History::default();
+    /// let mut logs = nn::Logs::default();
+    /// for (epoch, loss) in [0.9, 0.5, 0.3].into_iter().enumerate() {
+    ///     logs.insert("loss", loss);
+    ///     logs.insert("val_loss", loss + 0.1);
+    ///     h.push(epoch, &logs);
+    /// }
+    /// let svg = h.to_svg();
+    /// assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    /// assert_eq!(svg.matches("<path").count(), 2); // loss and val_loss
+    /// ```
+    pub fn to_svg(&self) -> String {
+        history_svg(self)
+    }
+
+    /// Writes [`to_svg`](History::to_svg) to `path` (conventionally `*.svg`), atomically
+    /// (see [`write_atomic`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) naming the path, if it cannot be written.
+    pub fn save_svg(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_atomic(path, self.to_svg().as_bytes())
+    }
+}
+
 /// The chart of `history` as a standalone SVG document (see [`History::to_svg`]).
-pub(super) fn history_svg(history: &History) -> String {
+fn history_svg(history: &History) -> String {
     let panels = panels(history);
     let mut svg = Svg::default();
     let message = if history.is_empty() {
