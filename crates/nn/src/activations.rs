@@ -22,20 +22,28 @@ use crate::error::{Error, Result};
 pub enum Activation {
     /// The identity (Keras's default: no activation).
     Linear,
+    /// `max(x, 0)`.
     Relu,
+    /// `1 / (1 + e^-x)`, computed stably.
     Sigmoid,
+    /// The hyperbolic tangent.
     Tanh,
     /// Softmax over the last axis.
     Softmax,
+    /// `ln(1 + e^x)`, computed stably.
     Softplus,
+    /// `x / (1 + |x|)`.
     Softsign,
     /// `x` for `x > 0`, `alpha (e^x - 1)` below; Keras's default `alpha` is 1.
     Elu {
+        /// The scale of the negative part.
         alpha: f64,
     },
+    /// Scaled ELU with Keras's constants (`alpha` 1.6733, `scale` 1.0507).
     Selu,
     /// `x` for `x > 0`, `negative_slope * x` below; Keras's default slope is 0.2.
     LeakyRelu {
+        /// The slope below zero.
         negative_slope: f64,
     },
     /// The exact (erf) GELU, Keras's default.

@@ -21,32 +21,56 @@ pub enum Error {
     /// A name (activation, initializer, loss, metric, optimizer) that is not known; lists
     /// the valid ones.
     UnknownName {
+        /// What kind of thing was named (`"activation"`).
         kind: &'static str,
+        /// The name given.
         name: String,
+        /// The names that are known.
         valid: Vec<&'static str>,
     },
     /// Data or a value that does not have the shape or content that is needed.
-    InvalidData { context: String, message: String },
+    InvalidData {
+        /// What was being checked (`"fit: x"`).
+        context: String,
+        /// What was expected and what came.
+        message: String,
+    },
     /// A configuration value out of its range (batch_size 0, a negative learning rate, ...).
-    InvalidConfig { context: String, message: String },
+    InvalidConfig {
+        /// The setting (`"fit: batch_size"`).
+        context: String,
+        /// The valid range and the value given.
+        message: String,
+    },
     /// The model is used in a way its state does not allow yet (fit before compile, ...).
-    NotReady { message: String },
+    NotReady {
+        /// What to call first.
+        message: String,
+    },
     /// Reading or writing a file failed.
     Io {
+        /// The file.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
     /// A file was read but its content is not in the expected format.
     Format {
+        /// The file.
         path: PathBuf,
+        /// The line (from 1), where there is one.
         line: Option<usize>,
+        /// What was expected and what came.
         message: String,
     },
     /// [`TerminateOnNaN`](crate::callbacks::TerminateOnNaN) stopped training: the loss of
     /// batch `step` of epoch `epoch` (both from 0) was NaN or infinite.
     NonFiniteLoss {
+        /// The epoch, from 0.
         epoch: usize,
+        /// The batch within it, from 0.
         step: usize,
+        /// The loss that was not finite.
         loss: f64,
     },
 }

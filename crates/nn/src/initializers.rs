@@ -13,8 +13,11 @@ use crate::error::{Error, Result};
 /// Which fan a variance-scaling initializer divides by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
+    /// The number of inputs of each unit.
     FanIn,
+    /// The number of outputs of each input.
     FanOut,
+    /// The mean of the two.
     FanAvg,
 }
 
@@ -23,7 +26,9 @@ pub enum FanMode {
 pub enum ScalingDistribution {
     /// A normal truncated at two standard deviations, rescaled to keep the variance.
     TruncatedNormal,
+    /// A normal, not truncated.
     UntruncatedNormal,
+    /// A uniform on `[-limit, limit]` with the variance asked for.
     Uniform,
 }
 
@@ -39,37 +44,51 @@ pub enum ScalingDistribution {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Initializer {
+    /// All zeros (Keras's default bias).
     Zeros,
+    /// All ones.
     Ones,
+    /// Every element this value.
     Constant(f64),
     /// Uniform on `[minval, maxval)`; Keras's `uniform` is -0.05..0.05.
     RandomUniform {
+        /// The lower bound.
         minval: f64,
+        /// The upper bound (excluded).
         maxval: f64,
     },
     /// Keras's `normal` has mean 0, stddev 0.05.
     RandomNormal {
+        /// The mean.
         mean: f64,
+        /// The standard deviation.
         stddev: f64,
     },
     /// Normal with draws beyond two standard deviations redrawn; Keras's default stddev 0.05.
     TruncatedNormal {
+        /// The mean.
         mean: f64,
+        /// The standard deviation before truncation.
         stddev: f64,
     },
     /// The general form behind glorot, he and lecun: variance `scale / n` where `n` is the
     /// fan chosen by `mode`.
     VarianceScaling {
+        /// The variance's numerator (1 for glorot and lecun, 2 for he).
         scale: f64,
+        /// The fan the variance is divided by.
         mode: FanMode,
+        /// The distribution sampled.
         distribution: ScalingDistribution,
     },
     /// A (semi-)orthogonal matrix times `gain`, from the QR decomposition of a normal sample.
     Orthogonal {
+        /// The factor on the orthogonal matrix.
         gain: f64,
     },
     /// `gain` times the identity matrix (2-D only).
     Identity {
+        /// The factor on the identity.
         gain: f64,
     },
 }

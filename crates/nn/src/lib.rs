@@ -30,6 +30,8 @@
 //! training. For loops written by hand, the tape and the `optim` crate work without
 //! `Sequential`: see `autograd`'s crate docs.
 
+#![deny(missing_docs)]
+
 mod config;
 mod erased;
 mod error;

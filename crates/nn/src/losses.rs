@@ -40,7 +40,10 @@ pub enum Loss {
     /// Mean over the last axis of `|y_pred - y_true|`.
     MeanAbsoluteError,
     /// Quadratic for errors up to `delta` (Keras's default 1), linear beyond.
-    Huber { delta: f64 },
+    Huber {
+        /// Where the loss turns from quadratic to linear.
+        delta: f64,
+    },
     /// Mean over the last axis of `log(cosh(y_pred - y_true))`.
     LogCosh,
     /// Binary cross-entropy on probabilities (clipped) or, `from_logits`, on logits.

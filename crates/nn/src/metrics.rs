@@ -22,15 +22,24 @@ pub enum MetricKind {
     /// against several units), categorical otherwise.
     Accuracy,
     /// The fraction of outputs where `(y_pred > threshold) == y_true`.
-    BinaryAccuracy { threshold: f64 },
+    BinaryAccuracy {
+        /// Predictions above it count as 1.
+        threshold: f64,
+    },
     /// Whether `argmax(y_pred) == argmax(y_true)` (first index on ties).
     CategoricalAccuracy,
     /// Whether `argmax(y_pred) == y_true` for integer labels.
     SparseCategoricalAccuracy,
     /// Whether the true class is among the `k` highest predictions (ties count for it).
-    TopKCategoricalAccuracy { k: usize },
+    TopKCategoricalAccuracy {
+        /// How many of the highest predictions count.
+        k: usize,
+    },
     /// [`TopKCategoricalAccuracy`](MetricKind::TopKCategoricalAccuracy) for integer labels.
-    SparseTopKCategoricalAccuracy { k: usize },
+    SparseTopKCategoricalAccuracy {
+        /// How many of the highest predictions count.
+        k: usize,
+    },
     /// Mean over the last axis of `(y_pred - y_true)^2`.
     MeanSquaredError,
     /// Mean over the last axis of `|y_pred - y_true|`.
@@ -159,7 +168,9 @@ pub(crate) fn registered_metric<T: Element>(
 /// wrote it (`"acc"` stays `"acc"`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metric {
+    /// The name logs and the history show.
     pub name: String,
+    /// What it computes.
     pub kind: MetricKind,
 }
 

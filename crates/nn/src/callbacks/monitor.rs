@@ -13,7 +13,9 @@ pub enum Mode {
     /// (accuracies up, mean squared and absolute errors down); any other key is an error
     /// asking for `Min` or `Max`.
     Auto,
+    /// Smaller is better (a loss, an error).
     Min,
+    /// Larger is better (an accuracy).
     Max,
 }
 
