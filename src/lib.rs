@@ -20,6 +20,8 @@
 //! assert_eq!(grads[w].to_vec(), vec![36.0]); // 2 w x^2
 //! ```
 
+#![deny(missing_docs)]
+
 pub use autograd;
 pub use data;
 pub use nn;
