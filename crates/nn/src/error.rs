@@ -121,6 +121,33 @@ impl std::error::Error for Error {
     }
 }
 
+/// A data-loading error as `nn`'s, variant for variant (same message), so that code
+/// returning [`Result`] can read its data with `?`.
+impl From<data::DataError> for Error {
+    fn from(e: data::DataError) -> Self {
+        use data::DataError as D;
+        match e {
+            D::Tensor(e) => Error::Tensor(e),
+            D::InvalidData { context, message } => Error::InvalidData { context, message },
+            D::InvalidConfig { context, message } => Error::InvalidConfig { context, message },
+            D::Io { path, source } => Error::Io { path, source },
+            D::Format {
+                path,
+                line,
+                message,
+            } => Error::Format {
+                path,
+                line,
+                message,
+            },
+            other => Error::InvalidData {
+                context: "data".into(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<TensorError> for Error {
     fn from(e: TensorError) -> Self {
         Error::Tensor(e)
@@ -169,5 +196,26 @@ impl Error {
             line,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_error_reads_with_question_mark_as_the_same_nn_error() {
+        fn load() -> Result<()> {
+            data::read_csv::<f32>("/nonexistent/brick.csv", "y")?;
+            Ok(())
+        }
+        let e = load().unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert!(e.to_string().starts_with("/nonexistent/brick.csv: "), "{e}");
+        let bad = data::to_categorical::<f32>(&[3], Some(2)).unwrap_err();
+        let message = bad.to_string();
+        let e = Error::from(bad);
+        assert!(matches!(e, Error::InvalidData { .. }), "{e:?}");
+        assert_eq!(e.to_string(), message);
     }
 }
