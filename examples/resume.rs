@@ -67,6 +67,22 @@ pub fn run(dir: &Path, epochs: usize, hidden: usize) -> Result<usize, Box<dyn st
     Ok(epochs - start.min(epochs))
 }
 
+/// What a run prints: the epochs it trained and where the weights are, or, when the
+/// directory already held a finished run, that nothing was left to do and what to change.
+pub fn report(dir: &Path, trained: usize, epochs: usize) -> String {
+    if trained == 0 {
+        return format!(
+            "already done: {} holds a finished run of {epochs} epochs, so nothing was trained; \
+             give a larger --epochs to train on, or a new --dir to start again",
+            dir.display()
+        );
+    }
+    format!(
+        "trained {trained} epochs (of {epochs}); final weights in {}",
+        final_path(dir).display()
+    )
+}
+
 fn main() -> std::process::ExitCode {
     brick::run_main(try_main)
 }
@@ -82,17 +98,6 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs: usize = brick::flag(&args, "--epochs")?.unwrap_or(60);
     let hidden: usize = brick::flag(&args, "--hidden")?.unwrap_or(16);
     let trained = run(&dir, epochs, hidden)?;
-    if trained == 0 {
-        println!(
-            "already done: {} holds a finished run of {epochs} epochs, so nothing was trained; \
-             give a larger --epochs to train on, or a new --dir to start again",
-            dir.display()
-        );
-        return Ok(());
-    }
-    println!(
-        "trained {trained} epochs (of {epochs}); final weights in {}",
-        final_path(&dir).display()
-    );
+    println!("{}", report(&dir, trained, epochs));
     Ok(())
 }

@@ -163,6 +163,13 @@ fn killed_runs_resume_to_the_weights_of_an_uninterrupted_run() {
 fn a_finished_run_restarted_trains_nothing_more() {
     let dir = scratch("again");
     assert_eq!(resume::run(&dir, 3, 8).unwrap(), 3);
+    assert!(resume::report(&dir, 3, 3).starts_with("trained 3 epochs (of 3)"));
     assert_eq!(resume::run(&dir, 3, 8).unwrap(), 0);
+    // The second run says the directory was already done, rather than "trained 0 epochs".
+    let said = resume::report(&dir, 0, 3);
+    assert!(
+        said.starts_with("already done:") && said.contains("--epochs"),
+        "{said}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
