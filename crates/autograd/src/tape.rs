@@ -1057,10 +1057,16 @@ impl<T: Element> Gradients<T> {
     /// # Panics
     /// If a variable belongs to another tape (see [`get`](Gradients::get)).
     pub fn take_all<const N: usize>(&mut self, vars: [Var<'_, T>; N]) -> Result<[Tensor<T>; N]> {
-        if let Some(i) = vars.iter().position(|&v| self.get(v).is_none()) {
+        // Read first (a clone shares the storage), then clear: a variable given twice gets
+        // its gradient twice, and on an error nothing is taken.
+        let grads = vars.map(|v| self.get(v).cloned());
+        if let Some(i) = grads.iter().position(Option::is_none) {
             return Err(no_gradient(format!("parameter {i} (Var#{})", vars[i].id)));
         }
-        Ok(vars.map(|v| self.take(v).expect("checked above")))
+        for v in vars {
+            self.take(v);
+        }
+        Ok(grads.map(|g| g.expect("checked above")))
     }
 
     /// Moves the gradients of named parameters out ([`Tape::params_named`]), as a map by
@@ -1075,17 +1081,18 @@ impl<T: Element> Gradients<T> {
         &mut self,
         vars: &std::collections::BTreeMap<String, Var<'_, T>>,
     ) -> Result<std::collections::BTreeMap<String, Tensor<T>>> {
-        if let Some(name) = vars
-            .iter()
-            .find(|(_, v)| self.get(**v).is_none())
-            .map(|(n, _)| n)
-        {
-            return Err(no_gradient(format!("the parameter '{name}'")));
+        let mut grads = std::collections::BTreeMap::new();
+        for (name, &v) in vars {
+            let g = self.get(v).cloned();
+            grads.insert(
+                name.clone(),
+                g.ok_or_else(|| no_gradient(format!("the parameter '{name}'")))?,
+            );
         }
-        Ok(vars
-            .iter()
-            .map(|(name, &v)| (name.clone(), self.take(v).expect("checked above")))
-            .collect())
+        for &v in vars.values() {
+            self.take(v);
+        }
+        Ok(grads)
     }
 }
 
@@ -1150,6 +1157,16 @@ mod tests {
         assert_eq!((ga.to_vec(), gb.to_vec()), (vec![3.0], vec![2.0]));
         let g = grads.take_named(&named).unwrap();
         assert_eq!((g["a"].to_vec(), g["b"].to_vec()), (vec![30.0], vec![20.0]));
+        // One variable given twice (or under two names) gets its gradient twice.
+        let tape2 = Tape::new();
+        let v = tape2.param(&a);
+        let both = std::collections::BTreeMap::from([("x".to_string(), v), ("y".to_string(), v)]);
+        let mut g2 = (v * v).sum_all().backward().unwrap();
+        let [d1, d2] = g2.take_all([v, v]).unwrap();
+        assert_eq!((d1.to_vec(), d2.to_vec()), (vec![4.0], vec![4.0]));
+        let mut g3 = (v * v).sum_all().backward().unwrap();
+        let named2 = g3.take_named(&both).unwrap();
+        assert_eq!(named2["x"].to_vec(), named2["y"].to_vec());
         // Taken once: a second take names the parameter.
         let e = grads.take_named(&named).unwrap_err().to_string();
         assert!(e.contains("'a' has no gradient"), "{e}");

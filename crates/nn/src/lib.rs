@@ -36,6 +36,7 @@ mod config;
 mod erased;
 mod error;
 
+pub use erased::CustomComponent;
 pub use error::{Error, Result};
 pub mod activations;
 pub mod callbacks;

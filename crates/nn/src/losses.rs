@@ -4,18 +4,16 @@
 //! layer's input (`log_sigmoid`/`log_softmax` clamped to the same bounds), which gives
 //! Keras's numbers without ever taking the log of a rounded-off probability.
 
-use std::any::TypeId;
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock};
 
 use autograd::{Tape, Var};
 use serde_json::{Map, Value};
 use tensor::{Element, Tensor, cst};
 
 use crate::activations::Activation;
-use crate::erased::ForElement;
+use crate::erased::{CustomComponent, Registry, register, registered};
 use crate::error::{Error, Result};
 
 /// Keras's fuzz factor for clipping probabilities (`keras.backend.epsilon()`).
@@ -53,7 +51,7 @@ pub enum Loss {
     /// Cross-entropy against integer class labels (shape `[n]` or `[n, 1]`).
     SparseCategoricalCrossentropy(SparseCategoricalCrossentropy),
     /// A loss of your own ([`LossFunction`]), made with [`Loss::custom`].
-    Custom(CustomLoss),
+    Custom(CustomComponent),
 }
 
 /// A loss written outside brick (a focal loss, a physics residual): give it to `compile`
@@ -97,55 +95,10 @@ pub trait LossFunction<T: Element>: Send + Sync + 'static {
     }
 }
 
-/// A user's [`LossFunction`] inside a [`Loss`]: its name and config, and the function for
-/// the element type it was made for.
-#[derive(Clone)]
-pub struct CustomLoss {
-    name: String,
-    config: Map<String, Value>,
-    function: ForElement,
-}
-
-impl CustomLoss {
-    /// The loss's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The loss's settings, as saved.
-    pub fn config(&self) -> &Map<String, Value> {
-        &self.config
-    }
-
-    fn function<T: Element>(&self) -> Result<&Arc<dyn LossFunction<T>>> {
-        self.function
-            .get::<T, Arc<dyn LossFunction<T>>>(&format!("the loss '{}'", self.name))
-    }
-}
-
-impl fmt::Debug for CustomLoss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Custom({:?}, {:?})", self.name, self.config)
-    }
-}
-
-/// Two custom losses are the same when their names and configs are (a loaded model's is
-/// made anew by its factory).
-impl PartialEq for CustomLoss {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.config == other.config
-    }
-}
-
 /// Builds a registered loss from its saved config.
 pub type LossFactory = fn(&Map<String, Value>) -> Result<Loss>;
 
-type LossRegistry = HashMap<(TypeId, String), LossFactory>;
-
-fn loss_registry() -> &'static RwLock<LossRegistry> {
-    static REGISTRY: OnceLock<RwLock<LossRegistry>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+static LOSSES: Registry<LossFactory> = LazyLock::new(Default::default);
 
 /// Registers a loss of your own under `name` for models of element type `T`, so that a
 /// model saved with it loads again (Keras's `custom_objects`): `factory` makes it from the
@@ -161,10 +114,7 @@ pub fn register_loss<T: Element>(name: &str, factory: LossFactory) -> Result<()>
             format!("'{name}' is a built-in loss; give yours another name"),
         ));
     }
-    loss_registry()
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert((TypeId::of::<T>(), name.to_string()), factory);
+    register::<T, _>(&LOSSES, name, factory);
     Ok(())
 }
 
@@ -174,11 +124,7 @@ pub(crate) fn registered_loss<T: Element>(
     name: &str,
     config: &Map<String, Value>,
 ) -> Option<Result<Loss>> {
-    let factory = *loss_registry()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&(TypeId::of::<T>(), name.to_string()))?;
-    Some(factory(config))
+    registered::<T, LossFactory>(&LOSSES, name).map(|factory| factory(config))
 }
 
 /// Keras's `BinaryCrossentropy`: its options, with Keras's defaults from
@@ -353,17 +299,13 @@ impl Loss {
     pub fn custom<T: Element, L: LossFunction<T>>(loss: L) -> Loss {
         let (name, config) = (loss.name().to_string(), loss.config());
         let function: Arc<dyn LossFunction<T>> = Arc::new(loss);
-        Loss::Custom(CustomLoss {
-            name,
-            config,
-            function: ForElement::new::<T, _>(function),
-        })
+        Loss::Custom(CustomComponent::new::<T, _>(name, config, function))
     }
 
     /// The Keras function name (a custom loss's own name).
     pub fn name(&self) -> &str {
         match self {
-            Loss::Custom(c) => &c.name,
+            Loss::Custom(c) => c.name(),
             Loss::MeanSquaredError => "mean_squared_error",
             Loss::MeanAbsoluteError => "mean_absolute_error",
             Loss::Huber { .. } => "huber",
@@ -540,7 +482,8 @@ impl Loss {
         let fused = self.fuses_with(activation);
         let y_pred = if fused { z } else { activation.apply(z) };
         if let Loss::Custom(c) = self {
-            return c.function::<T>()?.compute(y_true, y_pred);
+            let f = c.function::<T, Arc<dyn LossFunction<T>>>("loss")?;
+            return f.compute(y_true, y_pred);
         }
         let (y_true, scale) = self.prepare_targets(tape, y_true, &y_pred.shape())?;
         if y_true.shape() != y_pred.shape() {

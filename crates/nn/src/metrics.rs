@@ -3,15 +3,13 @@
 //! Each gives the sum of per-sample values of a batch, so an epoch's figure is the mean over
 //! all its samples, as Keras accumulates it.
 
-use std::any::TypeId;
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock};
 
 use serde_json::{Map, Value};
 use tensor::{Element, Tensor, cst};
 
-use crate::erased::ForElement;
+use crate::erased::{CustomComponent, Registry, register, registered};
 use crate::error::{Error, Result};
 
 /// What a metric computes.
@@ -45,7 +43,7 @@ pub enum MetricKind {
     /// Mean over the last axis of `|y_pred - y_true|`.
     MeanAbsoluteError,
     /// A metric of your own ([`MetricFunction`]), made with [`Metric::custom`].
-    Custom(CustomMetric),
+    Custom(CustomComponent),
 }
 
 /// A metric written outside brick: give it to `compile` as [`Metric::custom`]`(my_metric)`
@@ -87,49 +85,10 @@ pub trait MetricFunction<T: Element>: Send + Sync + 'static {
     }
 }
 
-/// A user's [`MetricFunction`] inside a [`MetricKind`]: its name and config, and the
-/// function for the element type it was made for.
-#[derive(Clone)]
-pub struct CustomMetric {
-    name: String,
-    config: Map<String, Value>,
-    function: ForElement,
-}
-
-impl CustomMetric {
-    /// The metric's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The metric's settings, as saved.
-    pub fn config(&self) -> &Map<String, Value> {
-        &self.config
-    }
-}
-
-impl fmt::Debug for CustomMetric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Custom({:?}, {:?})", self.name, self.config)
-    }
-}
-
-/// Two custom metrics are the same when their names and configs are.
-impl PartialEq for CustomMetric {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.config == other.config
-    }
-}
-
 /// Builds a registered metric from its saved config.
 pub type MetricFactory = fn(&Map<String, Value>) -> Result<Metric>;
 
-type MetricRegistry = HashMap<(TypeId, String), MetricFactory>;
-
-fn metric_registry() -> &'static RwLock<MetricRegistry> {
-    static REGISTRY: OnceLock<RwLock<MetricRegistry>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
-}
+static METRICS: Registry<MetricFactory> = LazyLock::new(Default::default);
 
 /// Registers a metric of your own under `name` for models of element type `T`, so that a
 /// model saved with it loads again: `factory` makes it from the config its
@@ -144,10 +103,7 @@ pub fn register_metric<T: Element>(name: &str, factory: MetricFactory) -> Result
             format!("'{name}' is a built-in metric; give yours another name"),
         ));
     }
-    metric_registry()
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert((TypeId::of::<T>(), name.to_string()), factory);
+    register::<T, _>(&METRICS, name, factory);
     Ok(())
 }
 
@@ -157,11 +113,7 @@ pub(crate) fn registered_metric<T: Element>(
     name: &str,
     config: &Map<String, Value>,
 ) -> Option<Result<Metric>> {
-    let factory = *metric_registry()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&(TypeId::of::<T>(), name.to_string()))?;
-    Some(factory(config))
+    registered::<T, MetricFactory>(&METRICS, name).map(|factory| factory(config))
 }
 
 /// A named metric: the name is what logs and [`History`](crate::History) show, as the user
@@ -230,11 +182,7 @@ impl Metric {
         let function: Arc<dyn MetricFunction<T>> = Arc::new(metric);
         Metric {
             name: name.clone(),
-            kind: MetricKind::Custom(CustomMetric {
-                name,
-                config,
-                function: ForElement::new::<T, _>(function),
-            }),
+            kind: MetricKind::Custom(CustomComponent::new::<T, _>(name, config, function)),
         }
     }
 
@@ -273,8 +221,7 @@ impl Metric {
     ) -> Result<(f64, usize)> {
         let kind = self.resolve(y_true.shape(), y_pred.shape());
         if let MetricKind::Custom(c) = &kind {
-            let what = format!("the metric '{}'", c.name);
-            let f = c.function.get::<T, Arc<dyn MetricFunction<T>>>(&what)?;
+            let f = c.function::<T, Arc<dyn MetricFunction<T>>>("metric")?;
             return f.batch_sum(y_true, y_pred);
         }
         let n = y_pred.shape().first().copied().unwrap_or(1);

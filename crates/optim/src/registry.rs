@@ -54,14 +54,6 @@ macro_rules! into_optimizer_for {
 
 into_optimizer_for!(SGD, RMSprop, Adam, AdamW, Adagrad);
 
-/// An optimizer by its Keras name, with Keras's default hyperparameters.
-///
-/// ```
-/// let opt = optim::by_name::<f32>("rmsprop").unwrap();
-/// assert_eq!(opt.learning_rate(), 0.001);
-/// let err = optim::by_name::<f32>("adamm").err().unwrap();
-/// assert_eq!(err.to_string(), "unknown optimizer 'adamm'; valid names are: sgd, rmsprop, adam, adamw, adagrad");
-/// ```
 /// An optimizer by its Keras name, with Keras's default hyperparameters, or one a crate
 /// registered ([`register_optimizer`]).
 ///

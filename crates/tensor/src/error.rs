@@ -24,7 +24,7 @@ pub type Result<T, E = TensorError> = std::result::Result<T, E>;
 pub enum TensorError {
     /// Two shapes that the operation needs to broadcast together do not fit.
     ShapeMismatch {
-        /// The operation that refused (`"reshape"`).
+        /// The operation that refused (`"add"`).
         op: &'static str,
         /// The left operand's shape.
         lhs: Vec<usize>,
@@ -33,7 +33,7 @@ pub enum TensorError {
     },
     /// The inner dimensions (or batch dimensions) of a matrix product differ.
     MatmulMismatch {
-        /// The operation that refused (`"reshape"`).
+        /// The operation that refused (`"matmul"`).
         op: &'static str,
         /// The left operand's shape.
         lhs: Vec<usize>,
@@ -42,7 +42,7 @@ pub enum TensorError {
     },
     /// The operation needs a tensor of another rank (number of dimensions).
     RankMismatch {
-        /// The operation that refused (`"reshape"`).
+        /// The operation that refused (`"conv2d"`).
         op: &'static str,
         /// The rank it needs, in words (`"a matrix"`).
         expected: String,
@@ -51,7 +51,7 @@ pub enum TensorError {
     },
     /// The number of elements given does not match the number the shape needs.
     ElementCount {
-        /// The operation that refused (`"reshape"`).
+        /// The operation that refused (`"from_vec"`).
         op: &'static str,
         /// The shape asked for.
         shape: Vec<usize>,
@@ -62,7 +62,7 @@ pub enum TensorError {
     },
     /// An axis outside `-ndim..ndim`.
     AxisOutOfRange {
-        /// The operation that refused (`"reshape"`).
+        /// The operation that refused (`"sum"`).
         op: &'static str,
         /// The axis asked for.
         axis: isize,
@@ -71,7 +71,7 @@ pub enum TensorError {
     },
     /// An index outside `0..len` along an axis.
     IndexOutOfRange {
-        /// The operation that refused (`"reshape"`).
+        /// The operation that refused (`"gather"`).
         op: &'static str,
         /// The index asked for.
         index: usize,
