@@ -219,11 +219,12 @@ impl Metric {
         y_true: &Tensor<T>,
         y_pred: &Tensor<T>,
     ) -> Result<(f64, usize)> {
-        let kind = self.resolve(y_true.shape(), y_pred.shape());
-        if let MetricKind::Custom(c) = &kind {
+        // A custom metric computes itself, before `resolve` would clone it every batch.
+        if let MetricKind::Custom(c) = &self.kind {
             let f = c.function::<T, Arc<dyn MetricFunction<T>>>("metric")?;
             return f.batch_sum(y_true, y_pred);
         }
+        let kind = self.resolve(y_true.shape(), y_pred.shape());
         let n = y_pred.shape().first().copied().unwrap_or(1);
         let per_sample: Vec<f64> = match kind {
             MetricKind::Accuracy => unreachable!("resolved above"),
