@@ -9,7 +9,7 @@ use autograd::Var;
 use brick::prelude::*;
 use nn::losses::{LossFunction, register_loss};
 use nn::metrics::{MetricFunction, register_metric};
-use optim::{Common, OptimError, register_optimizer};
+use optim::{Common, CommonOption, OptimError, register_optimizer};
 use serde_json::{Map, Value, json};
 
 /// Mean squared error with the error scaled by a weight: a loss with a setting.
@@ -62,12 +62,13 @@ fn within(_: &Map<String, Value>) -> nn::Result<Metric> {
 /// Sign descent: `w -= lr * sign(g)`, with no state.
 #[derive(Clone)]
 struct SignDescent {
+    name: &'static str,
     common: Common,
 }
 
 impl Optimizer<f32> for SignDescent {
     fn name(&self) -> &'static str {
-        "sign_descent"
+        self.name
     }
     fn common(&self) -> &Common {
         &self.common
@@ -80,13 +81,13 @@ impl Optimizer<f32> for SignDescent {
     }
     fn set_hyperparameter(&mut self, name: &str, _: f64) -> Result<(), OptimError> {
         Err(OptimError::UnknownHyperparameter {
-            optimizer: "sign_descent",
+            optimizer: self.name,
             name: name.to_string(),
             valid: Vec::new(),
         })
     }
     fn validate(&self) -> Result<(), OptimError> {
-        self.common.validate("sign_descent")
+        self.common.validate(self.name)
     }
     fn build(&mut self, _: &[Vec<usize>]) {}
     fn state_slots(&self) -> Vec<&'static str> {
@@ -107,6 +108,7 @@ impl Optimizer<f32> for SignDescent {
 
 fn sign_descent() -> Box<dyn Optimizer<f32>> {
     Box::new(SignDescent {
+        name: "sign_descent",
         common: Common::new(0.01),
     })
 }
@@ -195,4 +197,145 @@ fn components_of_one_s_own_train_save_and_load_once_registered() {
     assert_eq!(a.get("loss"), b.get("loss"));
     // A built-in name cannot be taken.
     assert!(register_loss::<f32>("mse", scaled_square).is_err());
+}
+
+/// A model on two inputs and one output, and points of `y = 0.5 x0 - 0.25 x1`.
+fn linear_data() -> (Tensor<f32>, Tensor<f32>) {
+    let rows: Vec<[f32; 2]> = (0..16).map(|i| [(i % 4) as f32, (i / 4) as f32]).collect();
+    let targets: Vec<[f32; 1]> = rows.iter().map(|[a, b]| [0.5 * a - 0.25 * b]).collect();
+    (Tensor::new(&rows).unwrap(), Tensor::new(&targets).unwrap())
+}
+
+fn small_model() -> Sequential<f32> {
+    let mut model = Sequential::<f32>::with_seed(5);
+    model.add(Dense::new(1).input_dim(2)).unwrap();
+    model
+}
+
+/// A loss under a name of the test's choosing.
+struct Named(&'static str);
+
+impl<T: Element> LossFunction<T> for Named {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn compute<'t>(&self, y_true: Var<'t, T>, y_pred: Var<'t, T>) -> nn::Result<Var<'t, T>> {
+        Ok((y_pred - y_true).square().mean_all())
+    }
+}
+
+impl<T: Element> MetricFunction<T> for Named {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn batch_sum(&self, _: &Tensor<T>, y_pred: &Tensor<T>) -> nn::Result<(f64, usize)> {
+        Ok((0.0, y_pred.shape()[0]))
+    }
+}
+
+#[test]
+fn a_component_under_a_built_in_name_or_for_another_element_type_fails_at_compile() {
+    let mut model = small_model();
+    let before = model.get_weights();
+    // Under a built-in name it would save, and load, as the built-in.
+    let e = model
+        .compile("sgd", Loss::custom::<f32, _>(Named("mse")), [])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'mse'") && e.contains("built-in"), "{e}");
+    let e = model
+        .compile(
+            "sgd",
+            "mse",
+            vec![Metric::custom::<f32, _>(Named("accuracy"))],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'accuracy'") && e.contains("built-in"), "{e}");
+    // Made for f64, given to an f32 model: an error now, not at the first batch.
+    let e = model
+        .compile("sgd", Loss::custom::<f64, _>(Named("square")), [])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("'square'") && e.contains("f64") && e.contains("f32"),
+        "{e}"
+    );
+    let e = model
+        .compile("sgd", "mse", vec![Metric::custom::<f64, _>(Named("zero"))])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("'zero'") && e.contains("f64") && e.contains("f32"),
+        "{e}"
+    );
+    assert!(!model.is_compiled());
+    assert_eq!(model.get_weights(), before);
+}
+
+#[test]
+fn a_factory_that_makes_the_wrong_thing_fails_at_registration_or_load() {
+    // An optimizer registered under a name other than its own: the file would name its own.
+    fn misnamed() -> Box<dyn Optimizer<f32>> {
+        Box::new(SignDescent {
+            name: "sign_descent_b",
+            common: Common::new(0.01),
+        })
+    }
+    let e = register_optimizer::<f32>("sign_descent_a", misnamed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("'sign_descent_a'") && e.contains("'sign_descent_b'"),
+        "{e}"
+    );
+
+    // A loss factory registered for f32 that makes the loss for f64: loading says so.
+    fn half_square_f64(_: &Map<String, Value>) -> nn::Result<Loss> {
+        Ok(Loss::custom::<f64, _>(Named("half_square")))
+    }
+    let (x, y) = linear_data();
+    let mut model = small_model();
+    model
+        .compile("sgd", Loss::custom::<f32, _>(Named("half_square")), [])
+        .unwrap();
+    model.train_on_batch(&x, &y).unwrap();
+    register_loss::<f32>("half_square", half_square_f64).unwrap();
+    let e = Sequential::<f32>::from_json(&model.to_json())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("'half_square'") && e.contains("f64") && e.contains("f32"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_saved_change_of_clipping_kind_loads_against_the_factory_s_defaults() {
+    // The factory's optimizer clips by the global norm; the saved one was switched to
+    // per-tensor clipping. Set one at a time on load, the first would ask for both kinds.
+    fn clipped() -> Box<dyn Optimizer<f32>> {
+        let mut opt = SignDescent {
+            name: "clipped_sign_descent",
+            common: Common::new(0.01),
+        };
+        opt.set_option(CommonOption::GlobalClipnorm, Some(1.0))
+            .unwrap();
+        Box::new(opt)
+    }
+    register_optimizer::<f32>("clipped_sign_descent", clipped).unwrap();
+    let mut opt = clipped();
+    opt.set_options(&[
+        (CommonOption::GlobalClipnorm, None),
+        (CommonOption::Clipnorm, Some(0.5)),
+    ])
+    .unwrap();
+    let mut model = small_model();
+    model.compile(opt, "mse", []).unwrap();
+    let loaded = Sequential::<f32>::from_json(&model.to_json()).unwrap();
+    let common = loaded.optimizer().unwrap().common();
+    assert_eq!(
+        (common.clipnorm(), common.global_clipnorm()),
+        (Some(0.5), None)
+    );
 }

@@ -302,6 +302,27 @@ impl Loss {
         Loss::Custom(CustomComponent::new::<T, _>(name, config, function))
     }
 
+    /// For a loss of one's own: that its name is not a built-in one's (it would save, and
+    /// load, as that one) and that it was made for element type `T`. What `compile` checks,
+    /// so that neither surfaces at the first batch or the next load.
+    pub(crate) fn check_custom<T: Element>(&self) -> Result<()> {
+        let Loss::Custom(c) = self else {
+            return Ok(());
+        };
+        if LOSS_NAMES.contains(&c.name()) {
+            return Err(Error::config(
+                "loss",
+                format!(
+                    "the custom loss is named '{}', a built-in loss's name, and would save and \
+                     load as that one; give it a name of its own",
+                    c.name()
+                ),
+            ));
+        }
+        c.function::<T, Arc<dyn LossFunction<T>>>("loss")
+            .map(|_| ())
+    }
+
     /// The Keras function name (a custom loss's own name).
     pub fn name(&self) -> &str {
         match self {
@@ -330,13 +351,30 @@ impl Loss {
         }
     }
 
-    /// The axis a cross-entropy reduces over, if not the last (`-1` is the last).
-    fn axis(&self) -> isize {
-        match *self {
+    /// The axis a cross-entropy reduces over, for predictions of rank `rank`: `None` when
+    /// it is the last (Keras's `-1`, or the same axis counted from the front).
+    ///
+    /// # Errors
+    /// If the axis is not one of the predictions'.
+    fn reduced_axis(&self, rank: usize) -> Result<Option<usize>> {
+        let axis = match *self {
             Loss::BinaryCrossentropy(o) => o.axis,
             Loss::CategoricalCrossentropy(o) => o.axis,
-            _ => -1,
-        }
+            _ => return Ok(None),
+        };
+        let ax = usize::try_from(if axis < 0 { axis + rank as isize } else { axis })
+            .ok()
+            .filter(|&a| a < rank)
+            .ok_or_else(|| {
+                Error::data(
+                    format!("{} axis", self.name()),
+                    format!(
+                        "expected an axis of predictions of rank {rank} (-{rank}..{rank}), \
+                         got {axis}"
+                    ),
+                )
+            })?;
+        Ok((ax + 1 != rank).then_some(ax))
     }
 
     /// Checks targets against the model's output shape `[n, units]` before anything runs:
@@ -392,6 +430,7 @@ impl Loss {
             }
             return Ok(());
         }
+        let axis = self.reduced_axis(output_shape.len())?;
         if y_true.shape() != output_shape {
             return Err(Error::data(
                 ctx(),
@@ -415,11 +454,9 @@ impl Loss {
                     ));
                 }
             }
-            Loss::CategoricalCrossentropy(o) => {
-                let axis = o.axis;
-                let sums = y_true.try_sum(axis, false).map_err(|e| {
-                    Error::data(ctx(), format!("axis {axis} does not fit the output: {e}"))
-                })?;
+            Loss::CategoricalCrossentropy(_) => {
+                let axis = axis.map_or(-1, |a| a as isize);
+                let sums = y_true.sum(axis, false);
                 let negative = y_true.map(|v| if v < T::zero() { T::one() } else { T::zero() });
                 let negatives = negative.sum(axis, false);
                 let tol = cst::<T>(1e-3);
@@ -458,8 +495,9 @@ impl Loss {
     }
 
     /// Whether the loss can take the input of a layer with this activation instead of its
-    /// output (sigmoid before binary cross-entropy, softmax before categorical).
-    pub fn fuses_with(&self, activation: Activation) -> bool {
+    /// output (sigmoid before binary cross-entropy, softmax before categorical), for
+    /// predictions of rank `rank` (a cross-entropy fuses when it reduces the last axis).
+    pub fn fuses_with(&self, activation: Activation, rank: usize) -> bool {
         !self.takes_logits()
             && matches!(
                 (self, activation),
@@ -467,7 +505,7 @@ impl Loss {
                     | (Loss::CategoricalCrossentropy(_), Activation::Softmax)
                     | (Loss::SparseCategoricalCrossentropy(_), Activation::Softmax)
             )
-            && self.axis() == -1
+            && matches!(self.reduced_axis(rank), Ok(None))
     }
 
     /// The loss of `activation(z)`: fused when [`fuses_with`](Loss::fuses_with) says so,
@@ -479,7 +517,7 @@ impl Loss {
         activation: Activation,
     ) -> Result<Var<'t, T>> {
         let tape = z.tape();
-        let fused = self.fuses_with(activation);
+        let fused = self.fuses_with(activation, z.shape().len());
         let y_pred = if fused { z } else { activation.apply(z) };
         if let Loss::Custom(c) = self {
             let f = c.function::<T, Arc<dyn LossFunction<T>>>("loss")?;
@@ -498,19 +536,10 @@ impl Loss {
         }
         // A cross-entropy over another axis than the last: that axis moved last (never
         // fused, so `z` is not used below).
-        let (y_true, y_pred) = match self.axis() {
-            -1 => (y_true, y_pred),
-            axis => {
-                let rank = y_pred.shape().len();
-                let ax = usize::try_from(if axis < 0 { axis + rank as isize } else { axis })
-                    .ok()
-                    .filter(|&a| a < rank)
-                    .ok_or_else(|| {
-                        Error::data(
-                            format!("{} axis", self.name()),
-                            format!("expected an axis of predictions of rank {rank}, got {axis}"),
-                        )
-                    })?;
+        let rank = y_pred.shape().len();
+        let (y_true, y_pred) = match self.reduced_axis(rank)? {
+            None => (y_true, y_pred),
+            Some(ax) => {
                 let mut order: Vec<usize> = (0..rank).filter(|&a| a != ax).collect();
                 order.push(ax);
                 (y_true.try_permute(&order)?, y_pred.try_permute(&order)?)
@@ -904,7 +933,47 @@ mod tests {
             .compute(tape.constant(&y), tape.constant(&p))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("rank 2, got 2"), "{e}");
+        assert!(e.contains("rank 2 (-2..2), got 2"), "{e}");
+        // So is one in the targets' check, for both cross-entropies, before anything runs.
+        for loss in [
+            Loss::from(CategoricalCrossentropy::new().axis(2)),
+            Loss::from(BinaryCrossentropy::new().axis(-3)),
+        ] {
+            let e = loss.check_targets(&y, &[3, 2]).unwrap_err().to_string();
+            assert!(e.contains("rank 2 (-2..2)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_last_axis_counted_from_the_front_is_the_last_axis() {
+        // axis=1 of 2-D predictions is Keras's default -1, and fuses as it does.
+        for (front, back) in [
+            (
+                Loss::from(CategoricalCrossentropy::new().axis(1)),
+                Loss::from(CategoricalCrossentropy::new()),
+            ),
+            (
+                Loss::from(BinaryCrossentropy::new().axis(1)),
+                Loss::from(BinaryCrossentropy::new()),
+            ),
+        ] {
+            let act = if front.name() == "binary_crossentropy" {
+                Activation::Sigmoid
+            } else {
+                Activation::Softmax
+            };
+            assert!(front.fuses_with(act, 2), "{front:?}");
+            assert!(!front.fuses_with(act, 3), "{front:?}");
+            let z = t(&[0.3, -1.2, 2.0, 0.1], &[2, 2]);
+            let y = t(&[0.0, 1.0, 1.0, 0.0], &[2, 2]);
+            let tape = Tape::new();
+            let l = |loss: &Loss| {
+                loss.compute_fused(tape.constant(&y), tape.constant(&z), act)
+                    .unwrap()
+                    .item()
+            };
+            close(l(&front), l(&back));
+        }
     }
 
     #[test]

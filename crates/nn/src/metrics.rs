@@ -186,6 +186,26 @@ impl Metric {
         }
     }
 
+    /// For a metric of one's own: that its name is not a built-in one's and that it was
+    /// made for element type `T` (see [`Loss`](crate::Loss)'s check, which `compile` also runs).
+    pub(crate) fn check_custom<T: Element>(&self) -> Result<()> {
+        let MetricKind::Custom(c) = &self.kind else {
+            return Ok(());
+        };
+        if METRIC_NAMES.contains(&c.name()) {
+            return Err(Error::config(
+                "metrics",
+                format!(
+                    "the custom metric is named '{}', a built-in metric's name, and would save \
+                     and load as that one; give it a name of its own",
+                    c.name()
+                ),
+            ));
+        }
+        c.function::<T, Arc<dyn MetricFunction<T>>>("metric")
+            .map(|_| ())
+    }
+
     /// A metric with a custom name.
     pub fn new(name: impl Into<String>, kind: MetricKind) -> Metric {
         Metric {

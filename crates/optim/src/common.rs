@@ -194,16 +194,17 @@ impl Common {
         }
     }
 
-    /// Sets an optional setting, checked as the next step would check it: on an error
-    /// nothing changes. See [`Optimizer::set_option`](crate::Optimizer::set_option).
+    /// Sets optional settings together, checked once as the next step would check them:
+    /// on an error nothing changes. See [`Optimizer::set_options`](crate::Optimizer::set_options).
     pub(crate) fn set(
         &mut self,
         optimizer: &'static str,
-        option: CommonOption,
-        value: Option<f64>,
+        options: &[(CommonOption, Option<f64>)],
     ) -> Result<(), OptimError> {
         let mut changed = self.clone();
-        *changed.slot(option) = value;
+        for &(option, value) in options {
+            *changed.slot(option) = value;
+        }
         changed.validate(optimizer)?;
         *self = changed;
         Ok(())

@@ -291,8 +291,30 @@ pub trait Optimizer<T: Element>: Send {
     /// A value out of range (a decay below 0, a clip limit that is not positive), a second
     /// kind of clipping, or `None` for a decay the rule needs (AdamW's).
     fn set_option(&mut self, option: CommonOption, value: Option<f64>) -> Result<(), OptimError> {
+        self.set_options(&[(option, value)])
+    }
+
+    /// Sets several optional settings at once and checks them together, so that moving
+    /// from one kind of clipping to another (which one at a time would pass through both)
+    /// works; on an error nothing changes. What loading a saved config does.
+    ///
+    /// ```
+    /// use optim::{CommonOption::*, Optimizer, SGD};
+    /// let mut opt = SGD::<f32>::new(0.1).clipnorm(1.0);
+    /// // One at a time, the first call would ask for two kinds of clipping at once.
+    /// assert!(opt.set_option(GlobalClipnorm, Some(2.0)).is_err());
+    /// opt.set_options(&[(Clipnorm, None), (GlobalClipnorm, Some(2.0))]).unwrap();
+    /// assert_eq!((opt.common().clipnorm(), opt.common().global_clipnorm()), (None, Some(2.0)));
+    /// // A bad value among them changes none of them.
+    /// assert!(opt.set_options(&[(GlobalClipnorm, Some(3.0)), (WeightDecay, Some(-1.0))]).is_err());
+    /// assert_eq!(opt.common().global_clipnorm(), Some(2.0));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`set_option`](Optimizer::set_option), for the settings taken together.
+    fn set_options(&mut self, options: &[(CommonOption, Option<f64>)]) -> Result<(), OptimError> {
         let name = self.name();
-        self.common_mut().set(name, option, value)
+        self.common_mut().set(name, options)
     }
 
     /// The learning rate the next step will use.

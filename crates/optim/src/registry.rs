@@ -100,16 +100,41 @@ fn registry() -> &'static RwLock<Registered> {
 /// name again replaces its factory.
 ///
 /// ```
-/// use optim::{Optimizer, SGD, register_optimizer};
-/// // A plain SGD under another name stands in for an optimizer of one's own.
-/// fn make() -> Box<dyn Optimizer<f32>> { Box::new(SGD::new(0.05)) }
-/// register_optimizer::<f32>("my_sgd", make).unwrap();
-/// assert_eq!(optim::by_name::<f32>("my_sgd").unwrap().learning_rate(), 0.05);
+/// use optim::{Common, OptimError, Optimizer, SGD, register_optimizer};
+/// use tensor::Tensor;
+/// /// Sign descent, `w -= lr * sign(g)`: an optimizer of one's own, with no state.
+/// #[derive(Clone)]
+/// struct SignDescent(Common);
+/// impl Optimizer<f32> for SignDescent {
+///     fn name(&self) -> &'static str { "sign_descent" }
+///     fn update(&mut self, _: usize, w: &mut [f32], g: &[f32], lr: f32, _: u64) {
+///         w.iter_mut().zip(g).for_each(|(w, g)| *w -= lr * g.signum());
+///     }
+/// #   fn common(&self) -> &Common { &self.0 }
+/// #   fn common_mut(&mut self) -> &mut Common { &mut self.0 }
+/// #   fn hyperparameters(&self) -> Vec<(&'static str, f64)> { Vec::new() }
+/// #   fn set_hyperparameter(&mut self, name: &str, _: f64) -> Result<(), OptimError> {
+/// #       Err(OptimError::UnknownHyperparameter {
+/// #           optimizer: "sign_descent", name: name.into(), valid: Vec::new() })
+/// #   }
+/// #   fn validate(&self) -> Result<(), OptimError> { self.0.validate("sign_descent") }
+/// #   fn build(&mut self, _: &[Vec<usize>]) {}
+/// #   fn state_slots(&self) -> Vec<&'static str> { Vec::new() }
+/// #   fn state(&self) -> Vec<&Tensor<f32>> { Vec::new() }
+/// #   fn state_mut(&mut self) -> Vec<&mut Tensor<f32>> { Vec::new() }
+///     // ... and the state and settings methods, as tests/custom_components.rs shows.
+/// }
+/// fn make() -> Box<dyn Optimizer<f32>> { Box::new(SignDescent(Common::new(0.05))) }
+/// register_optimizer::<f32>("sign_descent", make).unwrap();
+/// assert_eq!(optim::by_name::<f32>("sign_descent").unwrap().learning_rate(), 0.05);
+/// // Not under a built-in name, nor a name other than its own (a file would name that).
 /// assert!(register_optimizer::<f32>("adam", make).is_err());
+/// assert!(register_optimizer::<f32>("my_sgd", || Box::new(SGD::new(0.1))).is_err());
 /// ```
 ///
 /// # Errors
-/// If `name` is a built-in optimizer's.
+/// If `name` is a built-in optimizer's, or not the [`name`](Optimizer::name) of what
+/// `factory` makes.
 pub fn register_optimizer<T: Element>(
     name: &str,
     factory: OptimizerFactory<T>,
@@ -119,6 +144,19 @@ pub fn register_optimizer<T: Element>(
             optimizer: "register_optimizer",
             name: "name",
             message: format!("'{name}' is a built-in optimizer's; give yours another name"),
+        });
+    }
+    // A model file names an optimizer by what it reports; registered under another name,
+    // the file would name one that nothing registered.
+    let made = factory().name();
+    if made != name {
+        return Err(OptimError::InvalidHyperparameter {
+            optimizer: "register_optimizer",
+            name: "name",
+            message: format!(
+                "the factory registered as '{name}' makes an optimizer named '{made}'; \
+                 register it under '{made}'"
+            ),
         });
     }
     registry()

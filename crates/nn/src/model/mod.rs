@@ -366,7 +366,11 @@ impl<T: Element> Sequential<T> {
         let optimizer = optimizer.into_optimizer()?;
         optimizer.validate()?;
         let loss = loss.into_loss()?;
+        loss.check_custom::<T>()?;
         let metrics = metrics.into_metrics()?;
+        for m in &metrics {
+            m.check_custom::<T>()?;
+        }
         self.compiled = Some(Compiled {
             optimizer,
             loss,

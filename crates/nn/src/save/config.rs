@@ -261,6 +261,9 @@ pub(crate) fn optimizer_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Box<
                 ));
             }
         };
+        // The shared options are set together and checked once: one at a time, a file
+        // that moves from one kind of clipping to another would pass through both.
+        let mut options = Vec::new();
         for key in entries.keys() {
             match key.as_str() {
                 "learning_rate" => {
@@ -269,9 +272,7 @@ pub(crate) fn optimizer_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Box<
                 }
                 k if CommonOption::from_name(k).is_some() => {
                     let option = CommonOption::from_name(k).expect("an option's name");
-                    let v = c.get_opt(k, |v| v.f64())?;
-                    opt.set_option(option, v)
-                        .map_err(|e| format!("optimizer.config: {e}"))?;
+                    options.push((option, c.get_opt(k, |v| v.f64())?));
                 }
                 k => {
                     let v = c.get(k, |v| v.f64())?;
@@ -280,7 +281,8 @@ pub(crate) fn optimizer_from_json<T: Element>(f: Field<'_>) -> ConfigResult<Box<
                 }
             }
         }
-        Ok(())
+        opt.set_options(&options)
+            .map_err(|e| format!("optimizer.config: {e}"))
     })?;
     opt.validate()
         .map_err(|e| format!("optimizer.config: {e}"))?;
