@@ -27,9 +27,17 @@ pub fn final_path(dir: &Path) -> PathBuf {
     dir.join("final.safetensors")
 }
 
+/// What one call of [`run`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ran {
+    /// Epochs the directory's checkpoint already held (0 for a fresh directory).
+    pub found: usize,
+    /// Epochs this call trained.
+    pub trained: usize,
+}
+
 /// Trains for `epochs` epochs in `dir`, resuming from its checkpoint if there is one.
-/// Returns the number of epochs this call trained.
-pub fn run(dir: &Path, epochs: usize, hidden: usize) -> Result<usize, Box<dyn std::error::Error>> {
+pub fn run(dir: &Path, epochs: usize, hidden: usize) -> Result<Ran, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let iris = read_csv::<f32>(brick::data_path("iris.csv"), "species")?;
     let (classes, labels) = iris.class_labels();
@@ -64,21 +72,31 @@ pub fn run(dir: &Path, epochs: usize, hidden: usize) -> Result<usize, Box<dyn st
         )?;
     }
     model.save_weights(final_path(dir))?;
-    Ok(epochs - start.min(epochs))
+    Ok(Ran {
+        found: start,
+        trained: epochs - start.min(epochs),
+    })
 }
 
 /// What a run prints: the epochs it trained and where the weights are, or, when the
 /// directory already held a finished run, that nothing was left to do and what to change.
-pub fn report(dir: &Path, trained: usize, epochs: usize) -> String {
+pub fn report(dir: &Path, ran: Ran, epochs: usize) -> String {
+    let Ran { found, trained } = ran;
     if trained == 0 {
+        let held = if found == epochs {
+            format!("a finished run of {epochs} epochs")
+        } else {
+            format!("a run of {found} epochs, more than the {epochs} asked for")
+        };
         return format!(
-            "already done: {} holds a finished run of {epochs} epochs, so nothing was trained; \
-             give a larger --epochs to train on, or a new --dir to start again",
+            "already done: {} holds {held}, so nothing was trained; give --epochs above \
+             {found} to train on, or a new --dir to start again",
             dir.display()
         );
     }
     format!(
-        "trained {trained} epochs (of {epochs}); final weights in {}",
+        "trained {trained} epochs (epochs {} to {epochs}); final weights in {}",
+        found + 1,
         final_path(dir).display()
     )
 }
@@ -97,7 +115,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(arg("--dir").ok_or("give --dir DIR for the checkpoints")?);
     let epochs: usize = brick::flag(&args, "--epochs")?.unwrap_or(60);
     let hidden: usize = brick::flag(&args, "--hidden")?.unwrap_or(16);
-    let trained = run(&dir, epochs, hidden)?;
-    println!("{}", report(&dir, trained, epochs));
+    let ran = run(&dir, epochs, hidden)?;
+    println!("{}", report(&dir, ran, epochs));
     Ok(())
 }

@@ -75,7 +75,7 @@ fn final_weights(dir: &Path) -> Vec<Tensor> {
 fn killed_runs_resume_to_the_weights_of_an_uninterrupted_run() {
     let whole = scratch("whole");
     let clock = Instant::now();
-    assert_eq!(resume::run(&whole, EPOCHS, HIDDEN).unwrap(), EPOCHS);
+    assert_eq!(resume::run(&whole, EPOCHS, HIDDEN).unwrap().trained, EPOCHS);
     let run_time = clock.elapsed();
     let expected = final_weights(&whole);
 
@@ -162,13 +162,47 @@ fn killed_runs_resume_to_the_weights_of_an_uninterrupted_run() {
 #[test]
 fn a_finished_run_restarted_trains_nothing_more() {
     let dir = scratch("again");
-    assert_eq!(resume::run(&dir, 3, 8).unwrap(), 3);
-    assert!(resume::report(&dir, 3, 3).starts_with("trained 3 epochs (of 3)"));
-    assert_eq!(resume::run(&dir, 3, 8).unwrap(), 0);
-    // The second run says the directory was already done, rather than "trained 0 epochs".
-    let said = resume::report(&dir, 0, 3);
+    let first = resume::run(&dir, 3, 8).unwrap();
+    assert_eq!(
+        first,
+        resume::Ran {
+            found: 0,
+            trained: 3
+        }
+    );
+    let said = resume::report(&dir, first, 3);
     assert!(
-        said.starts_with("already done:") && said.contains("--epochs"),
+        said.starts_with("trained 3 epochs (epochs 1 to 3)"),
+        "{said}"
+    );
+    let again = resume::run(&dir, 3, 8).unwrap();
+    assert_eq!(
+        again,
+        resume::Ran {
+            found: 3,
+            trained: 0
+        }
+    );
+    // The second run says the directory was already done, rather than "trained 0 epochs".
+    let said = resume::report(&dir, again, 3);
+    assert!(
+        said.starts_with("already done:")
+            && said.contains("a finished run of 3 epochs")
+            && said.contains("--epochs above 3"),
+        "{said}"
+    );
+    // Asked for fewer epochs than the directory holds, it says how many it holds.
+    let fewer = resume::run(&dir, 2, 8).unwrap();
+    assert_eq!(
+        fewer,
+        resume::Ran {
+            found: 3,
+            trained: 0
+        }
+    );
+    let said = resume::report(&dir, fewer, 2);
+    assert!(
+        said.contains("a run of 3 epochs, more than the 2 asked for"),
         "{said}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
