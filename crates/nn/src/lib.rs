@@ -40,6 +40,7 @@ pub use erased::CustomComponent;
 pub use error::{Error, Result};
 pub mod activations;
 pub mod callbacks;
+pub mod distributed;
 pub mod initializers;
 pub mod io;
 pub mod save;

@@ -169,6 +169,11 @@ impl<T: Element> Callback<T> for ModelCheckpoint {
     fn name(&self) -> &str {
         "ModelCheckpoint"
     }
+
+    /// It writes a file: with ranks, rank 0's alone.
+    fn chief_only(&self) -> bool {
+        true
+    }
     fn on_train_begin(&mut self, _model: &mut Sequential<T>) -> Result<()> {
         // A bad template is an error before the first epoch's work, not after it.
         self.pieces = parse_template(&self.filepath)?;

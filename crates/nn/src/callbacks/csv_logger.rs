@@ -50,6 +50,11 @@ impl<T: Element> Callback<T> for CsvLogger {
     fn name(&self) -> &str {
         "CSVLogger"
     }
+
+    /// It writes a file: with ranks, rank 0's alone.
+    fn chief_only(&self) -> bool {
+        true
+    }
     fn on_train_begin(&mut self, _model: &mut Sequential<T>) -> Result<()> {
         self.keys.clear();
         self.text.clear();

@@ -42,6 +42,14 @@ pub trait Callback<T: Element = f32>: Send {
     /// A short name for messages (`"EarlyStopping"`).
     fn name(&self) -> &str;
 
+    /// Whether, when training is distributed, only rank 0 runs it: true for callbacks that
+    /// write files or print (checkpoints, CSV logs); false (the default) for those that
+    /// decide (early stopping, schedules), which every rank runs on the same global
+    /// figures, so that all decide alike.
+    fn chief_only(&self) -> bool {
+        false
+    }
+
     /// Before the first epoch.
     fn on_train_begin(&mut self, _model: &mut Sequential<T>) -> Result<()> {
         Ok(())

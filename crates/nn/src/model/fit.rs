@@ -4,6 +4,7 @@
 use tensor::random::seeded;
 use tensor::{Element, Tensor};
 
+use crate::distributed::{Communicator, Fingerprint, shard};
 use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::model::callback::Callback;
@@ -119,6 +120,39 @@ impl Accumulator {
         Ok(())
     }
 
+    /// Adds another accumulator's sums (of the same metrics).
+    pub fn merge(&mut self, other: &Accumulator) {
+        self.loss_sum += other.loss_sum;
+        self.samples += other.samples;
+        for i in 0..self.metrics.len() {
+            self.metric_sums[i] += other.metric_sums[i];
+            self.metric_counts[i] += other.metric_counts[i];
+        }
+    }
+
+    /// Replaces the sums by their sums over the ranks.
+    pub fn all_sum(&mut self, comm: &dyn Communicator) -> Result<()> {
+        let mut v = Vec::with_capacity(2 + 2 * self.metrics.len());
+        v.push(self.loss_sum);
+        v.push(self.samples as f64);
+        v.extend(&self.metric_sums);
+        v.extend(self.metric_counts.iter().map(|&c| c as f64));
+        comm.all_sum_f64(&mut v)?;
+        let k = self.metrics.len();
+        self.loss_sum = v[0];
+        self.samples = v[1] as usize;
+        self.metric_sums.copy_from_slice(&v[2..2 + k]);
+        for (c, &v) in self.metric_counts.iter_mut().zip(&v[2 + k..]) {
+            *c = v as usize;
+        }
+        Ok(())
+    }
+
+    /// The mean loss so far.
+    pub fn loss(&self) -> f64 {
+        self.loss_sum / self.samples.max(1) as f64
+    }
+
     /// The means so far, keys prefixed with `prefix` (`"val_"`).
     pub fn logs(&self, prefix: &str) -> Logs {
         let mut logs = Logs::default();
@@ -158,6 +192,12 @@ impl<T: Element> Sequential<T> {
     /// expected and what came); the model is unchanged then.
     pub fn fit(&mut self, x: &Tensor<T>, y: &Tensor<T>, options: FitOptions<T>) -> Result<History> {
         // On a pool thread, the matrix products split across cores without waking threads.
+        // Not so when ranks train together: a rank waiting in a collective must not hold a
+        // pool thread that another rank of this process (a thread group) needs, and MPI
+        // is then called from the thread that started it.
+        if self.group().is_some() {
+            return self.fit_on_pool(x, y, options);
+        }
         tensor::parallel::install(|| self.fit_on_pool(x, y, options))
     }
 
@@ -167,6 +207,9 @@ impl<T: Element> Sequential<T> {
         y: &Tensor<T>,
         options: FitOptions<T>,
     ) -> Result<History> {
+        // Ranks training together agree before anything else can fail on one and not the
+        // others (which would leave them waiting for each other).
+        self.agree_to_fit(x, y, &options)?;
         self.compiled("fit")?;
         check_batch_size("fit", options.batch_size)?;
         if options.epochs == 0 {
@@ -227,6 +270,14 @@ impl<T: Element> Sequential<T> {
         };
         // Everything is checked: create the weights if this is the first data seen.
         self.build_for(x)?;
+        // Ranks start from rank 0's weights and optimizer state; only rank 0 prints and
+        // runs the callbacks that write.
+        let group = self.group();
+        self.broadcast_state()?;
+        let chief = self.is_chief();
+        let verbose = if chief { options.verbose } else { 0 };
+        let mut callbacks = options.callbacks;
+        callbacks.retain(|c| chief || !c.chief_only());
 
         let n_train = x_train.shape()[0];
         let batch_size = options.batch_size;
@@ -234,7 +285,6 @@ impl<T: Element> Sequential<T> {
         let seed = options.seed.unwrap_or(self.seed());
         let mut history = History::default();
         let mut order: Vec<usize> = (0..n_train).collect();
-        let mut callbacks = options.callbacks;
         for c in &mut callbacks {
             c.on_train_begin(self)?;
         }
@@ -243,7 +293,7 @@ impl<T: Element> Sequential<T> {
                 c.on_epoch_begin(epoch, self)?;
             }
             let mut stop = false;
-            let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
+            let mut progress = Progress::new(verbose, epoch, options.epochs, steps);
             if options.shuffle {
                 use rand::seq::SliceRandom;
                 order.sort_unstable();
@@ -252,17 +302,50 @@ impl<T: Element> Sequential<T> {
             let mut acc = Accumulator::new(self.metrics());
             for step in 0..steps {
                 let (start, end) = (step * batch_size, ((step + 1) * batch_size).min(n_train));
+                // With ranks, this rank's share of the global batch; a rank whose share is
+                // empty steps on the batch's first row with weight 0.
+                let (from, to, share) = match &group {
+                    Some(c) => {
+                        let (from, to) = shard(start, end, c.rank(), c.size());
+                        let share = (to - from) as f64 / (end - start) as f64;
+                        if from == to {
+                            (start, start + 1, 0.0)
+                        } else {
+                            (from, to, share)
+                        }
+                    }
+                    None => (start, end, 1.0),
+                };
                 let (xb, yb) = if options.shuffle {
-                    let idx = &order[start..end];
+                    let idx = &order[from..to];
                     (x_train.gather(0, idx), y_train.gather(0, idx))
                 } else {
-                    (x_train.rows(start..end), y_train.rows(start..end))
+                    (x_train.rows(from..to), y_train.rows(from..to))
                 };
-                let (loss, y_pred) = self.train_step(&xb, &yb)?;
-                acc.add(loss, &yb, y_pred.as_ref())?;
+                let (loss, y_pred) = self.train_step(&xb, &yb, share)?;
+                let loss = match &group {
+                    Some(c) => {
+                        let mut batch = Accumulator::new(self.metrics());
+                        if share > 0.0 {
+                            batch.add(loss, &yb, y_pred.as_ref())?;
+                        }
+                        batch.all_sum(c.as_ref())?;
+                        acc.merge(&batch);
+                        batch.loss()
+                    }
+                    None => {
+                        acc.add(loss, &yb, y_pred.as_ref())?;
+                        loss
+                    }
+                };
                 progress.update(step + 1, || acc.logs(""));
                 for c in &mut callbacks {
                     stop |= c.on_batch_end(epoch, step, loss, self)?.is_break();
+                }
+                if let Some(c) = &group
+                    && !callbacks.is_empty()
+                {
+                    stop = any_rank(c.as_ref(), stop)?;
                 }
                 if stop {
                     break;
@@ -282,6 +365,10 @@ impl<T: Element> Sequential<T> {
             for c in &mut callbacks {
                 stop |= c.on_epoch_end(epoch, &mut logs, self)?.is_break();
             }
+            if let Some(c) = &group {
+                stop = any_rank(c.as_ref(), stop)?;
+                self.check_in_step("fit")?;
+            }
             progress.finish(&logs);
             history.push(epoch, &logs);
             if stop {
@@ -292,6 +379,47 @@ impl<T: Element> Sequential<T> {
             c.on_train_end(self, &history)?;
         }
         Ok(history)
+    }
+}
+
+/// Whether any rank's `flag` is set (so that all stop together).
+fn any_rank(comm: &dyn Communicator, flag: bool) -> Result<bool> {
+    let mut v = [f64::from(u8::from(flag))];
+    comm.all_sum_f64(&mut v)?;
+    Ok(v[0] > 0.0)
+}
+
+impl<T: Element> Sequential<T> {
+    /// With ranks: checks that all of them fit the same model to the same data with the
+    /// same options.
+    fn agree_to_fit(&self, x: &Tensor<T>, y: &Tensor<T>, o: &FitOptions<T>) -> Result<()> {
+        if self.group().is_none() {
+            return Ok(());
+        }
+        let (arch, compiled) = self.model_fingerprint();
+        let mut options = Fingerprint::default()
+            .word(o.epochs as u64)
+            .word(o.batch_size as u64)
+            .word(u64::from(o.shuffle))
+            .word(o.validation_split.to_bits())
+            .word(o.initial_epoch as u64)
+            .word(o.seed.unwrap_or(self.seed()))
+            .word(self.completed_epochs() as u64);
+        if let Some((xv, yv)) = &o.validation_data {
+            options = options.tensor(xv).tensor(yv);
+        }
+        let callbacks = o.callbacks.iter().map(|c| c.name()).collect::<Vec<_>>();
+        options = options.str(&callbacks.join(","));
+        self.agree(
+            "fit",
+            &[
+                ("the architecture", arch),
+                ("the loss, metrics or optimizer", compiled),
+                ("x", Fingerprint::default().tensor(x).value()),
+                ("y", Fingerprint::default().tensor(y).value()),
+                ("the fit options or callbacks", options.value()),
+            ],
+        )
     }
 }
 

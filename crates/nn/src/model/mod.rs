@@ -4,6 +4,7 @@
 mod callback;
 mod fit;
 pub(crate) mod logs;
+mod parallel;
 mod plot;
 mod progress;
 mod summary;
@@ -67,6 +68,10 @@ pub struct Sequential<T: Element = f32> {
     tape: Tape<T>,
     /// Epochs `fit` has finished (saved with the model, for resuming).
     completed_epochs: usize,
+    /// The ranks training together, if [`distribute`](Sequential::distribute)d.
+    communicator: Option<std::sync::Arc<dyn crate::distributed::Communicator>>,
+    /// Reused by every step's gradient sum over the ranks.
+    reduce_buf: Vec<T>,
 }
 
 impl<T: Element> std::fmt::Debug for Sequential<T> {
@@ -122,6 +127,8 @@ impl<T: Element> Sequential<T> {
             compiled: None,
             tape: Tape::new(),
             completed_epochs: 0,
+            communicator: None,
+            reduce_buf: Vec::new(),
         }
     }
 
@@ -737,12 +744,20 @@ impl<T: Element> Sequential<T> {
         batch_size: usize,
     ) -> Result<Logs> {
         let mut acc = fit::Accumulator::new(self.metrics());
-        let n = x.shape()[0];
-        for start in (0..n).step_by(batch_size) {
-            let end = (start + batch_size).min(n);
+        // With ranks, each evaluates its share of the rows and the sums are added up.
+        let group = self.group();
+        let (from, to) = match &group {
+            Some(c) => crate::distributed::shard(0, x.shape()[0], c.rank(), c.size()),
+            None => (0, x.shape()[0]),
+        };
+        for start in (from..to).step_by(batch_size) {
+            let end = (start + batch_size).min(to);
             let (xb, yb) = (x.rows(start..end), y.rows(start..end));
             let (loss, y_pred) = self.test_step(&xb, &yb)?;
             acc.add(loss, &yb, Some(&y_pred))?;
+        }
+        if let Some(c) = group {
+            acc.all_sum(c.as_ref())?;
         }
         Ok(acc.logs(""))
     }
@@ -766,8 +781,20 @@ impl<T: Element> Sequential<T> {
         let y = self.check_targets("train_on_batch", x, y)?;
         self.build_for(x)?;
         let mut acc = fit::Accumulator::new(self.metrics());
-        let (loss, y_pred) = self.train_step(x, &y)?;
+        // With ranks, each one's batch is its share of a global batch of all of them.
+        let share = match self.group() {
+            Some(c) => {
+                let mut rows = vec![x.shape()[0] as f64];
+                c.all_sum_f64(&mut rows)?;
+                x.shape()[0] as f64 / rows[0]
+            }
+            None => 1.0,
+        };
+        let (loss, y_pred) = self.train_step(x, &y, share)?;
         acc.add(loss, &y, y_pred.as_ref())?;
+        if let Some(c) = self.group() {
+            acc.all_sum(c.as_ref())?;
+        }
         Ok(acc.logs(""))
     }
 
@@ -794,10 +821,16 @@ impl<T: Element> Sequential<T> {
     /// Keras reports it) and, if any metric needs them, the predictions. The optimizer
     /// steps the trainable weights by name; then the layers' non-trainable weights (moving
     /// statistics) take the values the forward pass asked for.
+    ///
+    /// With ranks to train with, `share` is this rank's fraction of the global batch: its
+    /// gradients and layer updates are weighted by it and summed over the ranks before the
+    /// update (0 for a rank whose share of the batch is empty, which steps on `x` anyway, so
+    /// that the sums line up).
     pub(crate) fn train_step(
         &mut self,
         x: &Tensor<T>,
         y: &Tensor<T>,
+        share: f64,
     ) -> Result<(f64, Option<Tensor<T>>)> {
         // The tape is kept between steps so that its buffers are reused. It is reset (its
         // values dropped) before the update, so that the weights are not shared (and copied)
@@ -809,9 +842,12 @@ impl<T: Element> Sequential<T> {
         let Recorded {
             loss,
             y_pred,
-            grads,
-            updates,
+            mut grads,
+            mut updates,
         } = recorded?;
+        if let Some(comm) = self.group() {
+            self.reduce_gradients(comm.as_ref(), share, &mut grads, &mut updates)?;
+        }
         let names = self.trainable_names();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let Sequential {
@@ -854,7 +890,10 @@ impl<T: Element> Sequential<T> {
     fn record_step(&self, tape: &Tape<T>, x: &Tensor<T>, y: &Tensor<T>) -> Result<Recorded<T>> {
         let compiled = self.compiled("fit")?;
         let vars = self.weight_vars(tape, true);
-        let mut rng = seeded(step_seed(self.seed, compiled.optimizer.iterations()));
+        // Each rank draws its own masks (rank 0 those of a single process).
+        let rank = self.communicator.as_ref().map_or(0, |c| c.rank() as u64);
+        let seed = self.seed ^ rank.wrapping_mul(0xA076_1D64_78BD_642F);
+        let mut rng = seeded(step_seed(seed, compiled.optimizer.iterations()));
         let mut ctx = Context::new(true, &mut rng);
         let f = self.forward_on(tape.constant(x), &vars, &mut ctx, true)?;
         let (z, act) = (f.output, f.activation);

@@ -1,0 +1,241 @@
+//! Data-parallel `fit` over ranks of one process (`nn::distributed::thread_group`): the
+//! same numbers as one process, ranks that disagree stopped at the start, and rank 0 alone
+//! writing. The MPI transport runs the same code (`crates/mpi`, in `.ci/run`).
+
+mod common;
+
+use std::sync::Arc;
+
+use brick::prelude::*;
+use nn::distributed::{Communicator, thread_group};
+
+/// The first `n` bundled digits, flattened and scaled, with one-hot labels.
+fn digits(n: usize) -> (Tensor<f32>, Tensor<f32>) {
+    let images =
+        load_mnist_images::<f32>(brick::data_path("mnist-10k-images-idx3-ubyte.gz")).unwrap();
+    let labels = load_mnist_labels(brick::data_path("mnist-10k-labels-idx1-ubyte.gz")).unwrap();
+    let x = images.rows(0..n).reshape(&[n, 784]);
+    let y = to_categorical::<f32>(&labels[..n], Some(10)).unwrap();
+    (x, y)
+}
+
+/// The MNIST MLP, smaller: 784 -> 64 relu -> 10 softmax, Adam.
+fn mlp() -> Sequential<f32> {
+    let mut m = Sequential::with_seed(11);
+    m.add(Dense::new(64).input_dim(784).activation("relu"))
+        .unwrap();
+    m.add(Dense::new(10).activation("softmax")).unwrap();
+    m.compile(Adam::new(0.002), "categorical_crossentropy", ["accuracy"])
+        .unwrap();
+    m
+}
+
+/// Runs `f` on each rank of a thread group of `n`, each on its own thread.
+fn on_ranks<R: Send + 'static>(
+    n: usize,
+    f: impl Fn(Arc<dyn Communicator>) -> R + Send + Sync + 'static,
+) -> Vec<R> {
+    let f = Arc::new(f);
+    let handles: Vec<_> = thread_group(n)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let f = Arc::clone(&f);
+            std::thread::spawn(move || f(c))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!(
+        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+        "{what}: {a} against {b}"
+    );
+}
+
+/// Trains on `rows` digits with batch 64 (so the last batch is uneven), a validation
+/// split and one rank count; returns each rank's history and weights.
+fn train(comm: Option<Arc<dyn Communicator>>, rows: usize) -> (History, Vec<Tensor<f32>>) {
+    let (x, y) = digits(rows);
+    let mut m = mlp();
+    if let Some(c) = comm {
+        m.distribute(c);
+    }
+    let h = m
+        .fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs: 3,
+                batch_size: 64,
+                validation_split: 0.2,
+                verbose: 0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    (h, m.get_weights())
+}
+
+fn assert_same(a: &(History, Vec<Tensor<f32>>), b: &(History, Vec<Tensor<f32>>)) {
+    for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+        let (x, y) = (a.0.get(key).unwrap(), b.0.get(key).unwrap());
+        for (u, v) in x.iter().zip(y) {
+            close(*u, *v, key);
+        }
+    }
+    for (u, v) in a.1.iter().zip(&b.1) {
+        assert!(u.allclose(v, 1e-5, 1e-6), "weights differ");
+    }
+}
+
+#[test]
+fn ranks_train_as_one_process_does() {
+    // 1,001 rows: 800 for training (12 full batches and one of 32) and 201 for validation.
+    let alone = train(None, 1001);
+    for n in [2, 3] {
+        let ranks = on_ranks(n, |c| train(Some(c), 1001));
+        for r in &ranks {
+            assert_same(r, &alone);
+        }
+        // Every rank ends bit-identical.
+        for r in &ranks[1..] {
+            assert_eq!(r.1, ranks[0].1);
+        }
+    }
+}
+
+#[test]
+fn a_last_batch_smaller_than_the_ranks_is_right() {
+    // 641 training rows give a last batch of 1, so rank 1 of 2 has nothing in it.
+    let alone = train(None, 802);
+    let ranks = on_ranks(2, |c| train(Some(c), 802));
+    for r in &ranks {
+        assert_same(r, &alone);
+    }
+}
+
+#[test]
+fn ranks_that_disagree_stop_at_the_start_with_what_differs() {
+    let (x, y) = digits(200);
+    let errors = on_ranks(2, move |c| {
+        let rank = c.rank();
+        let again = Arc::clone(&c);
+        let mut m = Sequential::with_seed(11);
+        let units = if rank == 1 { 16 } else { 32 };
+        m.add(Dense::new(units).input_dim(784).activation("relu"))
+            .unwrap();
+        m.add(Dense::new(10).activation("softmax")).unwrap();
+        m.compile("adam", "categorical_crossentropy", []).unwrap();
+        m.distribute(c);
+        let arch = m
+            .fit(
+                &x,
+                &y,
+                FitOptions {
+                    verbose: 0,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        // The same model, but rank 1 has other data.
+        let mut m = Sequential::with_seed(11);
+        m.add(Dense::new(10).input_dim(784).activation("softmax"))
+            .unwrap();
+        m.compile("adam", "categorical_crossentropy", []).unwrap();
+        let before = m.get_weights();
+        let xr = if rank == 1 {
+            x.map(|v| v * 0.5)
+        } else {
+            x.clone()
+        };
+        m.distribute(again);
+        let data = m
+            .fit(
+                &xr,
+                &y,
+                FitOptions {
+                    verbose: 0,
+                    ..Default::default()
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        (arch, data, before == m.get_weights())
+    });
+    for (arch, data, unchanged) in errors {
+        assert!(
+            arch.contains("the architecture") && arch.contains("[1]"),
+            "{arch}"
+        );
+        assert!(data.contains("x of rank(s) [1]"), "{data}");
+        assert!(unchanged);
+    }
+}
+
+#[test]
+fn only_rank_0_writes_and_all_ranks_stop_together() {
+    let dir = common::scratch("distributed_chief");
+    let d = dir.clone();
+    let out = on_ranks(2, move |c| {
+        let rank = c.rank();
+        let (x, y) = digits(300);
+        let mut m = mlp();
+        m.distribute(c);
+        let path = d.join(format!("rank{rank}.safetensors"));
+        let h = m
+            .fit(
+                &x,
+                &y,
+                FitOptions {
+                    epochs: 50,
+                    batch_size: 32,
+                    verbose: 0,
+                    callbacks: vec![
+                        Box::new(ModelCheckpoint::new(path.display().to_string())),
+                        // Stops when the training loss no longer falls by 1e9: after the
+                        // second epoch, on every rank at once.
+                        Box::new(EarlyStopping::new("loss").min_delta(1e9)),
+                    ],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        (rank, path.exists(), h.epochs().len())
+    });
+    for (rank, wrote, epochs) in out {
+        assert_eq!(wrote, rank == 0, "rank {rank}");
+        assert_eq!(epochs, 2, "rank {rank}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn batch_normalization_s_moving_statistics_stay_the_same_on_every_rank() {
+    // Each rank normalizes with its own share's statistics (as PyTorch's DDP without
+    // SyncBatchNorm, and Keras's replicas); the moving statistics are averaged by rows, so
+    // the ranks never drift apart.
+    let out = on_ranks(2, |c| {
+        let (x, y) = digits(500);
+        let mut m = Sequential::with_seed(3);
+        m.add(Dense::new(16).input_dim(784).activation("relu"))
+            .unwrap();
+        m.add(BatchNormalization::new()).unwrap();
+        m.add(Dense::new(10).activation("softmax")).unwrap();
+        m.compile("adam", "categorical_crossentropy", []).unwrap();
+        m.distribute(c);
+        let fit = FitOptions {
+            epochs: 2,
+            batch_size: 64,
+            verbose: 0,
+            ..Default::default()
+        };
+        m.fit(&x, &y, fit).unwrap();
+        m.get_weights()
+    });
+    assert_eq!(out[0], out[1]);
+    // The moving mean moved from its initial zeros.
+    assert!(out[0][4].to_vec().iter().any(|v| *v != 0.0));
+}
