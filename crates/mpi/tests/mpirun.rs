@@ -1,0 +1,134 @@
+//! `mpirun -np 2` against one process: the same step losses and final weights, and a rank
+//! killed with SIGKILL ends the whole job quickly with a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mnist_mpi");
+
+/// `mpirun -np N` with what Open MPI needs here: as root, in a container (no
+/// single-copy shared memory), and with each rank free to use every core.
+fn mpirun(np: usize) -> Command {
+    let mut c = Command::new("mpirun");
+    c.args([
+        "-np",
+        &np.to_string(),
+        "--bind-to",
+        "none",
+        "--oversubscribe",
+    ])
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+    .arg(BIN);
+    c
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("brick-mpi-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn read(path: &PathBuf) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let nums = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let weights = v["weights"].as_array().unwrap().iter().map(nums).collect();
+    (nums(&v["losses"]), weights)
+}
+
+#[test]
+fn two_ranks_reach_the_numbers_of_one_process() {
+    let dir = scratch("equal");
+    let (one, two) = (dir.join("one.json"), dir.join("two.json"));
+    // 1,000 rows in batches of 128: 7 full batches and one of 104, over 2 epochs.
+    let args = [
+        "--epochs", "2", "--rows", "1000", "--hidden", "64", "--record",
+    ];
+    let alone = Command::new(BIN).args(args).arg(&one).output().unwrap();
+    assert!(
+        alone.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+    let ranks = mpirun(2).args(args).arg(&two).output().unwrap();
+    assert!(
+        ranks.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ranks.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ranks.stdout).contains("on 2 rank(s)"));
+    let ((la, wa), (lb, wb)) = (read(&one), read(&two));
+    assert_eq!(la.len(), 16);
+    assert_eq!(la.len(), lb.len());
+    for (a, b) in la.iter().zip(&lb) {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "step loss {b} against {a}");
+    }
+    assert_eq!(wa.len(), wb.len());
+    for (a, b) in wa.iter().flatten().zip(wb.iter().flatten()) {
+        assert!(
+            (a - b).abs() <= 1e-5 * (a.abs() + 1e-3),
+            "weight {b} against {a}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_killed_rank_ends_the_job_within_seconds() {
+    let mut job = mpirun(2)
+        .args(["--epochs", "1000", "--hidden", "64"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for both ranks to be running (children of mpirun), then kill one.
+    let started = Instant::now();
+    let ranks = loop {
+        let out = Command::new("pgrep")
+            .args(["-P", &job.id().to_string()])
+            .output()
+            .unwrap();
+        let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if pids.len() >= 2 {
+            break pids;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "ranks never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = Instant::now();
+    Command::new("kill")
+        .args(["-KILL", &ranks[1]])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = job.try_wait().unwrap() {
+            break s;
+        }
+        if killed.elapsed() > Duration::from_secs(20) {
+            job.kill().unwrap();
+            panic!("the job still ran 20 s after a rank was killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{status:?}");
+    eprintln!(
+        "the job ended {:.2} s after the kill ({status:?})",
+        killed.elapsed().as_secs_f64()
+    );
+}
