@@ -16,7 +16,7 @@ impl<T: Element> Sequential<T> {
     /// sums the ranks' gradients (weighted by their rows, so an uneven last batch is right)
     /// and applies the same update everywhere. Losses, metrics and validation figures are
     /// the global ones; only rank 0 prints and runs the callbacks that write
-    /// ([`Callback::chief_only`](crate::Callback::chief_only)). Before training, the ranks
+    /// ([`Callback::chief_only`](crate::callbacks::Callback::chief_only)). Before training, the ranks
     /// check that they agree (architecture, optimizer, data, options) and rank 0's
     /// weights and optimizer state are broadcast.
     ///
