@@ -7,6 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use brick::prelude::*;
+use nn::callbacks::{CONTINUE, Flow, STOP};
 use nn::distributed::{Communicator, thread_group};
 
 /// The first `n` bundled digits, flattened and scaled, with one-hot labels.
@@ -238,4 +239,113 @@ fn batch_normalization_s_moving_statistics_stay_the_same_on_every_rank() {
     assert_eq!(out[0], out[1]);
     // The moving mean moved from its initial zeros.
     assert!(out[0][4].to_vec().iter().any(|v| *v != 0.0));
+}
+
+/// Fits the small MLP on 300 digits with these callbacks, on ranks of a thread group.
+fn fit_with(
+    c: Arc<dyn Communicator>,
+    epochs: usize,
+    callbacks: Vec<Box<dyn Callback>>,
+) -> nn::Result<History> {
+    let (x, y) = digits(300);
+    let mut m = mlp();
+    m.distribute(c);
+    m.fit(
+        &x,
+        &y,
+        FitOptions {
+            epochs,
+            batch_size: 64,
+            verbose: 0,
+            callbacks,
+            ..Default::default()
+        },
+    )
+}
+
+#[test]
+fn callbacks_for_rank_0_alone_leave_the_ranks_in_step() {
+    // Only a checkpoint: rank 1 runs no callback at all, and still settles with rank 0.
+    let dir = common::scratch("distributed_checkpoint_only");
+    let d = dir.clone();
+    let out = on_ranks(2, move |c| {
+        let path = d.join("model.safetensors").display().to_string();
+        fit_with(c, 3, vec![Box::new(ModelCheckpoint::new(path))]).map(|h| h.len())
+    });
+    for r in out {
+        assert_eq!(r.unwrap(), 3);
+    }
+    assert!(dir.join("model.safetensors").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Asks to stop after epoch `at`, on rank `rank` only.
+struct StopOn {
+    rank: usize,
+    me: usize,
+    at: usize,
+}
+
+impl Callback for StopOn {
+    fn name(&self) -> &str {
+        "stop_on"
+    }
+    fn on_epoch_end(&mut self, epoch: usize, _: &mut Logs, _: &mut Sequential) -> nn::Result<Flow> {
+        Ok(if self.me == self.rank && epoch == self.at {
+            STOP
+        } else {
+            CONTINUE
+        })
+    }
+}
+
+#[test]
+fn one_rank_asking_to_stop_stops_all() {
+    let out = on_ranks(2, |c| {
+        let me = c.rank();
+        fit_with(c, 10, vec![Box::new(StopOn { rank: 1, me, at: 1 })]).map(|h| h.len())
+    });
+    for r in out {
+        assert_eq!(r.unwrap(), 2);
+    }
+}
+
+#[test]
+fn a_callback_failing_on_rank_0_is_an_error_on_every_rank_not_a_hang() {
+    // save_best_only watching val_loss without validation data: rank 0's checkpoint fails
+    // at the first epoch's end; rank 1 runs no checkpoint and must not wait for rank 0.
+    let dir = common::scratch("distributed_failing_callback");
+    let d = dir.clone();
+    let out = on_ranks(2, move |c| {
+        let path = d.join("best.safetensors").display().to_string();
+        let cb = ModelCheckpoint::new(path)
+            .monitor("val_loss")
+            .save_best_only(true);
+        fit_with(c, 3, vec![Box::new(cb)]).map(|h| h.len())
+    });
+    let errors: Vec<String> = out
+        .into_iter()
+        .map(|r| r.unwrap_err().to_string())
+        .collect();
+    assert!(errors[0].contains("val_loss"), "{}", errors[0]);
+    assert!(errors[1].contains("another rank"), "{}", errors[1]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn train_on_batch_takes_the_global_batch_as_fit_does() {
+    let (x, y) = digits(96);
+    let mut alone = mlp();
+    let want = alone.train_on_batch(&x, &y).unwrap();
+    let out = on_ranks(3, move |c| {
+        let mut m = mlp();
+        m.distribute(c);
+        (m.train_on_batch(&x, &y).unwrap(), m.get_weights())
+    });
+    for (logs, weights) in out {
+        close(logs.loss(), want.loss(), "loss");
+        for (u, v) in weights.iter().zip(alone.get_weights()) {
+            assert!(u.allclose(&v, 1e-5, 1e-6), "weights differ");
+        }
+    }
 }

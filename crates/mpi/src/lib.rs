@@ -40,8 +40,22 @@ pub struct Mpi {
     /// Every MPI call is made holding this lock: MPI was initialized for serialized calls
     /// (any thread, one at a time).
     lock: Mutex<()>,
-    // Dropped last: finalizes MPI.
+    rank: usize,
+    size: usize,
+}
+
+/// MPI, joined: finalized when dropped, on the thread that called [`init`] (it is not
+/// `Send`). Keep it alive while the communicator is used.
+pub struct Session {
+    comm: Arc<Mpi>,
     _universe: Universe,
+}
+
+impl Session {
+    /// This process's communicator, for [`Sequential::distribute`](brick::nn::Sequential::distribute).
+    pub fn comm(&self) -> Arc<Mpi> {
+        Arc::clone(&self.comm)
+    }
 }
 
 // SAFETY: `Mpi` holds MPI handles (`MPI_Comm`, pointers in Open MPI), which rsmpi marks as
@@ -50,8 +64,9 @@ pub struct Mpi {
 // refuses a library that grants less), under which any thread may call MPI as long as no
 // two calls overlap; every method below takes `lock` for the whole of its MPI call, so no
 // two overlap. The handles themselves are plain values valid in every thread of the
-// process. Exercised by the crate's tests, whose `fit` calls these methods from the thread
-// that runs it.
+// process; the `Universe`, whose drop finalizes MPI, is not in `Mpi` but in the `Session`,
+// which stays on the thread that initialized. Exercised by the crate's tests, whose `fit`
+// calls these methods from the thread that runs it.
 unsafe impl Send for Mpi {}
 // SAFETY: as for `Send`: shared access goes through `lock`.
 unsafe impl Sync for Mpi {}
@@ -61,7 +76,7 @@ unsafe impl Sync for Mpi {}
 /// # Errors
 /// If MPI was initialized before, or the library cannot serve calls from more than one
 /// thread (`MPI_THREAD_SERIALIZED`).
-pub fn init() -> Result<Arc<Mpi>> {
+pub fn init() -> Result<Session> {
     let (universe, threading) = mpi::initialize_with_threading(Threading::Serialized)
         .ok_or_else(|| Error::config("brick_mpi::init", "MPI was already initialized"))?;
     if threading < Threading::Serialized {
@@ -71,11 +86,17 @@ pub fn init() -> Result<Arc<Mpi>> {
         ));
     }
     let world = universe.world();
-    Ok(Arc::new(Mpi {
+    let (rank, size) = (world.rank() as usize, world.size() as usize);
+    let comm = Arc::new(Mpi {
         world,
         lock: Mutex::new(()),
+        rank,
+        size,
+    });
+    Ok(Session {
+        comm,
         _universe: universe,
-    }))
+    })
 }
 
 impl Mpi {
@@ -86,16 +107,18 @@ impl Mpi {
 
     /// Ends every process of the job with `code` (`MPI_Abort`).
     pub fn abort(&self, code: i32) -> ! {
+        // Not under the lock: another thread may hold it inside a collective that will
+        // never finish, and MPI_Abort is allowed then.
         self.world.abort(code)
     }
 }
 
 impl Communicator for Mpi {
     fn rank(&self) -> usize {
-        self.world.rank() as usize
+        self.rank
     }
     fn size(&self) -> usize {
-        self.world.size() as usize
+        self.size
     }
     fn all_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
         let send = buf.to_vec();
@@ -131,24 +154,30 @@ impl Communicator for Mpi {
     }
 }
 
-/// Runs `main` on this rank with its communicator. An error is printed (`rank N: error:
-/// ...`) and ends the whole job with exit code 1 at once, so that no rank waits for one that
-/// has given up.
+/// Runs `main` on this rank with its communicator. An error or a panic is printed
+/// (`rank N: error: ...`) and ends the whole job with exit code 1 at once, so that no rank
+/// waits for one that has given up.
 pub fn run(
     main: impl FnOnce(Arc<dyn Communicator>) -> std::result::Result<(), Box<dyn std::error::Error>>,
 ) -> ExitCode {
-    let mpi = match init() {
-        Ok(m) => m,
+    let session = match init() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let mpi = session.comm();
     let comm: Arc<dyn Communicator> = mpi.clone();
-    match main(comm) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main(comm))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("rank {}: error: {e}", mpi.rank());
+            mpi.abort(1)
+        }
+        // The panic's message was printed by the panic hook.
+        Err(_) => {
+            eprintln!("rank {}: panicked", mpi.rank());
             mpi.abort(1)
         }
     }

@@ -132,3 +132,30 @@ fn a_killed_rank_ends_the_job_within_seconds() {
         killed.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn an_error_on_one_rank_ends_the_job_at_once() {
+    // Rank 1 returns an error after training while rank 0 waits in the evaluation's sum:
+    // `brick_mpi::run` aborts the job rather than leave rank 0 waiting.
+    let started = Instant::now();
+    let out = mpirun(2)
+        .args([
+            "--epochs",
+            "1",
+            "--rows",
+            "500",
+            "--hidden",
+            "16",
+            "--fail-on-rank",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("rank 1: error: rank 1 fails on purpose"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

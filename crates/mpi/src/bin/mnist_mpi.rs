@@ -10,7 +10,9 @@
 //!
 //! Options: `--epochs N` (default 5), `--rows N` training rows (default all 8,000),
 //! `--hidden N` units (default 512), `--record FILE`: rank 0 writes every step's loss and
-//! the final weights there as JSON (what the tests compare with one process).
+//! the final weights there as JSON (what the tests compare with one process);
+//! `--fail-on-rank R`: rank R returns an error after its first epoch (what the tests use
+//! to show that one rank's error ends the whole job).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -48,6 +50,7 @@ fn train(comm: Arc<dyn Communicator>) -> Result<(), Box<dyn std::error::Error>> 
     let hidden: usize = brick::flag(&args, "--hidden")?.unwrap_or(512);
     let rows: Option<usize> = brick::flag(&args, "--rows")?;
     let record: Option<String> = brick::flag(&args, "--record")?;
+    let fail_on: Option<usize> = brick::flag(&args, "--fail-on-rank")?;
     let (rank, size) = (comm.rank(), comm.size());
 
     let images = load_mnist_images::<f32>(brick::data_path("mnist-10k-images-idx3-ubyte.gz"))?;
@@ -79,21 +82,24 @@ fn train(comm: Arc<dyn Communicator>) -> Result<(), Box<dyn std::error::Error>> 
         FitOptions {
             epochs,
             batch_size: 128,
-            validation_data: Some((x_test, y_test)),
+            validation_data: Some((x_test.clone(), y_test.clone())),
             verbose: 2,
             callbacks: vec![Box::new(StepLosses(Arc::clone(&losses)))],
             ..Default::default()
         },
     )?;
     let seconds = start.elapsed().as_secs_f64();
+    if fail_on == Some(rank) {
+        // The other ranks go on into the next fit's collectives, which never complete.
+        return Err(format!("rank {rank} fails on purpose (--fail-on-rank)").into());
+    }
+    // Every rank evaluates its share of the test images; the figures are the global ones.
+    let test = model.evaluate_batched(&x_test, &y_test, 128)?;
     if rank == 0 {
         println!(
             "trained {} epochs in {seconds:.2} s; test accuracy {:.4}",
             history.len(),
-            history
-                .get("val_accuracy")
-                .and_then(|v| v.last())
-                .unwrap_or(&f64::NAN)
+            test.get("accuracy").unwrap_or(f64::NAN)
         );
         if let Some(path) = record {
             let weights: Vec<Vec<f32>> = model.get_weights().iter().map(|w| w.to_vec()).collect();

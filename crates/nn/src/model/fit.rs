@@ -276,8 +276,13 @@ impl<T: Element> Sequential<T> {
         self.broadcast_state()?;
         let chief = self.is_chief();
         let verbose = if chief { options.verbose } else { 0 };
+        // Whether the ranks settle after each batch's callbacks (the list is agreed, so
+        // this is the same on every rank, whatever `retain` leaves on each).
+        let sync = group.is_some() && !options.callbacks.is_empty();
+        let epoch_sync = group.is_some();
         let mut callbacks = options.callbacks;
         callbacks.retain(|c| chief || !c.chief_only());
+        let group_ref = group.as_deref();
 
         let n_train = x_train.shape()[0];
         let batch_size = options.batch_size;
@@ -285,13 +290,13 @@ impl<T: Element> Sequential<T> {
         let seed = options.seed.unwrap_or(self.seed());
         let mut history = History::default();
         let mut order: Vec<usize> = (0..n_train).collect();
-        for c in &mut callbacks {
-            c.on_train_begin(self)?;
-        }
+        let begun = hooks(&mut callbacks, |c| c.on_train_begin(self).map(|()| false));
+        settle(group_ref, sync, begun)?;
         for epoch in options.initial_epoch..options.epochs {
-            for c in &mut callbacks {
-                c.on_epoch_begin(epoch, self)?;
-            }
+            let begun = hooks(&mut callbacks, |c| {
+                c.on_epoch_begin(epoch, self).map(|()| false)
+            });
+            settle(group_ref, sync, begun)?;
             let mut stop = false;
             let mut progress = Progress::new(verbose, epoch, options.epochs, steps);
             if options.shuffle {
@@ -339,14 +344,10 @@ impl<T: Element> Sequential<T> {
                     }
                 };
                 progress.update(step + 1, || acc.logs(""));
-                for c in &mut callbacks {
-                    stop |= c.on_batch_end(epoch, step, loss, self)?.is_break();
-                }
-                if let Some(c) = &group
-                    && !callbacks.is_empty()
-                {
-                    stop = any_rank(c.as_ref(), stop)?;
-                }
+                let ended = hooks(&mut callbacks, |c| {
+                    Ok(c.on_batch_end(epoch, step, loss, self)?.is_break())
+                });
+                stop |= settle(group_ref, sync, ended)?;
                 if stop {
                     break;
                 }
@@ -362,31 +363,62 @@ impl<T: Element> Sequential<T> {
             self.set_completed_epochs(epoch + 1);
             // Callbacks first (they may add entries, such as the learning rate), then the
             // progress line and the history, as Keras orders them.
-            for c in &mut callbacks {
-                stop |= c.on_epoch_end(epoch, &mut logs, self)?.is_break();
-            }
-            if let Some(c) = &group {
-                stop = any_rank(c.as_ref(), stop)?;
-                self.check_in_step("fit")?;
-            }
+            let ended = hooks(&mut callbacks, |c| {
+                Ok(c.on_epoch_end(epoch, &mut logs, self)?.is_break())
+            });
+            stop |= settle(group_ref, epoch_sync, ended)?;
+            self.check_in_step("fit")?;
             progress.finish(&logs);
             history.push(epoch, &logs);
             if stop {
                 break;
             }
         }
-        for c in &mut callbacks {
-            c.on_train_end(self, &history)?;
-        }
+        let ended = hooks(&mut callbacks, |c| {
+            c.on_train_end(self, &history).map(|()| false)
+        });
+        settle(group_ref, sync, ended)?;
         Ok(history)
     }
 }
 
-/// Whether any rank's `flag` is set (so that all stop together).
-fn any_rank(comm: &dyn Communicator, flag: bool) -> Result<bool> {
-    let mut v = [f64::from(u8::from(flag))];
-    comm.all_sum_f64(&mut v)?;
-    Ok(v[0] > 0.0)
+/// Runs one hook of every callback in order; whether any asked to stop.
+fn hooks<T: Element>(
+    callbacks: &mut [Box<dyn Callback<T>>],
+    mut hook: impl FnMut(&mut Box<dyn Callback<T>>) -> Result<bool>,
+) -> Result<bool> {
+    let mut stop = false;
+    for c in callbacks {
+        stop |= hook(c)?;
+    }
+    Ok(stop)
+}
+
+/// After one hook's callbacks: with ranks (and `sync`), every rank learns whether any
+/// asked to stop or failed, so that all stop together and an error on one rank (rank 0's
+/// checkpoint failing to write) ends `fit` on every rank instead of leaving the others
+/// waiting in the next collective.
+fn settle(group: Option<&dyn Communicator>, sync: bool, outcome: Result<bool>) -> Result<bool> {
+    let Some(c) = group.filter(|_| sync) else {
+        return outcome;
+    };
+    let (stop, failed) = match &outcome {
+        Ok(stop) => (*stop, false),
+        Err(_) => (false, true),
+    };
+    let mut v = [f64::from(u8::from(stop)), f64::from(u8::from(failed))];
+    c.all_sum_f64(&mut v)?;
+    match outcome {
+        Err(e) => Err(e),
+        Ok(_) if v[1] > 0.0 => Err(Error::config(
+            "fit",
+            format!(
+                "rank {} stops: a callback failed on another rank (whose error says why)",
+                c.rank()
+            ),
+        )),
+        Ok(_) => Ok(v[0] > 0.0),
+    }
 }
 
 impl<T: Element> Sequential<T> {
@@ -395,6 +427,17 @@ impl<T: Element> Sequential<T> {
     fn agree_to_fit(&self, x: &Tensor<T>, y: &Tensor<T>, o: &FitOptions<T>) -> Result<()> {
         if self.group().is_none() {
             return Ok(());
+        }
+        if let Some(c) = &self.compiled
+            && let crate::losses::Loss::SparseCategoricalCrossentropy(o) = &c.loss
+            && o.ignore_class.is_some()
+        {
+            // Each rank's loss is a mean over its kept rows, so row shares would weight them
+            // wrongly; refused (on every rank alike) rather than computed wrong.
+            return Err(Error::config(
+                "fit",
+                "ignore_class is not supported in distributed training yet",
+            ));
         }
         let (arch, compiled) = self.model_fingerprint();
         let mut options = Fingerprint::default()

@@ -781,20 +781,26 @@ impl<T: Element> Sequential<T> {
         let y = self.check_targets("train_on_batch", x, y)?;
         self.build_for(x)?;
         let mut acc = fit::Accumulator::new(self.metrics());
-        // With ranks, each one's batch is its share of a global batch of all of them.
-        let share = match self.group() {
-            Some(c) => {
-                let mut rows = vec![x.shape()[0] as f64];
-                c.all_sum_f64(&mut rows)?;
-                x.shape()[0] as f64 / rows[0]
-            }
-            None => 1.0,
+        // With ranks, `x` is the global batch (the same on every rank, as for `fit` and
+        // `evaluate`), and each rank steps on its share.
+        let Some(c) = self.group() else {
+            let (loss, y_pred) = self.train_step(x, &y, 1.0)?;
+            acc.add(loss, &y, y_pred.as_ref())?;
+            return Ok(acc.logs(""));
         };
-        let (loss, y_pred) = self.train_step(x, &y, share)?;
-        acc.add(loss, &y, y_pred.as_ref())?;
-        if let Some(c) = self.group() {
-            acc.all_sum(c.as_ref())?;
+        let n = x.shape()[0];
+        let (from, to) = crate::distributed::shard(0, n, c.rank(), c.size());
+        let (from, to, share) = if from == to {
+            (0, 1, 0.0)
+        } else {
+            (from, to, (to - from) as f64 / n as f64)
+        };
+        let (xb, yb) = (x.rows(from..to), y.rows(from..to));
+        let (loss, y_pred) = self.train_step(&xb, &yb, share)?;
+        if share > 0.0 {
+            acc.add(loss, &yb, y_pred.as_ref())?;
         }
+        acc.all_sum(c.as_ref())?;
         Ok(acc.logs(""))
     }
 

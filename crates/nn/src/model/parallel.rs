@@ -18,7 +18,14 @@ impl<T: Element> Sequential<T> {
     /// the global ones; only rank 0 prints and runs the callbacks that write
     /// ([`Callback::chief_only`](crate::callbacks::Callback::chief_only)). Before training, the ranks
     /// check that they agree (architecture, optimizer, data, options) and rank 0's
-    /// weights and optimizer state are broadcast.
+    /// weights and optimizer state are broadcast. `train_on_batch`, `evaluate` and
+    /// `test_on_batch` take the global batch or data set too, the same on every rank.
+    ///
+    /// The numbers are one process's, up to the order of the sums, for every layer whose
+    /// training step treats rows independently. BatchNormalization normalizes with each
+    /// rank's own rows (as PyTorch's DDP without `SyncBatchNorm`; its moving statistics
+    /// are averaged, so the ranks stay identical), and Dropout draws other masks on each
+    /// rank: such models train correctly, but not to one process's numbers.
     ///
     /// ```
     /// use std::sync::Arc;
