@@ -38,10 +38,17 @@ use mpi::traits::*;
 pub struct Mpi {
     world: SimpleCommunicator,
     /// Every MPI call is made holding this lock: MPI was initialized for serialized calls
-    /// (any thread, one at a time).
-    lock: Mutex<()>,
+    /// (any thread, one at a time). It guards the send buffers of the sums too, reused
+    /// from step to step (MPI's sum reads one buffer and writes another).
+    lock: Mutex<SendBuffers>,
     rank: usize,
     size: usize,
+}
+
+#[derive(Default)]
+struct SendBuffers {
+    f32s: Vec<f32>,
+    f64s: Vec<f64>,
 }
 
 /// MPI, joined: finalized when dropped, on the thread that called [`init`] (it is not
@@ -89,7 +96,7 @@ pub fn init() -> Result<Session> {
     let (rank, size) = (world.rank() as usize, world.size() as usize);
     let comm = Arc::new(Mpi {
         world,
-        lock: Mutex::new(()),
+        lock: Mutex::new(SendBuffers::default()),
         rank,
         size,
     });
@@ -100,9 +107,9 @@ pub fn init() -> Result<Session> {
 }
 
 impl Mpi {
-    fn locked<R>(&self, f: impl FnOnce(&SimpleCommunicator) -> R) -> R {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        f(&self.world)
+    fn locked<R>(&self, f: impl FnOnce(&SimpleCommunicator, &mut SendBuffers) -> R) -> R {
+        let mut buffers = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        f(&self.world, &mut buffers)
     }
 
     /// Ends every process of the job with `code` (`MPI_Abort`).
@@ -121,27 +128,33 @@ impl Communicator for Mpi {
         self.size
     }
     fn all_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
-        let send = buf.to_vec();
-        self.locked(|w| w.all_reduce_into(&send[..], buf, SystemOperation::sum()));
+        self.locked(|w, b| {
+            b.f32s.clear();
+            b.f32s.extend_from_slice(buf);
+            w.all_reduce_into(&b.f32s[..], buf, SystemOperation::sum())
+        });
         Ok(())
     }
     fn all_sum_f64(&self, buf: &mut [f64]) -> Result<()> {
-        let send = buf.to_vec();
-        self.locked(|w| w.all_reduce_into(&send[..], buf, SystemOperation::sum()));
+        self.locked(|w, b| {
+            b.f64s.clear();
+            b.f64s.extend_from_slice(buf);
+            w.all_reduce_into(&b.f64s[..], buf, SystemOperation::sum())
+        });
         Ok(())
     }
     fn broadcast_f32(&self, buf: &mut [f32], root: usize) -> Result<()> {
-        self.locked(|w| w.process_at_rank(root as i32).broadcast_into(buf));
+        self.locked(|w, _| w.process_at_rank(root as i32).broadcast_into(buf));
         Ok(())
     }
     fn broadcast_f64(&self, buf: &mut [f64], root: usize) -> Result<()> {
-        self.locked(|w| w.process_at_rank(root as i32).broadcast_into(buf));
+        self.locked(|w, _| w.process_at_rank(root as i32).broadcast_into(buf));
         Ok(())
     }
     fn all_gather_u64(&self, values: &[u64]) -> Result<Vec<u64>> {
         // Lengths first, so that ranks giving different lengths get an error, not garbage.
         let mut lens = vec![0u64; self.size()];
-        self.locked(|w| w.all_gather_into(&(values.len() as u64), &mut lens[..]));
+        self.locked(|w, _| w.all_gather_into(&(values.len() as u64), &mut lens[..]));
         if lens.iter().any(|&l| l != values.len() as u64) {
             return Err(Error::config(
                 "all_gather",
@@ -149,7 +162,7 @@ impl Communicator for Mpi {
             ));
         }
         let mut out = vec![0u64; values.len() * self.size()];
-        self.locked(|w| w.all_gather_into(values, &mut out[..]));
+        self.locked(|w, _| w.all_gather_into(values, &mut out[..]));
         Ok(out)
     }
 }

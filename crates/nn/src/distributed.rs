@@ -174,6 +174,47 @@ impl ThreadRank {
         out
     }
 
+    /// Replaces `buf` by the sum over the ranks, taken in rank order; `wrap` and `field`
+    /// put a vector of `V` in a slot and find it there.
+    fn sum<V: Copy + Default + std::ops::Add<Output = V>>(
+        &self,
+        buf: &mut [V],
+        wrap: fn(Vec<V>) -> Slot,
+        field: fn(&Slot) -> &Vec<V>,
+    ) -> Result<()> {
+        self.exchange(wrap(buf.to_vec()), |slots| {
+            let lens = || slots.iter().map(|s| field(s).len());
+            if lens().any(|l| l != buf.len()) {
+                return Err(length_error("all_sum", lens()));
+            }
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = slots.iter().fold(V::default(), |a, s| a + field(s)[i]);
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces `buf` by rank `root`'s (see [`sum`](ThreadRank::sum) for `wrap`, `field`).
+    fn copy_from<V: Copy>(
+        &self,
+        buf: &mut [V],
+        root: usize,
+        wrap: fn(Vec<V>) -> Slot,
+        field: fn(&Slot) -> &Vec<V>,
+    ) -> Result<()> {
+        self.exchange(wrap(buf.to_vec()), |slots| {
+            let from = field(&slots[root.min(self.size - 1)]);
+            if from.len() != buf.len() {
+                return Err(length_error(
+                    "broadcast",
+                    slots.iter().map(|s| field(s).len()),
+                ));
+            }
+            buf.copy_from_slice(from);
+            Ok(())
+        })
+    }
+
     fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
         self.shared.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -195,76 +236,38 @@ impl Communicator for ThreadRank {
         self.size
     }
     fn all_sum_f32(&self, buf: &mut [f32]) -> Result<()> {
-        self.exchange(
-            Slot {
-                f32s: buf.to_vec(),
+        self.sum(
+            buf,
+            |v| Slot {
+                f32s: v,
                 ..Slot::default()
             },
-            |slots| {
-                if slots.iter().any(|s| s.f32s.len() != buf.len()) {
-                    return Err(length_error("all_sum", slots.iter().map(|s| s.f32s.len())));
-                }
-                for (i, b) in buf.iter_mut().enumerate() {
-                    *b = slots.iter().map(|s| s.f32s[i]).fold(0.0, |a, v| a + v);
-                }
-                Ok(())
-            },
+            |s| &s.f32s,
         )
     }
     fn all_sum_f64(&self, buf: &mut [f64]) -> Result<()> {
-        self.exchange(
-            Slot {
-                f64s: buf.to_vec(),
+        self.sum(
+            buf,
+            |v| Slot {
+                f64s: v,
                 ..Slot::default()
             },
-            |slots| {
-                if slots.iter().any(|s| s.f64s.len() != buf.len()) {
-                    return Err(length_error("all_sum", slots.iter().map(|s| s.f64s.len())));
-                }
-                for (i, b) in buf.iter_mut().enumerate() {
-                    *b = slots.iter().map(|s| s.f64s[i]).fold(0.0, |a, v| a + v);
-                }
-                Ok(())
-            },
+            |s| &s.f64s,
         )
     }
     fn broadcast_f32(&self, buf: &mut [f32], root: usize) -> Result<()> {
-        self.exchange(
-            Slot {
-                f32s: buf.to_vec(),
-                ..Slot::default()
-            },
-            |slots| {
-                let from = &slots[root.min(self.size - 1)].f32s;
-                if from.len() != buf.len() {
-                    return Err(length_error(
-                        "broadcast",
-                        slots.iter().map(|s| s.f32s.len()),
-                    ));
-                }
-                buf.copy_from_slice(from);
-                Ok(())
-            },
-        )
+        let wrap = |v| Slot {
+            f32s: v,
+            ..Slot::default()
+        };
+        self.copy_from(buf, root, wrap, |s| &s.f32s)
     }
     fn broadcast_f64(&self, buf: &mut [f64], root: usize) -> Result<()> {
-        self.exchange(
-            Slot {
-                f64s: buf.to_vec(),
-                ..Slot::default()
-            },
-            |slots| {
-                let from = &slots[root.min(self.size - 1)].f64s;
-                if from.len() != buf.len() {
-                    return Err(length_error(
-                        "broadcast",
-                        slots.iter().map(|s| s.f64s.len()),
-                    ));
-                }
-                buf.copy_from_slice(from);
-                Ok(())
-            },
-        )
+        let wrap = |v| Slot {
+            f64s: v,
+            ..Slot::default()
+        };
+        self.copy_from(buf, root, wrap, |s| &s.f64s)
     }
     fn all_gather_u64(&self, values: &[u64]) -> Result<Vec<u64>> {
         self.exchange(
