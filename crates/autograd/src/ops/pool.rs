@@ -258,6 +258,28 @@ impl<'t, T: Element> Var<'t, T> {
     /// # Errors
     /// If `rate` is not in `[0, 1)`.
     pub fn try_dropout(self, rate: f64, rng: &mut StdRng) -> Result<Var<'t, T>> {
+        use tensor::random::Rng;
+        self.try_dropout_keyed(rate, rng.next_u64(), 0)
+    }
+
+    /// Inverted dropout with the mask elements `offset..` of the mask keyed by `key`
+    /// ([`Tensor::try_bernoulli_mask_keyed`]): a rank holding some rows of a batch drops
+    /// what one process dropping the whole batch would.
+    ///
+    /// ```
+    /// use autograd::Tape;
+    /// use tensor::Tensor;
+    /// let tape = Tape::<f64>::new();
+    /// let batch = tape.param(&Tensor::ones(&[4, 5]));
+    /// let last_two = tape.param(&Tensor::ones(&[2, 5]));
+    /// let whole = batch.try_dropout_keyed(0.5, 9, 0).unwrap().value();
+    /// let part = last_two.try_dropout_keyed(0.5, 9, 10).unwrap().value();
+    /// assert_eq!(part, whole.rows(2..4));
+    /// ```
+    ///
+    /// # Errors
+    /// If `rate` is not in `[0, 1)`.
+    pub fn try_dropout_keyed(self, rate: f64, key: u64, offset: usize) -> Result<Var<'t, T>> {
         if !(0.0..1.0).contains(&rate) {
             return Err(TensorError::InvalidArgument {
                 op: "dropout",
@@ -268,7 +290,7 @@ impl<'t, T: Element> Var<'t, T> {
             return Ok(self);
         }
         let keep = T::from_f64_lossy(1.0 / (1.0 - rate));
-        let mask = Tensor::try_bernoulli_mask(&self.shape(), rate, keep, rng)?;
+        let mask = Tensor::try_bernoulli_mask_keyed(&self.shape(), rate, keep, key, offset)?;
         self.try_mul(self.tape.constant(&mask))
     }
 }

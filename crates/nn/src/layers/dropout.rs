@@ -14,7 +14,8 @@ use crate::layers::{
 /// Keras's `Dropout(rate)`: in training, each value is zeroed with probability `rate` and
 /// the others scaled by `1 / (1 - rate)` (inverted dropout); in inference it passes values
 /// through. Masks come from the model's random stream, so a seeded run drops the same
-/// values every time, and a resumed run the values an uninterrupted one would.
+/// values every time, a resumed run the values an uninterrupted one would, and ranks
+/// training data-parallel the values one process would.
 ///
 /// ```
 /// use nn::Dropout;
@@ -83,7 +84,12 @@ impl<T: Element> Layer<T> for Dropout<T> {
         if !ctx.training() || self.rate == 0.0 {
             return Ok(x);
         }
-        Ok(x.try_dropout(self.rate, ctx.rng())?)
+        // Keyed by each element's place in the global batch (see `Context::first_row`).
+        use tensor::random::Rng;
+        let shape = x.shape();
+        let row = shape.iter().skip(1).product::<usize>();
+        let key = ctx.rng().next_u64();
+        Ok(x.try_dropout_keyed(self.rate, key, ctx.first_row() * row)?)
     }
     fn config(&self) -> Map<String, Value> {
         map(json!({ "rate": self.rate }))

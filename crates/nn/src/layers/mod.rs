@@ -218,6 +218,7 @@ impl<'a, 't, T: Element> LayerVars<'a, 't, T> {
 pub struct Context<'a, T: Element> {
     training: bool,
     rng: &'a mut StdRng,
+    first_row: usize,
     updates: Vec<(&'static str, Tensor<T>)>,
 }
 
@@ -227,8 +228,24 @@ impl<'a, T: Element> Context<'a, T> {
         Context {
             training,
             rng,
+            first_row: 0,
             updates: Vec::new(),
         }
+    }
+
+    /// The same context for a batch that is rows `first_row..` of the batch the step draws
+    /// its noise for: in data-parallel training, a rank's share of the global batch.
+    pub fn with_first_row(mut self, first_row: usize) -> Self {
+        self.first_row = first_row;
+        self
+    }
+
+    /// Where this batch starts in the batch the step draws its noise for (0 unless
+    /// training data-parallel). A layer drawing noise per row (Dropout) keys it by
+    /// `first_row() + row`, so that every rank draws for its rows what one process would
+    /// draw for the whole batch; the random stream gives the same draws on every rank.
+    pub fn first_row(&self) -> usize {
+        self.first_row
     }
 
     /// Whether this is a training step.

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metric;
 use crate::model::callback::Callback;
 use crate::model::progress::Progress;
-use crate::model::{History, Logs, Sequential, check_batch_size};
+use crate::model::{History, Logs, Sequential, Share, check_batch_size};
 
 /// How [`Sequential::fit`] trains; `..Default::default()` gives Keras's defaults.
 ///
@@ -307,20 +307,15 @@ impl<T: Element> Sequential<T> {
             let mut acc = Accumulator::new(self.metrics());
             for step in 0..steps {
                 let (start, end) = (step * batch_size, ((step + 1) * batch_size).min(n_train));
-                // With ranks, this rank's share of the global batch; a rank whose share is
-                // empty steps on the batch's first row with weight 0.
-                let (from, to, share) = match &group {
+                // With ranks, this rank's share of the global batch.
+                let share = match &group {
                     Some(c) => {
                         let (from, to) = shard(start, end, c.rank(), c.size());
-                        let share = (to - from) as f64 / (end - start) as f64;
-                        if from == to {
-                            (start, start + 1, 0.0)
-                        } else {
-                            (from, to, share)
-                        }
+                        Share::of(start, end, from, to)
                     }
-                    None => (start, end, 1.0),
+                    None => Share::whole(start, end),
                 };
+                let (from, to) = share.rows;
                 let (xb, yb) = if options.shuffle {
                     let idx = &order[from..to];
                     (x_train.gather(0, idx), y_train.gather(0, idx))
@@ -331,7 +326,7 @@ impl<T: Element> Sequential<T> {
                 let loss = match &group {
                     Some(c) => {
                         let mut batch = Accumulator::new(self.metrics());
-                        if share > 0.0 {
+                        if share.fraction > 0.0 {
                             batch.add(loss, &yb, y_pred.as_ref())?;
                         }
                         batch.all_sum(c.as_ref())?;

@@ -784,20 +784,17 @@ impl<T: Element> Sequential<T> {
         // With ranks, `x` is the global batch (the same on every rank, as for `fit` and
         // `evaluate`), and each rank steps on its share.
         let Some(c) = self.group() else {
-            let (loss, y_pred) = self.train_step(x, &y, 1.0)?;
+            let (loss, y_pred) = self.train_step(x, &y, Share::whole(0, x.shape()[0]))?;
             acc.add(loss, &y, y_pred.as_ref())?;
             return Ok(acc.logs(""));
         };
         let n = x.shape()[0];
         let (from, to) = crate::distributed::shard(0, n, c.rank(), c.size());
-        let (from, to, share) = if from == to {
-            (0, 1, 0.0)
-        } else {
-            (from, to, (to - from) as f64 / n as f64)
-        };
+        let share = Share::of(0, n, from, to);
+        let (from, to) = share.rows;
         let (xb, yb) = (x.rows(from..to), y.rows(from..to));
         let (loss, y_pred) = self.train_step(&xb, &yb, share)?;
-        if share > 0.0 {
+        if share.fraction > 0.0 {
             acc.add(loss, &yb, y_pred.as_ref())?;
         }
         acc.all_sum(c.as_ref())?;
@@ -828,21 +825,20 @@ impl<T: Element> Sequential<T> {
     /// steps the trainable weights by name; then the layers' non-trainable weights (moving
     /// statistics) take the values the forward pass asked for.
     ///
-    /// With ranks to train with, `share` is this rank's fraction of the global batch: its
-    /// gradients and layer updates are weighted by it and summed over the ranks before the
-    /// update (0 for a rank whose share of the batch is empty, which steps on `x` anyway, so
-    /// that the sums line up).
+    /// With ranks to train with, `share` says where `x` is in the global batch: the
+    /// gradients and layer updates are weighted by its fraction and summed over the ranks
+    /// before the update, and Dropout's masks are keyed by the rows' places.
     pub(crate) fn train_step(
         &mut self,
         x: &Tensor<T>,
         y: &Tensor<T>,
-        share: f64,
+        share: Share,
     ) -> Result<(f64, Option<Tensor<T>>)> {
         // The tape is kept between steps so that its buffers are reused. It is reset (its
         // values dropped) before the update, so that the weights are not shared (and copied)
         // when the optimizer writes them.
         let mut tape = std::mem::take(&mut self.tape);
-        let recorded = self.record_step(&tape, x, y);
+        let recorded = self.record_step(&tape, x, y, share.first_row);
         tape.reset();
         self.tape = tape;
         let Recorded {
@@ -852,7 +848,7 @@ impl<T: Element> Sequential<T> {
             mut updates,
         } = recorded?;
         if let Some(comm) = self.group() {
-            self.reduce_gradients(comm.as_ref(), share, &mut grads, &mut updates)?;
+            self.reduce_gradients(comm.as_ref(), share.fraction, &mut grads, &mut updates)?;
         }
         let names = self.trainable_names();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -890,17 +886,21 @@ impl<T: Element> Sequential<T> {
             .collect()
     }
 
-    /// The forward and backward pass of a training step. The random stream (Dropout's
-    /// masks) is seeded from the model's seed and the optimizer's step count, so a resumed
-    /// run draws what an uninterrupted one would.
-    fn record_step(&self, tape: &Tape<T>, x: &Tensor<T>, y: &Tensor<T>) -> Result<Recorded<T>> {
+    /// The forward and backward pass of a training step on rows `first_row..` of the
+    /// global batch. The random stream (Dropout's masks) is seeded from the model's seed and
+    /// the optimizer's step count, so a resumed run draws what an uninterrupted one would,
+    /// and every rank draws the same stream (its masks are keyed by the rows' places).
+    fn record_step(
+        &self,
+        tape: &Tape<T>,
+        x: &Tensor<T>,
+        y: &Tensor<T>,
+        first_row: usize,
+    ) -> Result<Recorded<T>> {
         let compiled = self.compiled("fit")?;
         let vars = self.weight_vars(tape, true);
-        // Each rank draws its own masks (rank 0 those of a single process).
-        let rank = self.communicator.as_ref().map_or(0, |c| c.rank() as u64);
-        let seed = self.seed ^ rank.wrapping_mul(0xA076_1D64_78BD_642F);
-        let mut rng = seeded(step_seed(seed, compiled.optimizer.iterations()));
-        let mut ctx = Context::new(true, &mut rng);
+        let mut rng = seeded(step_seed(self.seed, compiled.optimizer.iterations()));
+        let mut ctx = Context::new(true, &mut rng).with_first_row(first_row);
         let f = self.forward_on(tape.constant(x), &vars, &mut ctx, true)?;
         let (z, act) = (f.output, f.activation);
         let loss = compiled.loss.compute_fused(tape.constant(y), z, act)?;
@@ -935,6 +935,45 @@ pub(crate) struct Forward<'t, T: Element> {
     pub activation: Activation,
     /// Non-trainable weights to set after the step: layer index, weight name, value.
     pub updates: Vec<(usize, &'static str, Tensor<T>)>,
+}
+
+/// Where a rank's rows are in a global batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Share {
+    /// The rows to step on, as indices into the data.
+    pub rows: (usize, usize),
+    /// The index of the first of them within the global batch.
+    pub first_row: usize,
+    /// Their fraction of the global batch: the weight of their gradients in the sum.
+    pub fraction: f64,
+}
+
+impl Share {
+    /// The whole batch `start..end` (one process).
+    pub fn whole(start: usize, end: usize) -> Share {
+        Share {
+            rows: (start, end),
+            first_row: 0,
+            fraction: 1.0,
+        }
+    }
+
+    /// Rows `from..to` of the global batch `start..end`. A rank whose share is empty steps
+    /// on the batch's first row with weight 0, so that the ranks' sums line up.
+    pub fn of(start: usize, end: usize, from: usize, to: usize) -> Share {
+        if from == to {
+            return Share {
+                rows: (start, start + 1),
+                first_row: 0,
+                fraction: 0.0,
+            };
+        }
+        Share {
+            rows: (from, to),
+            first_row: from - start,
+            fraction: (to - from) as f64 / (end - start) as f64,
+        }
+    }
 }
 
 /// What a training step's forward and backward pass give.

@@ -22,10 +22,11 @@ impl<T: Element> Sequential<T> {
     /// `test_on_batch` take the global batch or data set too, the same on every rank.
     ///
     /// The numbers are one process's, up to the order of the sums, for every layer whose
-    /// training step treats rows independently. BatchNormalization normalizes with each
+    /// training step treats rows independently, Dropout included (each rank drops for its
+    /// rows what one process drops for them). BatchNormalization normalizes with each
     /// rank's own rows (as PyTorch's DDP without `SyncBatchNorm`; its moving statistics
-    /// are averaged, so the ranks stay identical), and Dropout draws other masks on each
-    /// rank: such models train correctly, but not to one process's numbers.
+    /// are averaged, so the ranks stay identical): such a model trains correctly, but not
+    /// to one process's numbers.
     ///
     /// ```
     /// use std::sync::Arc;
