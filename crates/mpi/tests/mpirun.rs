@@ -1,5 +1,6 @@
-//! `mpirun -np 2` against one process: the same step losses and final weights, and a rank
-//! killed with SIGKILL ends the whole job quickly with a non-zero exit.
+//! `mpirun -np 2` against one process: the same step losses and final weights; a rank
+//! killed with SIGKILL ends the whole job quickly with a non-zero exit, and the job resumes
+//! from its last checkpoint to the weights of an uninterrupted run.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -158,4 +159,57 @@ fn an_error_on_one_rank_ends_the_job_at_once() {
         "{stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_job_killed_midway_resumes_from_its_checkpoint_to_the_uninterrupted_weights() {
+    let dir = scratch("resume");
+    let (whole, resumed) = (dir.join("whole.json"), dir.join("resumed.json"));
+    let (ckpt_a, ckpt_b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    let args = ["--epochs", "4", "--rows", "1000", "--hidden", "32"];
+    let run = |extra: &[&std::ffi::OsStr]| mpirun(2).args(args).args(extra).output().unwrap();
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Uninterrupted: 4 epochs.
+    ok(&run(&[
+        "--checkpoint".as_ref(),
+        ckpt_a.as_os_str(),
+        "--record".as_ref(),
+        whole.as_os_str(),
+    ]));
+    // Killed: rank 1 sends itself SIGKILL as epoch 3 (index 2) begins.
+    let killed = run(&[
+        "--checkpoint".as_ref(),
+        ckpt_b.as_os_str(),
+        "--kill-at-epoch".as_ref(),
+        "2".as_ref(),
+    ]);
+    assert!(!killed.status.success(), "{:?}", killed.status);
+    assert!(
+        !String::from_utf8_lossy(&killed.stdout).contains("trained "),
+        "the job went on after the kill"
+    );
+    // The checkpoint is whole and holds the 2 epochs completed before the kill.
+    let model = brick::nn::Sequential::<f32>::load(&ckpt_b).unwrap();
+    assert_eq!(model.completed_epochs(), 2);
+    // Resumed: epochs 3 and 4, from the checkpoint.
+    let out = run(&[
+        "--checkpoint".as_ref(),
+        ckpt_b.as_os_str(),
+        "--record".as_ref(),
+        resumed.as_os_str(),
+    ]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resuming after epoch 2"));
+    let ((la, wa), (lb, wb)) = (read(&whole), read(&resumed));
+    // 8 steps per epoch: the resumed run's 16 steps are the last 16 of the whole run's 32.
+    assert_eq!((la.len(), lb.len()), (32, 16));
+    assert_eq!(lb, la[16..], "the resumed step losses");
+    assert_eq!(wb, wa, "the final weights");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

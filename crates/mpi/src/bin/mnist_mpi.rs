@@ -12,7 +12,13 @@
 //! `--hidden N` units (default 512), `--record FILE`: rank 0 writes every step's loss and
 //! the final weights there as JSON (what the tests compare with one process);
 //! `--fail-on-rank R`: rank R returns an error after its first epoch (what the tests use
-//! to show that one rank's error ends the whole job).
+//! to show that one rank's error ends the whole job);
+//! `--checkpoint FILE`: rank 0 saves the whole model there after every epoch (atomically),
+//! and a run that finds the file resumes from it on every rank (the file must be where
+//! every rank can read it: one machine, or a shared file system), ending with the weights
+//! an uninterrupted run reaches; `--kill-at-epoch E`: rank 1 kills itself with SIGKILL as
+//! epoch `E` begins, after the checkpoint of epoch `E - 1` is written (what the resume test
+//! interrupts a run with).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -40,6 +46,29 @@ impl Callback for StepLosses {
     }
 }
 
+/// Rank `rank` sends itself SIGKILL as epoch `at` begins: a crash that no code of brick's
+/// sees coming.
+struct KillAtEpoch {
+    at: usize,
+    rank: usize,
+}
+
+impl Callback for KillAtEpoch {
+    fn name(&self) -> &str {
+        "kill_at_epoch"
+    }
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Sequential) -> brick::nn::Result<()> {
+        if epoch == self.at && self.rank == 1 {
+            let pid = std::process::id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+        Ok(())
+    }
+}
+
 fn main() -> std::process::ExitCode {
     brick_mpi::run(train)
 }
@@ -51,6 +80,8 @@ fn train(comm: Arc<dyn Communicator>) -> Result<(), Box<dyn std::error::Error>> 
     let rows: Option<usize> = brick::flag(&args, "--rows")?;
     let record: Option<String> = brick::flag(&args, "--record")?;
     let fail_on: Option<usize> = brick::flag(&args, "--fail-on-rank")?;
+    let checkpoint: Option<String> = brick::flag(&args, "--checkpoint")?;
+    let kill_at: Option<usize> = brick::flag(&args, "--kill-at-epoch")?;
     let (rank, size) = (comm.rank(), comm.size());
 
     let images = load_mnist_images::<f32>(brick::data_path("mnist-10k-images-idx3-ubyte.gz"))?;
@@ -66,28 +97,66 @@ fn train(comm: Arc<dyn Communicator>) -> Result<(), Box<dyn std::error::Error>> 
         to_categorical::<f32>(&labels[split..], Some(10))?,
     );
 
-    let mut model = Sequential::with_seed(42);
-    model.add(Dense::new(hidden).input_dim(784).activation("relu"))?;
-    model.add(Dense::new(10).activation("softmax"))?;
-    model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])?;
+    // Every rank resumes from the same file; fit checks that they agree (a rank that found
+    // no file, or another one, would differ in its epochs or weights' shapes).
+    let resume = checkpoint
+        .as_ref()
+        .filter(|p| std::path::Path::new(p).exists());
+    let mut model = match resume {
+        Some(path) => Sequential::<f32>::load(path)?,
+        None => {
+            let mut model = Sequential::with_seed(42);
+            model.add(Dense::new(hidden).input_dim(784).activation("relu"))?;
+            model.add(Dense::new(10).activation("softmax"))?;
+            model.compile("rmsprop", "categorical_crossentropy", ["accuracy"])?;
+            model
+        }
+    };
+    let initial_epoch = model.completed_epochs();
+    // Checked here, before the ranks take different paths (train or not).
+    let found = comm.all_gather_u64(&[initial_epoch as u64])?;
+    if found.iter().any(|&e| e != found[0]) {
+        return Err(format!(
+            "the ranks found checkpoints of different epochs ({found:?} by rank); every rank \
+             must read the same file"
+        )
+        .into());
+    }
     model.distribute(comm);
     if rank == 0 {
         println!("{n} training images on {size} rank(s), batch 128");
+        if initial_epoch > 0 {
+            println!("resuming after epoch {initial_epoch}");
+        }
     }
     let losses = Arc::new(Mutex::new(Vec::new()));
+    let mut callbacks: Vec<Box<dyn Callback>> = vec![Box::new(StepLosses(Arc::clone(&losses)))];
+    if let Some(path) = &checkpoint {
+        callbacks.push(Box::new(ModelCheckpoint::new(path.clone())));
+    }
+    if let Some(at) = kill_at {
+        callbacks.push(Box::new(KillAtEpoch { at, rank }));
+    }
     let start = Instant::now();
-    let history = model.fit(
-        &x,
-        &y,
-        FitOptions {
-            epochs,
-            batch_size: 128,
-            validation_data: Some((x_test.clone(), y_test.clone())),
-            verbose: 2,
-            callbacks: vec![Box::new(StepLosses(Arc::clone(&losses)))],
-            ..Default::default()
-        },
-    )?;
+    // A checkpoint of a finished run has nothing left to train.
+    let trained = if initial_epoch < epochs {
+        let history = model.fit(
+            &x,
+            &y,
+            FitOptions {
+                epochs,
+                batch_size: 128,
+                validation_data: Some((x_test.clone(), y_test.clone())),
+                verbose: 2,
+                initial_epoch,
+                callbacks,
+                ..Default::default()
+            },
+        )?;
+        history.len()
+    } else {
+        0
+    };
     let seconds = start.elapsed().as_secs_f64();
     if fail_on == Some(rank) {
         // The other ranks go on into the next fit's collectives, which never complete.
@@ -97,8 +166,7 @@ fn train(comm: Arc<dyn Communicator>) -> Result<(), Box<dyn std::error::Error>> 
     let test = model.evaluate_batched(&x_test, &y_test, 128)?;
     if rank == 0 {
         println!(
-            "trained {} epochs in {seconds:.2} s; test accuracy {:.4}",
-            history.len(),
+            "trained {trained} epochs in {seconds:.2} s; test accuracy {:.4}",
             test.get("accuracy").unwrap_or(f64::NAN)
         );
         if let Some(path) = record {
