@@ -391,3 +391,95 @@ fn train_on_batch_takes_the_global_batch_as_fit_does() {
         }
     }
 }
+
+/// A hand-written loop (as `examples/custom_loop.rs`): 784 -> 32 relu -> 10 on `rows`
+/// digits, Adam, batch 64 without shuffling. With a communicator, each rank makes its own
+/// initial weights (seeded by its rank) and `DataParallel` gives all rank 0's.
+fn custom_loop(comm: Option<Arc<dyn Communicator>>, rows: usize) -> Vec<(String, Tensor<f32>)> {
+    use nn::distributed::DataParallel;
+    use std::collections::BTreeMap;
+    let (x, y) = digits(rows);
+    let rank = comm.as_ref().map_or(0, |c| c.rank() as u64);
+    let mut dp = comm.map(DataParallel::new);
+    let mut rng = seeded(7 + rank);
+    let init = Initializer::GLOROT_UNIFORM;
+    let mut weights: BTreeMap<String, Tensor> = BTreeMap::new();
+    weights.insert("w1".into(), init.sample(&[784, 32], &mut rng).unwrap());
+    weights.insert("b1".into(), Tensor::zeros(&[32]));
+    weights.insert("w2".into(), init.sample(&[32, 10], &mut rng).unwrap());
+    weights.insert("b2".into(), Tensor::zeros(&[10]));
+    if let Some(dp) = dp.as_mut() {
+        dp.broadcast_weights(&mut weights).unwrap();
+    }
+    let loss_fn: Loss = CategoricalCrossentropy::new().from_logits(true).into();
+    let mut optimizer = Adam::new(0.003);
+    for _ in 0..2 {
+        for start in (0..rows).step_by(64) {
+            let end = (start + 64).min(rows);
+            let (rows, share) = match &dp {
+                Some(dp) => {
+                    let (r, share) = dp.shard(end - start);
+                    (start + r.start..start + r.end, share)
+                }
+                None => (start..end, 1.0),
+            };
+            let (xb, yb) = (x.rows(rows.clone()), y.rows(rows));
+            let mut grads = {
+                let tape = Tape::new();
+                let w = tape.params_named(&weights);
+                let hidden = (tape.constant(&xb).matmul(w["w1"]) + w["b1"]).relu();
+                let logits = hidden.matmul(w["w2"]) + w["b2"];
+                let loss = loss_fn.compute(tape.constant(&yb), logits).unwrap();
+                loss.backward().unwrap().take_named(&w).unwrap()
+            };
+            if let Some(dp) = dp.as_mut() {
+                dp.all_reduce_gradients(&mut grads, share).unwrap();
+            }
+            optimizer.step_map(&mut weights, &grads).unwrap();
+        }
+    }
+    weights.into_iter().collect()
+}
+
+#[test]
+fn a_hand_written_loop_trains_on_ranks_as_in_one_process() {
+    // 450 rows: 7 batches of 64 and one of 2, which rank 2 of 3 has no share of.
+    let alone = custom_loop(None, 450);
+    for n in [2, 3] {
+        let ranks = on_ranks(n, |c| custom_loop(Some(c), 450));
+        for r in &ranks {
+            for ((name, a), (_, b)) in r.iter().zip(&alone) {
+                assert!(a.allclose(b, 1e-5, 1e-6), "{name} on {n} ranks");
+            }
+        }
+        for r in &ranks[1..] {
+            assert_eq!(r, &ranks[0]);
+        }
+    }
+}
+
+#[test]
+fn a_hand_written_loop_s_ranks_that_disagree_get_an_error_not_a_hang() {
+    use nn::distributed::DataParallel;
+    use std::collections::BTreeMap;
+    let errors = on_ranks(2, |c| {
+        let width = 3 + c.rank();
+        let mut dp = DataParallel::<f32>::new(c);
+        let mut w = BTreeMap::from([("w".to_string(), Tensor::zeros(&[2, width]))]);
+        let e = dp.broadcast_weights(&mut w).unwrap_err().to_string();
+        let mut g = BTreeMap::from([("w".to_string(), Tensor::zeros(&[2, width]))]);
+        let f = dp
+            .all_reduce_gradients(&mut g, 0.5)
+            .unwrap_err()
+            .to_string();
+        (e, f)
+    });
+    for (e, f) in errors {
+        assert!(e.contains("rank(s) [1] differ from rank 0's"), "{e}");
+        assert!(e.contains("w [2, "), "{e}");
+        assert!(
+            f.contains("all_reduce_gradients: the ranks disagree"),
+            "{f}"
+        );
+    }
+}

@@ -71,7 +71,7 @@ pub struct Sequential<T: Element = f32> {
     /// The ranks training together, if [`distribute`](Sequential::distribute)d.
     communicator: Option<std::sync::Arc<dyn crate::distributed::Communicator>>,
     /// Reused by every step's gradient sum over the ranks.
-    reduce_buf: Vec<T>,
+    reduce_buf: crate::distributed::Flat<T>,
 }
 
 impl<T: Element> std::fmt::Debug for Sequential<T> {
@@ -128,7 +128,7 @@ impl<T: Element> Sequential<T> {
             tape: Tape::new(),
             completed_epochs: 0,
             communicator: None,
-            reduce_buf: Vec::new(),
+            reduce_buf: Default::default(),
         }
     }
 

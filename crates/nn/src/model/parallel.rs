@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tensor::{Element, Tensor};
 
-use crate::distributed::{self, Communicator, Fingerprint};
+use crate::distributed::{Communicator, Fingerprint};
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 
@@ -146,19 +146,10 @@ impl<T: Element> Sequential<T> {
         if let Some(c) = self.compiled.as_mut() {
             tensors.extend(c.optimizer.state_mut());
         }
-        let mut buf = std::mem::take(&mut self.reduce_buf);
-        buf.clear();
-        for t in &tensors {
-            buf.extend_from_slice(&t.to_vec());
-        }
-        distributed::broadcast(comm.as_ref(), &mut buf, 0)?;
-        let mut at = 0;
-        for t in tensors {
-            let n = t.len();
-            t.as_slice_mut().copy_from_slice(&buf[at..at + n]);
-            at += n;
-        }
-        self.reduce_buf = buf;
+        let flat = &mut self.reduce_buf;
+        flat.pack(tensors.iter().map(|t| &**t), T::one());
+        flat.broadcast(comm.as_ref(), 0)?;
+        flat.unpack(tensors);
         Ok(())
     }
 
@@ -173,25 +164,11 @@ impl<T: Element> Sequential<T> {
         updates: &mut [(usize, &'static str, Tensor<T>)],
     ) -> Result<()> {
         let s = T::from_f64(share).expect("a share in [0, 1]");
-        let mut buf = std::mem::take(&mut self.reduce_buf);
-        buf.clear();
-        let tensors = grads.iter().chain(updates.iter().map(|u| &u.2));
-        for t in tensors {
-            let t = t.to_contiguous();
-            buf.extend(t.as_slice().expect("contiguous").iter().map(|&v| v * s));
-        }
-        let result = distributed::all_sum(comm, &mut buf);
-        if result.is_ok() {
-            let mut at = 0;
-            let tensors = grads.iter_mut().chain(updates.iter_mut().map(|u| &mut u.2));
-            for t in tensors {
-                let n = t.len();
-                t.as_slice_mut().copy_from_slice(&buf[at..at + n]);
-                at += n;
-            }
-        }
-        self.reduce_buf = buf;
-        result
+        let flat = &mut self.reduce_buf;
+        flat.pack(grads.iter().chain(updates.iter().map(|u| &u.2)), s);
+        flat.all_sum(comm)?;
+        flat.unpack(grads.iter_mut().chain(updates.iter_mut().map(|u| &mut u.2)));
+        Ok(())
     }
 
     /// Checks that every rank's weights are still bit-identical (after an epoch): a
