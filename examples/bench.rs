@@ -306,6 +306,7 @@ fn conv_kernels() {
             bias: Some(&b),
             activation: &relu,
             chain: Some(&chain),
+            output: Some(&p),
         };
         let fused = OutputGrad::MaxPooled {
             dp: &dp,

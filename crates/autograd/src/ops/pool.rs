@@ -110,6 +110,7 @@ impl<T: Element> Op<T> for Conv2dMaxPoolOp {
                 bias: x.get(2).and_then(|b| b.as_tensor()),
                 activation: &apply,
                 chain: (act != OutputActivation::Linear).then_some(&chain),
+                output: p.as_tensor(),
             };
             let grad = OutputGrad::MaxPooled {
                 dp: dpt,

@@ -7,6 +7,8 @@
 //! computed the same way. [`fold_patches`](Tensor::fold_patches) sums patch gradients back
 //! into an image (average pooling's gradient).
 
+mod direct;
+
 use std::ops::Range;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -335,6 +337,10 @@ pub struct PooledConv<'a, T: Element> {
     pub activation: &'a Epilogue<'a, T>,
     /// The activation's derivative from its output (`None`: the identity).
     pub chain: Option<&'a ChainFn<T>>,
+    /// The pooled output, if the caller kept it (as a tape does): each window's largest
+    /// element, where the activation's derivative is taken, is then read rather than found
+    /// again. It must be what [`Tensor::conv2d_max_pool`] gave for these operands.
+    pub output: Option<&'a Tensor<T>>,
 }
 
 /// An activation's derivative from its output: `chain(dy, y, dz)` sets `dz = dy * f'(y)`.
@@ -367,6 +373,7 @@ enum Rows<'a, T: Element> {
         bias: Option<Tensor<T>>,
         activation: &'a Epilogue<'a, T>,
         chain: Option<&'a ChainFn<T>>,
+        output: Option<Tensor<T>>,
         pool: Window,
         place: Placement,
     },
@@ -405,11 +412,11 @@ impl<'a, T: Element> Rows<'a, T> {
                     same_shape(op, &[c_out], b.shape())?;
                 }
                 let place = pool.place([p.out[0], p.out[1]], op)?;
-                same_shape(
-                    op,
-                    &[dims[0], place.out[0], place.out[1], c_out],
-                    dp.shape(),
-                )?;
+                let pooled = [dims[0], place.out[0], place.out[1], c_out];
+                same_shape(op, &pooled, dp.shape())?;
+                if let Some(out) = conv.output {
+                    same_shape(op, &pooled, out.shape())?;
+                }
                 Ok(Rows::MaxPooled {
                     dp: dp.to_contiguous(),
                     x: conv.x.to_contiguous(),
@@ -417,6 +424,7 @@ impl<'a, T: Element> Rows<'a, T> {
                     bias: conv.bias.map(Tensor::to_contiguous),
                     activation: conv.activation,
                     chain: conv.chain,
+                    output: conv.output.map(Tensor::to_contiguous),
                     pool,
                     place,
                 })
@@ -430,6 +438,88 @@ impl<'a, T: Element> Rows<'a, T> {
             Rows::Output { through, .. } => through.as_ref().map_or(0, |_| n),
             Rows::MaxPooled { chain, .. } => chain.map_or(2 * n, |_| 3 * n),
         }
+    }
+
+    /// For a max-pooled gradient, where the direct loops serve it (a short patch row, a
+    /// pooling without padding): the kernel gradient of the images `images` added into
+    /// `kernel`, and the bias gradient into `bias`, without forming the output's gradient
+    /// (see [`direct::pooled_kernel_grad`]). `patches` holds the chunk's patches. Returns
+    /// whether it did; if not, nothing was touched.
+    fn pooled_kernel_grad(
+        &self,
+        geometry: &Geometry,
+        images: Range<usize>,
+        patches: &[T],
+        work: &mut [T],
+        kernel_acc: &mut [T],
+        bias_acc: Option<&mut [T]>,
+    ) -> bool {
+        let Rows::MaxPooled {
+            dp,
+            kernel,
+            bias,
+            activation,
+            chain,
+            output,
+            pool,
+            place,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        if !direct::usable(geometry.row) || place.pad != [0; 4] {
+            return false;
+        }
+        let Geometry { p, c_out, .. } = *geometry;
+        let n = images.len() * p.out[0] * p.out[1] * c_out;
+        let per_pooled = place.out[0] * place.out[1] * c_out;
+        let np = images.len() * per_pooled;
+        let (y, rest) = work.split_at_mut(n);
+        let k = kernel.as_slice().expect("contiguous");
+        let b = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+        geometry.product(patches, k, b, *activation, y);
+        let dp = &dp.as_slice().expect("contiguous")[images.start * per_pooled..][..np];
+        // The pooled gradient through the activation's derivative, at each window's winner:
+        // the derivative of an element-wise activation at the window's largest output.
+        let gz = match chain {
+            Some(chain) => {
+                let (largest, rest) = rest.split_at_mut(np);
+                let gz = &mut rest[..np];
+                let largest = match output {
+                    Some(out) => {
+                        let out = out.as_slice().expect("contiguous");
+                        &out[images.start * per_pooled..][..np]
+                    }
+                    None => {
+                        let dims = [images.len(), p.out[0], p.out[1], c_out];
+                        max_pool_into(y, dims, pool, place, largest);
+                        &*largest
+                    }
+                };
+                chain(dp, largest, gz);
+                &*gz
+            }
+            None => dp,
+        };
+        let pooling = direct::Pooling {
+            size: pool.size,
+            strides: pool.strides,
+            dilation: pool.dilation,
+            conv: p.out,
+            pooled: place.out,
+        };
+        direct::pooled_kernel_grad(
+            patches,
+            y,
+            gz,
+            images.len(),
+            &pooling,
+            geometry.row,
+            kernel_acc,
+            bias_acc,
+        );
+        true
     }
 
     /// The gradient of the convolution's output for the images `images`, `rows x c_out`
@@ -466,6 +556,7 @@ impl<'a, T: Element> Rows<'a, T> {
                 chain,
                 pool,
                 place,
+                ..
             } => {
                 let n = range.len();
                 let (y, rest) = work.split_at_mut(n);
@@ -578,6 +669,11 @@ impl Geometry {
         epilogue: &Epilogue<'_, T>,
         out: &mut [T],
     ) {
+        if direct::usable(self.row) {
+            direct::product(patches, kernel, bias, self.row, out);
+            epilogue(out);
+            return;
+        }
         let rows = out.len() / self.c_out.max(1);
         let a = ArrayView2::from_shape((rows, self.row), &patches[..rows * self.row])
             .expect("rows * row");
@@ -1126,7 +1222,6 @@ impl<T: Element> Tensor<T> {
             .map(|group| {
                 let mut sum = vec![T::zero(); width];
                 let (ksum, bsum) = sum.split_at_mut(row * c_out);
-                let mut acc = ArrayViewMut2::from_shape((row, c_out), ksum).expect("row * c_out");
                 let last = ((group + 1) * per_group).min(dims[0]);
                 let mut first = group * per_group;
                 while first < last {
@@ -1137,10 +1232,22 @@ impl<T: Element> Tensor<T> {
                         let (patches, work) =
                             patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
                         g.fill_patches(x, images.clone(), patches);
+                        let b = if bias { Some(&mut *bsum) } else { None };
+                        if rows_of.pooled_kernel_grad(&g, images.clone(), patches, work, ksum, b) {
+                            return;
+                        }
                         let d = rows_of.get(&g, images.clone(), patches, true, work);
-                        let a = ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
-                        let dm = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
-                        gemm_serial(T::one(), &a.t(), &dm, T::one(), &mut acc);
+                        if direct::usable(row) {
+                            direct::kernel_grad(patches, d, row, ksum);
+                        } else {
+                            let a =
+                                ArrayView2::from_shape((rows, row), &*patches).expect("rows * row");
+                            let dm =
+                                ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
+                            let mut acc = ArrayViewMut2::from_shape((row, c_out), &mut *ksum)
+                                .expect("row * c_out");
+                            gemm_serial(T::one(), &a.t(), &dm, T::one(), &mut acc);
+                        }
                         if bias {
                             crate::simd::dispatch(
                                 #[inline(always)]
@@ -1451,112 +1558,122 @@ mod tests {
 
     #[test]
     fn chunked_convolution_is_the_convolution_plus_bias_and_epilogue() {
-        let mut rng = crate::random::seeded(5);
-        // 9 images: several chunks of images, the last one shorter.
-        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
-        // 4 output channels, and 35: two whole blocks of the bias's addition and a rest.
-        for c_out in [4, 35] {
-            let k = Tensor::<f64>::rand_normal(&[3, 2, 3, c_out], 0.0, 1.0, &mut rng);
-            let b = Tensor::<f64>::rand_normal(&[c_out], 0.0, 1.0, &mut rng);
-            for window in test_windows() {
-                let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
-                let y = x.conv2d(&k, Some(&b), &options(&window), &relu).unwrap();
-                let want = (&naive_conv(&x, &k, &window) + &b).map(|v| v.max(0.0));
-                assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
-                let plain = x.conv2d(&k, None, &options(&window), &|_| {}).unwrap();
-                assert!(plain.allclose(&naive_conv(&x, &k, &window), 1e-12, 1e-12));
+        direct::on_both_paths(|| {
+            let mut rng = crate::random::seeded(5);
+            // 9 images: several chunks of images, the last one shorter.
+            let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
+            // 4 output channels, and 35: two whole blocks of the bias's addition and a rest.
+            for c_out in [4, 35] {
+                let k = Tensor::<f64>::rand_normal(&[3, 2, 3, c_out], 0.0, 1.0, &mut rng);
+                let b = Tensor::<f64>::rand_normal(&[c_out], 0.0, 1.0, &mut rng);
+                for window in test_windows() {
+                    let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+                    let y = x.conv2d(&k, Some(&b), &options(&window), &relu).unwrap();
+                    let want = (&naive_conv(&x, &k, &window) + &b).map(|v| v.max(0.0));
+                    assert!(y.allclose(&want, 1e-12, 1e-12), "{window:?}");
+                    let plain = x.conv2d(&k, None, &options(&window), &|_| {}).unwrap();
+                    assert!(plain.allclose(&naive_conv(&x, &k, &window), 1e-12, 1e-12));
+                }
             }
-        }
+        });
     }
 
     #[test]
     fn backprop_input_and_kernel_are_the_adjoints_of_the_convolution() {
-        // <conv(x, k), g> = <x, backprop_input(g, k)> = <k, backprop_kernel(x, g)>.
-        let mut rng = crate::random::seeded(6);
-        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
-        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
-        for window in test_windows() {
-            let o = options(&window);
-            let y = x.conv2d(&k, None, &o, &|_| {}).unwrap();
-            let g = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng);
-            let dx = g.conv2d_backprop_input(&k, &o, x.shape()).unwrap();
-            let dk = x.conv2d_backprop_kernel(&g, &o, k.shape()).unwrap();
-            let lhs = (&y * &g).sum_all();
-            assert!((lhs - (&x * &dx).sum_all()).abs() < 1e-9, "{window:?}");
-            assert!((lhs - (&k * &dk).sum_all()).abs() < 1e-9, "{window:?}");
-            // And they are the patch forms: fold(g @ k^T) and patches^T @ g.
-            let p = x.patches(&window).unwrap();
-            let row = p.shape()[3];
-            let rows = p.len() / row;
-            let (pm, gm) = (p.reshape(&[rows, row]), g.reshape(&[rows, 4]));
-            let folded = gm
-                .matmul(&k.reshape(&[row, 4]).transpose())
-                .reshape(p.shape())
-                .fold_patches(&window, x.shape())
-                .unwrap();
-            assert!(dx.allclose(&folded, 1e-12, 1e-12), "{window:?}");
-            let kgrad = pm.transpose().matmul(&gm).reshape(k.shape());
-            assert!(dk.allclose(&kgrad, 1e-12, 1e-12), "{window:?}");
-        }
+        direct::on_both_paths(|| {
+            // <conv(x, k), g> = <x, backprop_input(g, k)> = <k, backprop_kernel(x, g)>.
+            let mut rng = crate::random::seeded(6);
+            let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
+            let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+            for window in test_windows() {
+                let o = options(&window);
+                let y = x.conv2d(&k, None, &o, &|_| {}).unwrap();
+                let g = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng);
+                let dx = g.conv2d_backprop_input(&k, &o, x.shape()).unwrap();
+                let dk = x.conv2d_backprop_kernel(&g, &o, k.shape()).unwrap();
+                let lhs = (&y * &g).sum_all();
+                assert!((lhs - (&x * &dx).sum_all()).abs() < 1e-9, "{window:?}");
+                assert!((lhs - (&k * &dk).sum_all()).abs() < 1e-9, "{window:?}");
+                // And they are the patch forms: fold(g @ k^T) and patches^T @ g.
+                let p = x.patches(&window).unwrap();
+                let row = p.shape()[3];
+                let rows = p.len() / row;
+                let (pm, gm) = (p.reshape(&[rows, row]), g.reshape(&[rows, 4]));
+                let folded = gm
+                    .matmul(&k.reshape(&[row, 4]).transpose())
+                    .reshape(p.shape())
+                    .fold_patches(&window, x.shape())
+                    .unwrap();
+                assert!(dx.allclose(&folded, 1e-12, 1e-12), "{window:?}");
+                let kgrad = pm.transpose().matmul(&gm).reshape(k.shape());
+                assert!(dk.allclose(&kgrad, 1e-12, 1e-12), "{window:?}");
+            }
+        });
     }
 
     #[test]
     fn gradients_through_a_derivative_equal_those_of_the_gradient_computed_first() {
-        let mut rng = crate::random::seeded(8);
-        let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
-        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
-        // A relu's derivative from its output: dz = dy where y > 0.
-        let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
-            for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
-                *d = if y > 0.0 { g } else { 0.0 };
-            }
-        };
-        for window in test_windows() {
-            let o = options(&window);
-            let y = x
-                .conv2d(&k, None, &o, &|v| {
-                    v.iter_mut().for_each(|v| *v = v.max(0.0))
-                })
-                .unwrap();
-            let dy = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng);
-            let dz = Tensor::from_vec(
-                dy.to_vec()
-                    .iter()
-                    .zip(y.to_vec())
-                    .map(|(&d, y)| if y > 0.0 { d } else { 0.0 })
-                    .collect(),
-                y.shape(),
-            )
-            .unwrap();
-            let through = OutputGrad::Output {
-                dy: &dy,
-                through: Some((&y, &chain)),
+        direct::on_both_paths(|| {
+            let mut rng = crate::random::seeded(8);
+            let x = Tensor::<f64>::rand_normal(&[9, 7, 6, 3], 0.0, 1.0, &mut rng);
+            let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+            // A relu's derivative from its output: dz = dy where y > 0.
+            let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
+                for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                    *d = if y > 0.0 { g } else { 0.0 };
+                }
             };
-            let dx = Tensor::conv2d_backprop_input_of(through, &k, &o, x.shape()).unwrap();
-            assert_eq!(
-                dx,
-                dz.conv2d_backprop_input(&k, &o, x.shape()).unwrap(),
-                "{window:?}"
-            );
-            let (dk, db) = x
-                .conv2d_backprop_kernel_of(through, &o, k.shape(), true)
+            for window in test_windows() {
+                let o = options(&window);
+                let y = x
+                    .conv2d(&k, None, &o, &|v| {
+                        v.iter_mut().for_each(|v| *v = v.max(0.0))
+                    })
+                    .unwrap();
+                let dy = Tensor::<f64>::rand_normal(y.shape(), 0.0, 1.0, &mut rng);
+                let dz = Tensor::from_vec(
+                    dy.to_vec()
+                        .iter()
+                        .zip(y.to_vec())
+                        .map(|(&d, y)| if y > 0.0 { d } else { 0.0 })
+                        .collect(),
+                    y.shape(),
+                )
                 .unwrap();
-            assert_eq!(
-                dk,
-                x.conv2d_backprop_kernel(&dz, &o, k.shape()).unwrap(),
-                "{window:?}"
+                let through = OutputGrad::Output {
+                    dy: &dy,
+                    through: Some((&y, &chain)),
+                };
+                let dx = Tensor::conv2d_backprop_input_of(through, &k, &o, x.shape()).unwrap();
+                assert_eq!(
+                    dx,
+                    dz.conv2d_backprop_input(&k, &o, x.shape()).unwrap(),
+                    "{window:?}"
+                );
+                let (dk, db) = x
+                    .conv2d_backprop_kernel_of(through, &o, k.shape(), true)
+                    .unwrap();
+                assert_eq!(
+                    dk,
+                    x.conv2d_backprop_kernel(&dz, &o, k.shape()).unwrap(),
+                    "{window:?}"
+                );
+                let sums = dz.reshape(&[dz.len() / 4, 4]).sum(0, false);
+                assert!(db.unwrap().allclose(&sums, 1e-12, 1e-12), "{window:?}");
+            }
+            let wrong = Tensor::<f64>::zeros(&[9, 5, 5, 4]);
+            let through = OutputGrad::Output {
+                dy: &wrong,
+                through: Some((&x, &chain)),
+            };
+            let e = x.conv2d_backprop_kernel_of(
+                through,
+                &Conv2dOptions::default(),
+                &[3, 2, 3, 4],
+                false,
             );
-            let sums = dz.reshape(&[dz.len() / 4, 4]).sum(0, false);
-            assert!(db.unwrap().allclose(&sums, 1e-12, 1e-12), "{window:?}");
-        }
-        let wrong = Tensor::<f64>::zeros(&[9, 5, 5, 4]);
-        let through = OutputGrad::Output {
-            dy: &wrong,
-            through: Some((&x, &chain)),
-        };
-        let e =
-            x.conv2d_backprop_kernel_of(through, &Conv2dOptions::default(), &[3, 2, 3, 4], false);
-        assert!(e.unwrap_err().to_string().contains("[9, 5, 5, 4]"));
+            assert!(e.unwrap_err().to_string().contains("[9, 5, 5, 4]"));
+        });
     }
 
     /// A convolution pooled chunk by chunk is the convolution, then the pooling; its
@@ -1564,101 +1681,116 @@ mod tests {
     /// gradient taken first, for poolings that tile, overlap, skip and pad.
     #[test]
     fn max_pooled_convolution_and_its_gradients_equal_the_two_ops_apart() {
-        let mut rng = crate::random::seeded(12);
-        let x = Tensor::<f64>::rand_normal(&[9, 8, 7, 3], 0.0, 1.0, &mut rng);
-        let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
-        let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng);
-        let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
-        let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
-            for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
-                *d = if y > 0.0 { g } else { 0.0 };
-            }
-        };
-        let pools = [
-            Window {
-                strides: [2, 2],
-                ..Window::new([2, 2])
-            },
-            Window {
-                strides: [1, 2],
-                ..Window::new([3, 2])
-            },
-            Window {
-                strides: [3, 3],
-                ..Window::new([2, 2])
-            },
-            Window {
-                strides: [2, 2],
-                padding: Padding::Same,
-                ..Window::new([3, 3])
-            },
-        ];
-        for window in test_windows() {
-            let o = options(&window);
-            let y = x.conv2d(&k, Some(&b), &o, &relu).unwrap();
-            for pool in pools {
-                if pool.place([y.shape()[1], y.shape()[2]], "t").is_err() {
-                    continue;
+        direct::on_both_paths(|| {
+            let mut rng = crate::random::seeded(12);
+            let x = Tensor::<f64>::rand_normal(&[9, 8, 7, 3], 0.0, 1.0, &mut rng);
+            let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
+            let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng);
+            let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+            let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
+                for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                    *d = if y > 0.0 { g } else { 0.0 };
                 }
-                let pooled = x.conv2d_max_pool(&k, Some(&b), &o, &relu, &pool).unwrap();
-                assert_eq!(pooled, y.max_pool(&pool).unwrap(), "{window:?} {pool:?}");
-                let dp = Tensor::<f64>::rand_normal(pooled.shape(), 0.0, 1.0, &mut rng);
-                let dy = y.max_pool_grad(&dp, &pool).unwrap();
-                let apart = OutputGrad::Output {
-                    dy: &dy,
-                    through: Some((&y, &chain)),
-                };
-                let conv = PooledConv {
-                    x: &x,
-                    kernel: &k,
-                    bias: Some(&b),
-                    activation: &relu,
-                    chain: Some(&chain),
-                };
-                let fused = OutputGrad::MaxPooled {
-                    dp: &dp,
-                    pool,
-                    conv,
-                };
-                let dx = |g| Tensor::conv2d_backprop_input_of(g, &k, &o, x.shape()).unwrap();
-                assert!(
-                    dx(fused).allclose(&dx(apart), 1e-12, 1e-12),
-                    "{window:?} {pool:?}"
-                );
-                let dk = |g| x.conv2d_backprop_kernel_of(g, &o, k.shape(), true).unwrap();
-                let ((fk, fb), (ak, ab)) = (dk(fused), dk(apart));
-                assert!(fk.allclose(&ak, 1e-12, 1e-12), "{window:?} {pool:?}");
-                assert!(fb.unwrap().allclose(&ab.unwrap(), 1e-12, 1e-12));
+            };
+            let pools = [
+                Window {
+                    strides: [2, 2],
+                    ..Window::new([2, 2])
+                },
+                Window {
+                    strides: [1, 2],
+                    ..Window::new([3, 2])
+                },
+                Window {
+                    strides: [3, 3],
+                    ..Window::new([2, 2])
+                },
+                Window {
+                    strides: [2, 2],
+                    padding: Padding::Same,
+                    ..Window::new([3, 3])
+                },
+            ];
+            // 4 channels out take the direct loops' channel-at-a-time path; 20, a whole
+            // block of 16 and 4 more.
+            for c_out in [4, 20] {
+                let k = Tensor::<f64>::rand_normal(&[3, 2, 3, c_out], 0.0, 1.0, &mut rng);
+                let b = Tensor::<f64>::rand_normal(&[c_out], 0.0, 1.0, &mut rng);
+                for window in test_windows() {
+                    let o = options(&window);
+                    let y = x.conv2d(&k, Some(&b), &o, &relu).unwrap();
+                    for pool in pools {
+                        if pool.place([y.shape()[1], y.shape()[2]], "t").is_err() {
+                            continue;
+                        }
+                        let pooled = x.conv2d_max_pool(&k, Some(&b), &o, &relu, &pool).unwrap();
+                        assert_eq!(pooled, y.max_pool(&pool).unwrap(), "{window:?} {pool:?}");
+                        let dp = Tensor::<f64>::rand_normal(pooled.shape(), 0.0, 1.0, &mut rng);
+                        let dy = y.max_pool_grad(&dp, &pool).unwrap();
+                        let apart = OutputGrad::Output {
+                            dy: &dy,
+                            through: Some((&y, &chain)),
+                        };
+                        // The pooled output passed in, or found again.
+                        for output in [None, Some(&pooled)] {
+                            let conv = PooledConv {
+                                x: &x,
+                                kernel: &k,
+                                bias: Some(&b),
+                                activation: &relu,
+                                chain: Some(&chain),
+                                output,
+                            };
+                            let fused = OutputGrad::MaxPooled {
+                                dp: &dp,
+                                pool,
+                                conv,
+                            };
+                            let dx =
+                                |g| Tensor::conv2d_backprop_input_of(g, &k, &o, x.shape()).unwrap();
+                            assert!(
+                                dx(fused).allclose(&dx(apart), 1e-12, 1e-12),
+                                "{window:?} {pool:?}"
+                            );
+                            let dk =
+                                |g| x.conv2d_backprop_kernel_of(g, &o, k.shape(), true).unwrap();
+                            let ((fk, fb), (ak, ab)) = (dk(fused), dk(apart));
+                            assert!(fk.allclose(&ak, 1e-12, 1e-12), "{window:?} {pool:?}");
+                            assert!(fb.unwrap().allclose(&ab.unwrap(), 1e-12, 1e-12));
+                        }
+                    }
+                }
             }
-        }
-        // The pooled gradient must be the pooling's output shape, and the pool must fit.
-        let o = Conv2dOptions::default();
-        let pool = Window::new([2, 2]);
-        let conv = PooledConv {
-            x: &x,
-            kernel: &k,
-            bias: None,
-            activation: &relu,
-            chain: None,
-        };
-        let wrong = Tensor::<f64>::zeros(&[9, 6, 6, 4]);
-        let g = OutputGrad::MaxPooled {
-            dp: &wrong,
-            pool,
-            conv,
-        };
-        let e = x
-            .conv2d_backprop_kernel_of(g, &o, k.shape(), false)
-            .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("expected a tensor of shape [9, 5, 5, 4], got [9, 6, 6, 4]"),
-            "{e}"
-        );
-        let e = x
-            .conv2d_max_pool(&k, None, &o, &relu, &Window::new([9, 9]))
-            .unwrap_err();
-        assert!(e.to_string().contains("does not fit"), "{e}");
+            // The pooled gradient must be the pooling's output shape, and the pool must fit.
+            let o = Conv2dOptions::default();
+            let pool = Window::new([2, 2]);
+            let conv = PooledConv {
+                x: &x,
+                kernel: &k,
+                bias: None,
+                activation: &relu,
+                chain: None,
+                output: None,
+            };
+            let wrong = Tensor::<f64>::zeros(&[9, 6, 6, 4]);
+            let g = OutputGrad::MaxPooled {
+                dp: &wrong,
+                pool,
+                conv,
+            };
+            let e = x
+                .conv2d_backprop_kernel_of(g, &o, k.shape(), false)
+                .unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("expected a tensor of shape [9, 5, 5, 4], got [9, 6, 6, 4]"),
+                "{e}"
+            );
+            let e = x
+                .conv2d_max_pool(&k, None, &o, &relu, &Window::new([9, 9]))
+                .unwrap_err();
+            assert!(e.to_string().contains("does not fit"), "{e}");
+        });
     }
 
     #[test]
