@@ -77,6 +77,11 @@ pub(super) fn product<T: Element>(
     }
     let rows = out.len() / c_out;
     let whole = c_out - c_out % LANES;
+    // What makes the unchecked reads below sound: every index is below `rows * row`.
+    assert!(
+        rows.checked_mul(row).is_some_and(|n| n <= patches.len()),
+        "a patch row per output row"
+    );
     simd::dispatch(
         #[inline(always)]
         || {
@@ -93,7 +98,10 @@ pub(super) fn product<T: Element>(
                             .try_into()
                             .expect("LANES elements");
                         for (j, acc) in acc.iter_mut().enumerate() {
-                            let p = patches[(first + j) * row + r];
+                            // SAFETY: `first + j < first + POSITIONS <= rows` and `r < row`,
+                            // so the index is below `rows * row`, which the assertion
+                            // before the loops checked is within `patches`.
+                            let p = unsafe { *patches.get_unchecked((first + j) * row + r) };
                             for (a, &k) in acc.iter_mut().zip(k) {
                                 *a = p.mul_add(k, *a);
                             }
