@@ -351,8 +351,7 @@ impl<T: Element> Walk<'_, T> {
                             .try_into()
                             .expect("LANES elements")
                     };
-                    let mut q = 0;
-                    for &base in &bases {
+                    for (q, &base) in bases.iter().enumerate() {
                         // Each channel's winning tap, by number, as `window_argmax` finds
                         // it: the first of the largest.
                         let mut best = block(base);
@@ -394,7 +393,6 @@ impl<T: Element> Walk<'_, T> {
                                 k += T::one();
                             }
                         }
-                        q += 1;
                     }
                     for (i, s) in sums.iter().enumerate() {
                         let at = (r + i) * c_out + o;
@@ -403,8 +401,7 @@ impl<T: Element> Walk<'_, T> {
                 }
                 // The channels after the last whole block, one at a time.
                 for c in whole..c_out {
-                    let mut q = 0;
-                    for &base in &bases {
+                    for (q, &base) in bases.iter().enumerate() {
                         let mut win = base;
                         for ky in 0..kh {
                             for kx in 0..kw {
@@ -419,7 +416,6 @@ impl<T: Element> Walk<'_, T> {
                             let at = (r + i) * c_out + c;
                             acc[at] = patches[win * row + r + i].mul_add(g, acc[at]);
                         }
-                        q += 1;
                     }
                 }
             },

@@ -1685,7 +1685,6 @@ mod tests {
             let mut rng = crate::random::seeded(12);
             let x = Tensor::<f64>::rand_normal(&[9, 8, 7, 3], 0.0, 1.0, &mut rng);
             let k = Tensor::<f64>::rand_normal(&[3, 2, 3, 4], 0.0, 1.0, &mut rng);
-            let b = Tensor::<f64>::rand_normal(&[4], 0.0, 1.0, &mut rng);
             let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
             let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
                 for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
