@@ -300,19 +300,35 @@ fn conv_kernels() {
                 *d = if y > 0.0 { g } else { 0.0 };
             }
         };
+        // As the tape keeps them: the pooled output and its winners.
+        let (p, winners) = x
+            .conv2d_max_pool_with_indices(&k, Some(&b), &o, &relu, &pool)
+            .unwrap();
         let conv = PooledConv {
             x: &x,
             kernel: &k,
             bias: Some(&b),
             activation: &relu,
             chain: Some(&chain),
-            output: Some(&p),
+            output: Some((&p, &winners)),
         };
         let fused = OutputGrad::MaxPooled {
             dp: &dp,
             pool,
             conv,
         };
+        print(
+            &format!("{name}_fused_max_pool_with_indices"),
+            median_time(|| {
+                black_box(
+                    x.conv2d_max_pool_with_indices(&k, Some(&b), &o, &relu, &pool)
+                        .unwrap(),
+                );
+            }),
+            flop,
+        );
+        // The FLOP of the dense product each replaces, so that `of_gemm` reads as the
+        // speed-up the winners give over the dense product at the GEMM's rate.
         print(
             &format!("{name}_fused_backprop_kernel"),
             median_time(|| {
@@ -321,7 +337,14 @@ fn conv_kernels() {
                         .unwrap(),
                 );
             }),
-            2.0 * flop,
+            flop,
+        );
+        print(
+            &format!("{name}_fused_backprop_input"),
+            median_time(|| {
+                black_box(Tensor::conv2d_backprop_input_of(fused, &k, &o, x.shape()).unwrap());
+            }),
+            flop,
         );
     }
 }

@@ -6,7 +6,9 @@
 //! follow. [`Conv2dMaxPoolOp`] is a convolution and a max pooling in one op, whose rule is
 //! theirs.
 
-use tensor::ops::conv::{Conv2dOptions, OutputGrad, Padding, PooledConv, Window};
+use std::sync::OnceLock;
+
+use tensor::ops::conv::{Conv2dOptions, MaxPoolIndices, OutputGrad, Padding, PooledConv, Window};
 use tensor::random::StdRng;
 use tensor::{Element, Result, Tensor, TensorError};
 
@@ -69,17 +71,31 @@ impl<T: Element> Op<T> for MaxPoolTakeOp {
 
 /// `max_pool(activation(conv2d(x, k) + b))` in one op: a [`Conv2dOp`] whose output is
 /// max-pooled with `pool` a chunk at a time, so that the convolution's output is never
-/// stored (see [`Tensor::conv2d_max_pool`]). Its rule is the two ops' own. The fast sweep
-/// computes each chunk of the convolution's output again inside the gradient kernels, and
-/// takes the gradient back through max pooling's gradient and the activation's derivative
-/// there ([`OutputGrad::MaxPooled`]). The recorded sweep computes the output again as a
-/// [`Conv2dOp`], then applies [`MaxPoolOp`]'s rule and [`Conv2dOp`]'s, so every order of
-/// derivative follows from theirs.
+/// stored (see [`Tensor::conv2d_max_pool`]). Its rule is the two ops' own. The forward pass
+/// keeps each window's winner ([`MaxPoolIndices`], as PyTorch's max pooling keeps its
+/// indices for its backward), and the fast sweep routes the gradient through the
+/// activation's derivative at the winners straight to the kernel, bias and input gradients
+/// ([`OutputGrad::MaxPooled`]), computing nothing again. The recorded sweep computes the
+/// output again as a [`Conv2dOp`], then applies [`MaxPoolOp`]'s rule and [`Conv2dOp`]'s, so
+/// every order of derivative follows from theirs.
 pub struct Conv2dMaxPoolOp {
     /// The convolution.
     pub conv: Conv2dOp,
-    /// The max pooling's window over its output.
+    /// The max pooling's window.
     pub pool: Window,
+    /// The winners the forward pass found.
+    winners: OnceLock<MaxPoolIndices>,
+}
+
+impl Conv2dMaxPoolOp {
+    /// The convolution `conv` pooled by `pool`.
+    pub fn new(conv: Conv2dOp, pool: Window) -> Self {
+        Conv2dMaxPoolOp {
+            conv,
+            pool,
+            winners: OnceLock::new(),
+        }
+    }
 }
 
 impl<T: Element> Op<T> for Conv2dMaxPoolOp {
@@ -89,13 +105,20 @@ impl<T: Element> Op<T> for Conv2dMaxPoolOp {
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
         let act = self.conv.activation;
         let options = &self.conv.options;
-        x[0].conv2d_max_pool(
+        let (y, winners) = x[0].conv2d_max_pool_with_indices(
             x[1],
             x.get(2).copied(),
             options,
             &|v| act.apply_in_place(v),
             &self.pool,
-        )
+        )?;
+        // The tape runs an op forward once, when it records it or when it computes a
+        // deferred value, so these winners are the output's.
+        assert!(
+            self.winners.set(winners).is_ok(),
+            "an op's forward pass runs once"
+        );
+        Ok(y)
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], p: &V, dp: &V, dx: &mut InputGrads<'_, V>) {
         if let (Some(xt), Some(kt), Some(dpt)) =
@@ -110,7 +133,7 @@ impl<T: Element> Op<T> for Conv2dMaxPoolOp {
                 bias: x.get(2).and_then(|b| b.as_tensor()),
                 activation: &apply,
                 chain: (act != OutputActivation::Linear).then_some(&chain),
-                output: p.as_tensor(),
+                output: p.as_tensor().zip(self.winners.get()),
             };
             let grad = OutputGrad::MaxPooled {
                 dp: dpt,
@@ -299,11 +322,9 @@ impl<'t, T: Element> Var<'t, T> {
 impl<'t, T: Element> Var<'t, T> {
     /// `max_pool(activation(conv2d(self, kernel) + bias))` in one op (Keras's `Conv2D`
     /// followed by `MaxPooling2D`): the convolution's output is pooled a chunk at a time and
-    /// never stored, and the gradients compute it again where they need it. Faster than the
-    /// two ops where the convolution costs less than moving its output through memory (few
-    /// input channels). The same numbers up to rounding: the gradient's recomputed output may
-    /// differ from the forward one in the last bit (its chunks are cut differently), which
-    /// can send a near-tie window's gradient to the other element.
+    /// never stored, and the gradients go from each window's winner, kept by the forward
+    /// pass, without forming the zeros of the pooling's gradient. The two ops' numbers, up
+    /// to the rounding of sums taken in another order.
     ///
     /// ```
     /// use autograd::{OutputActivation, Tape};
@@ -346,13 +367,11 @@ impl<'t, T: Element> Var<'t, T> {
         options: &Conv2dOptions,
         pool: &Window,
     ) -> Result<Var<'t, T>> {
-        let op = Conv2dMaxPoolOp {
-            conv: Conv2dOp {
-                options: *options,
-                activation,
-            },
-            pool: *pool,
+        let conv = Conv2dOp {
+            options: *options,
+            activation,
         };
+        let op = Conv2dMaxPoolOp::new(conv, *pool);
         match bias {
             Some(b) => self.tape.apply(op, [self, kernel, b]),
             None => self.tape.apply(op, [self, kernel]),

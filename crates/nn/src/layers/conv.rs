@@ -18,15 +18,6 @@ use crate::layers::{
     common_layer_methods, image_shape, padding_by_name, padding_name,
 };
 
-/// The most inputs per window (`kh * kw * c_in`) for which a training step fuses Conv2D
-/// with the max pooling after it. The fused gradient computes the convolution's output
-/// again (`kh * kw * c_in` products per output value) instead of reading it back through
-/// the pooling's gradient (three passes over memory). On the keras.io MNIST convnet (AMD
-/// EPYC, 2 threads, epochs of 12,800 rows, 3 interleaved rounds) fusing the first
-/// convolution (9 inputs per window) made the epoch 1.07-1.39 s; fusing the second (288)
-/// as well, 1.37-1.76 s.
-pub const FUSED_POOL_MAX_WINDOW: usize = 32;
-
 /// Keras's `Conv2D`: `activation(conv(x, kernel) + bias)` on channels-last images
 /// `(None, height, width, channels)`, with a kernel of shape
 /// `[kernel_h, kernel_w, channels, filters]` (Keras's layout).
@@ -259,23 +250,17 @@ impl<T: Element> Layer<T> for Conv2D<T> {
         }
     }
     /// The convolution, its activation and the max pooling after it in one op, so that the
-    /// convolution's output is never stored. Its gradient then computes that output again,
-    /// which pays only where the convolution is cheap beside the memory its output takes:
-    /// windows of at most `FUSED_POOL_MAX_WINDOW` inputs (a 3x3 kernel on one channel: 9).
-    /// Inference has no gradient, so there it always fuses.
+    /// convolution's output is never stored, and its gradient goes from each window's
+    /// winner alone (see [`Var::conv2d_max_pool2d`]).
     fn forward_max_pooled<'t>(
         &self,
         x: Var<'t, T>,
         w: &LayerVars<'_, 't, T>,
-        ctx: &mut Context<'_, T>,
+        _ctx: &mut Context<'_, T>,
         pool: &Window,
     ) -> Option<Result<Var<'t, T>>> {
         let act = self.activation.fused()?;
         let kernel = w.expect("kernel");
-        let window_inputs = kernel.shape()[..3].iter().product::<usize>();
-        if ctx.training() && window_inputs > FUSED_POOL_MAX_WINDOW {
-            return None;
-        }
         let y = x.try_conv2d_max_pool2d(kernel, w.get("bias"), act, &self.options, pool);
         Some(y.map_err(Error::from))
     }

@@ -228,48 +228,33 @@ pub(super) struct Pooling {
     pub pooled: [usize; 2],
 }
 
-/// The kernel gradient `acc += patches^T @ dz` and, with `bias_acc`, the bias gradient
-/// `bias_acc += sum(dz)`, where `dz` is the pooled gradient `gz` (`images x pooled x c_out`,
-/// already through the activation's derivative) routed back through a max pooling of the
-/// convolution's output `y` (`rows x c_out`): each window's gradient goes to its first
-/// largest element, per channel, as [`Tensor::max_pool_grad`](crate::Tensor::max_pool_grad)
-/// routes it.
+/// The kernel gradient `acc += patches^T @ dz`, where `dz` is the pooled gradient `gz`
+/// (`images x pooled x c_out`, already through the activation's derivative) routed back
+/// through a max pooling of the convolution's output to each window's winner, per channel:
+/// `winners` holds, for each element of `gz`, its winner's position in the image's output
+/// plane (`oy * ow + ox`, as [`MaxPoolIndices`](super::MaxPoolIndices) does).
 ///
-/// `dz` is never formed: each window's winners are found in registers and the gradient
-/// multiplies the winning patch rows directly, so the pass reads `y`, the patches and `gz`
-/// once per block of channels and writes nothing but the sums.
+/// `dz` is never formed: for each tap of a window, the gradient of the channels it won
+/// (the others masked to zero) multiplies the tap's patch row, so the pass reads the
+/// patches, the winners and `gz` once per block of channels and writes nothing but the
+/// sums.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn pooled_kernel_grad<T: Element>(
     patches: &[T],
-    y: &[T],
+    winners: &[u32],
     gz: &[T],
     images: usize,
     pooling: &Pooling,
     row: usize,
     acc: &mut [T],
-    bias_acc: Option<&mut [T]>,
 ) {
     let c_out = acc.len() / row.max(1);
     if c_out == 0 {
         return;
     }
-    if let Some(b) = bias_acc {
-        simd::dispatch(
-            #[inline(always)]
-            || {
-                for g in
-                    gz[..images * pooling.pooled[0] * pooling.pooled[1] * c_out].chunks_exact(c_out)
-                {
-                    for (b, &g) in b.iter_mut().zip(g) {
-                        *b += g;
-                    }
-                }
-            },
-        );
-    }
     let walk = Walk {
         patches,
-        y,
+        winners,
         gz,
         images,
         pooling: *pooling,
@@ -296,7 +281,7 @@ pub(super) fn pooled_kernel_grad<T: Element>(
 /// The operands of [`pooled_kernel_grad`], walked one group of patch columns at a time.
 struct Walk<'a, T> {
     patches: &'a [T],
-    y: &'a [T],
+    winners: &'a [u32],
     gz: &'a [T],
     images: usize,
     pooling: Pooling,
@@ -304,16 +289,17 @@ struct Walk<'a, T> {
     c_out: usize,
 }
 
-/// The output position of the first tap of every window of `pooling` over `images`
-/// images, in the order of the pooled positions: a list made once per call (a few
-/// thousand entries), so that the loops over windows carry no index arithmetic.
-fn bases(images: usize, pooling: &Pooling) -> Vec<usize> {
+/// For every window of `pooling` over `images` images, in the order of the pooled
+/// positions: the output position of its first tap, counted from the first image, and the
+/// position of its image's first output. A list made once per call (a few thousand
+/// entries), so that the loops over windows carry no index arithmetic.
+fn bases(images: usize, pooling: &Pooling) -> Vec<(usize, usize)> {
     let ([sy, sx], [oh, ow], [ph, pw]) = (pooling.strides, pooling.conv, pooling.pooled);
     let mut out = Vec::with_capacity(images * ph * pw);
     for i in 0..images {
         for py in 0..ph {
             for px in 0..pw {
-                out.push((i * oh + py * sy) * ow + px * sx);
+                out.push(((i * oh + py * sy) * ow + px * sx, i * oh * ow));
             }
         }
     }
@@ -329,7 +315,7 @@ impl<T: Element> Walk<'_, T> {
     fn columns<const R: usize>(&self, r: usize, acc: &mut [T]) {
         let (c_out, row) = (self.c_out, self.row);
         let whole = c_out - c_out % LANES;
-        let (y, gz, patches) = (self.y, self.gz, self.patches);
+        let (winners, gz, patches) = (self.winners, self.gz, self.patches);
         let Pooling {
             size: [kh, kw],
             dilation: [dy, dx],
@@ -346,41 +332,18 @@ impl<T: Element> Walk<'_, T> {
                         let at = (r + i) * c_out + o;
                         s.copy_from_slice(&acc[at..at + LANES]);
                     }
-                    let block = |pos: usize| -> [T; LANES] {
-                        y[pos * c_out + o..pos * c_out + o + LANES]
-                            .try_into()
-                            .expect("LANES elements")
-                    };
-                    for (q, &base) in bases.iter().enumerate() {
-                        // Each channel's winning tap, by number, as `window_argmax` finds
-                        // it: the first of the largest.
-                        let mut best = block(base);
-                        let mut arg = [T::zero(); LANES];
-                        let mut k = T::zero();
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                if ky + kx == 0 {
-                                    continue;
-                                }
-                                k += T::one();
-                                let v = block(base + ky * dy * ow + kx * dx);
-                                for ((m, a), v) in best.iter_mut().zip(arg.iter_mut()).zip(v) {
-                                    let more = v > *m;
-                                    *m = if more { v } else { *m };
-                                    *a = if more { k } else { *a };
-                                }
-                            }
-                        }
-                        let g: [T; LANES] = gz[q * c_out + o..q * c_out + o + LANES]
-                            .try_into()
-                            .expect("LANES elements");
-                        let mut k = T::zero();
+                    for (q, &(base, first)) in bases.iter().enumerate() {
+                        let at = q * c_out + o;
+                        let g: [T; LANES] = gz[at..at + LANES].try_into().expect("LANES elements");
+                        let w: [u32; LANES] =
+                            winners[at..at + LANES].try_into().expect("LANES elements");
                         for ky in 0..kh {
                             for kx in 0..kw {
                                 let pos = base + ky * dy * ow + kx * dx;
+                                let tap = (pos - first) as u32;
                                 let mut m = [T::zero(); LANES];
-                                for ((m, &a), &g) in m.iter_mut().zip(&arg).zip(&g) {
-                                    *m = if a == k { g } else { T::zero() };
+                                for ((m, &w), &g) in m.iter_mut().zip(&w).zip(&g) {
+                                    *m = if w == tap { g } else { T::zero() };
                                 }
                                 let p: [T; R] = patches[pos * row + r..pos * row + r + R]
                                     .try_into()
@@ -390,7 +353,6 @@ impl<T: Element> Walk<'_, T> {
                                         *s = p.mul_add(m, *s);
                                     }
                                 }
-                                k += T::one();
                             }
                         }
                     }
@@ -401,16 +363,8 @@ impl<T: Element> Walk<'_, T> {
                 }
                 // The channels after the last whole block, one at a time.
                 for c in whole..c_out {
-                    for (q, &base) in bases.iter().enumerate() {
-                        let mut win = base;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let pos = base + ky * dy * ow + kx * dx;
-                                if y[pos * c_out + c] > y[win * c_out + c] {
-                                    win = pos;
-                                }
-                            }
-                        }
+                    for (q, &(_, first)) in bases.iter().enumerate() {
+                        let win = first + winners[q * c_out + c] as usize;
                         let g = gz[q * c_out + c];
                         for i in 0..R {
                             let at = (r + i) * c_out + c;

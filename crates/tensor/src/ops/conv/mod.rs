@@ -8,6 +8,7 @@
 //! into an image (average pooling's gradient).
 
 mod direct;
+mod pooled;
 
 use std::ops::Range;
 
@@ -88,6 +89,29 @@ pub struct Placement {
     pub out: [usize; 2],
 }
 
+/// For each element of a max pooling's output `[b, oh, ow, c]`, where its window's largest
+/// element lies: the position `y * w + x` in its image's plane of the pooled input (the
+/// first of equal ones), as PyTorch's `return_indices` gives it. What the pooling's
+/// gradient routes through, kept from the forward pass so that the gradient need not find
+/// the winners again (see [`Tensor::conv2d_max_pool_with_indices`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaxPoolIndices {
+    indices: Vec<u32>,
+    shape: [usize; 4],
+}
+
+impl MaxPoolIndices {
+    /// The pooled output's shape `[b, oh, ow, c]`.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The positions, in the pooled output's order.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.indices
+    }
+}
+
 impl Window {
     /// A window of `size` with strides 1, no dilation and `valid` padding.
     pub fn new(size: [usize; 2]) -> Self {
@@ -165,54 +189,73 @@ fn image_dims(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
 /// elements of the batch from `image_offset` (counted from the batch's start). Without
 /// dilation a run is a whole window row, `kw * c` elements (fewer at a border); with
 /// dilation, one pixel's `c` channels. Elements in padding are never visited.
+#[inline(always)]
 fn for_each_run(
-    [_, h, w, c]: [usize; 4],
+    dims: [usize; 4],
     window: &Window,
     p: &Placement,
     images: Range<usize>,
     mut f: impl FnMut(usize, usize, usize),
 ) {
-    let [kh, kw] = window.size;
+    let [_, h, w, c] = dims;
     let [oh, ow] = p.out;
+    let row = window.size[0] * window.size[1] * c;
+    for (i, n) in images.enumerate() {
+        let image = n * h * w * c;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let patch = ((i * oh + oy) * ow + ox) * row;
+                position_runs(dims, window, p, [oy, ox], |dst, src, len| {
+                    f(patch + dst, image + src, len)
+                });
+            }
+        }
+    }
+}
+
+/// [`for_each_run`] for the one output position `[oy, ox]`: `f(patch_offset, image_offset,
+/// len)` with the patch offset counted from the position's patch row and the image offset
+/// from its image's first element.
+#[inline(always)]
+fn position_runs(
+    [_, h, w, c]: [usize; 4],
+    window: &Window,
+    p: &Placement,
+    [oy, ox]: [usize; 2],
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let [kh, kw] = window.size;
     let [sy, sx] = window.strides;
     let [dy, dx] = window.dilation;
-    let row = kh * kw * c;
     let (top, left) = (p.pad[0] as isize, p.pad[2] as isize);
-    for (i, n) in images.enumerate() {
-        for oy in 0..oh {
-            for ky in 0..kh {
-                let iy = (oy * sy + ky * dy) as isize - top;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let src_row = (n * h + iy as usize) * w;
-                for ox in 0..ow {
-                    // The image column of window column 0, and the window columns inside
-                    // the image: lo..hi.
-                    let x0 = (ox * sx) as isize - left;
-                    let lo = if x0 >= 0 {
-                        0
-                    } else {
-                        x0.unsigned_abs().div_ceil(dx)
-                    };
-                    let hi = if x0 >= w as isize {
-                        0
-                    } else {
-                        ((w as isize - 1 - x0) as usize / dx + 1).min(kw)
-                    };
-                    if lo >= hi {
-                        continue;
-                    }
-                    let dst = ((i * oh + oy) * ow + ox) * row + ky * kw * c;
-                    let src = |kx: usize| (src_row + (x0 + (kx * dx) as isize) as usize) * c;
-                    if dx == 1 {
-                        f(dst + lo * c, src(lo), (hi - lo) * c);
-                    } else {
-                        for kx in lo..hi {
-                            f(dst + kx * c, src(kx), c);
-                        }
-                    }
-                }
+    // The image column of window column 0, and the window columns inside the image:
+    // lo..hi.
+    let x0 = (ox * sx) as isize - left;
+    let lo = if x0 >= 0 {
+        0
+    } else {
+        x0.unsigned_abs().div_ceil(dx)
+    };
+    let hi = if x0 >= w as isize {
+        0
+    } else {
+        ((w as isize - 1 - x0) as usize / dx + 1).min(kw)
+    };
+    if lo >= hi {
+        return;
+    }
+    for ky in 0..kh {
+        let iy = (oy * sy + ky * dy) as isize - top;
+        if iy < 0 || iy >= h as isize {
+            continue;
+        }
+        let dst = ky * kw * c;
+        let src = |kx: usize| (iy as usize * w + (x0 + (kx * dx) as isize) as usize) * c;
+        if dx == 1 {
+            f(dst + lo * c, src(lo), (hi - lo) * c);
+        } else {
+            for kx in lo..hi {
+                f(dst + kx * c, src(kx), c);
             }
         }
     }
@@ -308,9 +351,11 @@ pub enum OutputGrad<'a, T: Element> {
         through: Option<(&'a Tensor<T>, &'a ChainFn<T>)>,
     },
     /// `dp`, the gradient of a max pooling `pool` over the convolution's activated output
-    /// (see [`Tensor::conv2d_max_pool`]). That output is not stored: each chunk's is
-    /// computed again from `conv`, routed back through the pooling by max pooling's own
-    /// gradient, then through the activation's derivative.
+    /// (see [`Tensor::conv2d_max_pool`]). That output is not stored: the gradient goes to
+    /// each window's winner, through the activation's derivative there, and on from the
+    /// winners alone (the zeros elsewhere are never formed). The winners are those the
+    /// forward pass kept, or, if it kept none, found again from the output computed again
+    /// from `conv` a chunk at a time.
     MaxPooled {
         /// The gradient of the pooled output.
         dp: &'a Tensor<T>,
@@ -337,10 +382,10 @@ pub struct PooledConv<'a, T: Element> {
     pub activation: &'a Epilogue<'a, T>,
     /// The activation's derivative from its output (`None`: the identity).
     pub chain: Option<&'a ChainFn<T>>,
-    /// The pooled output, if the caller kept it (as a tape does): each window's largest
-    /// element, where the activation's derivative is taken, is then read rather than found
-    /// again. It must be what [`Tensor::conv2d_max_pool`] gave for these operands.
-    pub output: Option<&'a Tensor<T>>,
+    /// The pooled output and its winners, if the caller kept them (as a tape does): what
+    /// [`Tensor::conv2d_max_pool_with_indices`] gave for these operands. The gradients then
+    /// read the winners and the activation's output at them, and compute nothing again.
+    pub output: Option<(&'a Tensor<T>, &'a MaxPoolIndices)>,
 }
 
 /// An activation's derivative from its output: `chain(dy, y, dz)` sets `dz = dy * f'(y)`.
@@ -373,7 +418,7 @@ enum Rows<'a, T: Element> {
         bias: Option<Tensor<T>>,
         activation: &'a Epilogue<'a, T>,
         chain: Option<&'a ChainFn<T>>,
-        output: Option<Tensor<T>>,
+        output: Option<(Tensor<T>, &'a MaxPoolIndices)>,
         pool: Window,
         place: Placement,
     },
@@ -414,8 +459,9 @@ impl<'a, T: Element> Rows<'a, T> {
                 let place = pool.place([p.out[0], p.out[1]], op)?;
                 let pooled = [dims[0], place.out[0], place.out[1], c_out];
                 same_shape(op, &pooled, dp.shape())?;
-                if let Some(out) = conv.output {
+                if let Some((out, at)) = conv.output {
                     same_shape(op, &pooled, out.shape())?;
+                    same_shape(op, &pooled, at.shape())?;
                 }
                 Ok(Rows::MaxPooled {
                     dp: dp.to_contiguous(),
@@ -424,7 +470,7 @@ impl<'a, T: Element> Rows<'a, T> {
                     bias: conv.bias.map(Tensor::to_contiguous),
                     activation: conv.activation,
                     chain: conv.chain,
-                    output: conv.output.map(Tensor::to_contiguous),
+                    output: conv.output.map(|(out, at)| (out.to_contiguous(), at)),
                     pool,
                     place,
                 })
@@ -436,26 +482,28 @@ impl<'a, T: Element> Rows<'a, T> {
     fn work_len(&self, n: usize) -> usize {
         match self {
             Rows::Output { through, .. } => through.as_ref().map_or(0, |_| n),
-            Rows::MaxPooled { chain, .. } => chain.map_or(2 * n, |_| 3 * n),
+            // The pooled gradient; and, to find the winners again, the output and its
+            // pooling (pooled elements are no more than the output's).
+            Rows::MaxPooled { output, .. } => n + output.as_ref().map_or(2 * n, |_| 0),
         }
     }
 
-    /// For a max-pooled gradient, where the direct loops serve it (a short patch row, a
-    /// pooling without padding): the kernel gradient of the images `images` added into
-    /// `kernel`, and the bias gradient into `bias`, without forming the output's gradient
-    /// (see [`direct::pooled_kernel_grad`]). `patches` holds the chunk's patches. Returns
-    /// whether it did; if not, nothing was touched.
-    fn pooled_kernel_grad(
-        &self,
+    /// For a max-pooled gradient, the winners of the images `images` and the pooled gradient
+    /// through the activation's derivative at them ([`pooled::Winners`]). Read from what the
+    /// forward pass kept; if it kept nothing, the chunk's output is computed again from its
+    /// patches (built into `patches`) and pooled, the winners going to `at`. `work` holds
+    /// [`work_len`](Rows::work_len) elements. Returns whether the patches were built.
+    fn winners<'b>(
+        &'b self,
         geometry: &Geometry,
         images: Range<usize>,
-        patches: &[T],
-        work: &mut [T],
-        kernel_acc: &mut [T],
-        bias_acc: Option<&mut [T]>,
-    ) -> bool {
+        patches: &mut [T],
+        work: &'b mut [T],
+        at: &'b mut Vec<u32>,
+    ) -> (pooled::Winners<'b, T>, bool) {
         let Rows::MaxPooled {
             dp,
+            x,
             kernel,
             bias,
             activation,
@@ -463,76 +511,56 @@ impl<'a, T: Element> Rows<'a, T> {
             output,
             pool,
             place,
-            ..
         } = self
         else {
-            return false;
+            unreachable!("winners of a max-pooled gradient only")
         };
-        if !direct::usable(geometry.row) || place.pad != [0; 4] {
-            return false;
-        }
         let Geometry { p, c_out, .. } = *geometry;
-        let n = images.len() * p.out[0] * p.out[1] * c_out;
-        let per_pooled = place.out[0] * place.out[1] * c_out;
-        let np = images.len() * per_pooled;
-        let (y, rest) = work.split_at_mut(n);
-        let k = kernel.as_slice().expect("contiguous");
-        let b = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-        geometry.product(patches, k, b, *activation, y);
-        let dp = &dp.as_slice().expect("contiguous")[images.start * per_pooled..][..np];
-        // The pooled gradient through the activation's derivative, at each window's winner:
-        // the derivative of an element-wise activation at the window's largest output.
-        let gz = match chain {
+        let pooled = place.out[0] * place.out[1];
+        let range = images.start * pooled * c_out..images.end * pooled * c_out;
+        let dp = &dp.as_slice().expect("contiguous")[range.clone()];
+        let (gz, rest) = work.split_at_mut(range.len());
+        let (winners, largest, built): (&[u32], &[T], bool) = match output {
+            Some((out, kept)) => (
+                &kept.as_slice()[range.clone()],
+                &out.as_slice().expect("contiguous")[range.clone()],
+                false,
+            ),
+            None => {
+                let x = x.as_slice().expect("contiguous");
+                geometry.fill_patches(x, images.clone(), patches);
+                let n = images.len() * p.out[0] * p.out[1] * c_out;
+                let (y, rest) = rest.split_at_mut(n);
+                let largest = &mut rest[..range.len()];
+                let k = kernel.as_slice().expect("contiguous");
+                let b = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+                geometry.product(patches, k, b, *activation, y);
+                at.clear();
+                at.resize(range.len(), 0);
+                let dims = [images.len(), p.out[0], p.out[1], c_out];
+                max_pool_indices_into(y, dims, pool, place, largest, at);
+                (&at[..], &*largest, true)
+            }
+        };
+        let gz: &[T] = match chain {
             Some(chain) => {
-                let (largest, rest) = rest.split_at_mut(np);
-                let gz = &mut rest[..np];
-                let largest = match output {
-                    Some(out) => {
-                        let out = out.as_slice().expect("contiguous");
-                        &out[images.start * per_pooled..][..np]
-                    }
-                    None => {
-                        let dims = [images.len(), p.out[0], p.out[1], c_out];
-                        max_pool_into(y, dims, pool, place, largest);
-                        &*largest
-                    }
-                };
                 chain(dp, largest, gz);
-                &*gz
+                gz
             }
             None => dp,
         };
-        let pooling = direct::Pooling {
-            size: pool.size,
-            strides: pool.strides,
-            dilation: pool.dilation,
-            conv: p.out,
-            pooled: place.out,
-        };
-        direct::pooled_kernel_grad(
-            patches,
-            y,
+        let winners = pooled::Winners {
             gz,
-            images.len(),
-            &pooling,
-            geometry.row,
-            kernel_acc,
-            bias_acc,
-        );
-        true
+            at: winners,
+            pooled,
+            c_out,
+        };
+        (winners, built)
     }
 
     /// The gradient of the convolution's output for the images `images`, `rows x c_out`
-    /// (`rows` output positions). `patches` is the chunk's patch buffer; a max-pooled
-    /// gradient recomputes the output from it, building the patches first unless `built`.
-    fn get<'b>(
-        &'b self,
-        geometry: &Geometry,
-        images: Range<usize>,
-        patches: &mut [T],
-        built: bool,
-        work: &'b mut [T],
-    ) -> &'b [T] {
+    /// (`rows` output positions), for a gradient given at the output.
+    fn get<'b>(&'b self, geometry: &Geometry, images: Range<usize>, work: &'b mut [T]) -> &'b [T] {
         let Geometry { p, c_out, .. } = *geometry;
         let per_image = p.out[0] * p.out[1] * c_out;
         let range = images.start * per_image..images.end * per_image;
@@ -547,42 +575,24 @@ impl<'a, T: Element> Rows<'a, T> {
                     None => dy,
                 }
             }
-            Rows::MaxPooled {
-                dp,
-                x,
-                kernel,
-                bias,
-                activation,
-                chain,
-                pool,
-                place,
-                ..
-            } => {
-                let n = range.len();
-                let (y, rest) = work.split_at_mut(n);
-                let (dy, dz) = rest.split_at_mut(n);
-                let x = x.as_slice().expect("contiguous");
-                if !built {
-                    geometry.fill_patches(x, images.clone(), patches);
-                }
-                let k = kernel.as_slice().expect("contiguous");
-                let b = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-                geometry.product(patches, k, b, *activation, y);
-                let per_pooled = place.out[0] * place.out[1] * c_out;
-                let pooled = [images.len(), p.out[0], p.out[1], c_out];
-                let dp = &dp.as_slice().expect("contiguous")[images.start * per_pooled..];
-                dy.fill(T::zero());
-                max_pool_grad_into(y, pooled, pool, place, dp, dy);
-                match chain {
-                    Some(chain) => {
-                        chain(dy, y, dz);
-                        dz
-                    }
-                    None => dy,
-                }
-            }
+            Rows::MaxPooled { .. } => unreachable!("a max-pooled gradient goes by its winners"),
         }
     }
+}
+
+/// The runs of every output position's patch of a convolution of `g` (see
+/// [`position_runs`]).
+fn run_table(g: &Geometry) -> pooled::RunTable {
+    let ow = g.p.out[1].max(1);
+    pooled::RunTable::new(g.p.out[0] * g.p.out[1], |at, runs| {
+        position_runs(
+            g.dims,
+            &g.window,
+            &g.p,
+            [at / ow, at % ow],
+            |patch, image, len| runs.push(pooled::Run { patch, image, len }),
+        )
+    })
 }
 
 /// A convolution placed on a batch: the batch's dimensions, the kernel's window and its
@@ -994,16 +1004,17 @@ impl<T: Element> Tensor<T> {
         options: &Conv2dOptions,
         epilogue: &Epilogue<'_, T>,
     ) -> Result<Tensor<T>> {
-        self.conv2d_pooled("conv2d", kernel, bias, options, epilogue, None)
+        let (y, _) = self.conv2d_pooled("conv2d", kernel, bias, options, epilogue, None)?;
+        Ok(y)
     }
 
     /// [`conv2d`](Tensor::conv2d) followed by a max pooling of its activated output with
     /// `pool` (see [`max_pool`](Tensor::max_pool)), chunk by chunk: the convolution's
     /// output is pooled while it is in cache and never stored whole, one write and one read
     /// of it less. Its gradients take the pooling's gradient as
-    /// [`OutputGrad::MaxPooled`], which computes the output again a chunk at a time; that
-    /// pays where the convolution costs less than moving its output through memory (few
-    /// input channels: a 3x3 kernel on one channel computes each output from 9 inputs).
+    /// [`OutputGrad::MaxPooled`]; they are cheapest from the winners the forward pass
+    /// found, which [`conv2d_max_pool_with_indices`](Tensor::conv2d_max_pool_with_indices)
+    /// keeps.
     ///
     /// ```
     /// use tensor::Tensor;
@@ -1027,17 +1038,48 @@ impl<T: Element> Tensor<T> {
         epilogue: &Epilogue<'_, T>,
         pool: &Window,
     ) -> Result<Tensor<T>> {
-        self.conv2d_pooled(
-            "conv2d_max_pool",
-            kernel,
-            bias,
-            options,
-            epilogue,
-            Some(pool),
-        )
+        let op = "conv2d_max_pool";
+        let (y, _) =
+            self.conv2d_pooled(op, kernel, bias, options, epilogue, Some((pool, false)))?;
+        Ok(y)
     }
 
-    /// [`conv2d`](Tensor::conv2d), then a max pooling of each chunk if `pool` is given.
+    /// [`conv2d_max_pool`](Tensor::conv2d_max_pool), and where each pooled element's
+    /// window had its largest element ([`MaxPoolIndices`], as PyTorch's `return_indices`
+    /// and TensorFlow's `max_pool_with_argmax` give): the gradients then route through the
+    /// winners without computing the convolution again (pass both in [`PooledConv`]).
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// use tensor::ops::conv::{Conv2dOptions, Window};
+    /// let x = Tensor::<f32>::from_vec(vec![1.0, 4.0, 3.0, 2.0], &[1, 2, 2, 1]).unwrap();
+    /// let k = Tensor::ones(&[1, 1, 1, 1]);
+    /// let o = Conv2dOptions::default();
+    /// let (y, at) = x.conv2d_max_pool_with_indices(&k, None, &o, &|_| {}, &Window::new([2, 2])).unwrap();
+    /// assert_eq!(y.to_vec(), vec![4.0]);
+    /// assert_eq!(at.as_slice(), &[1]); // row 0, column 1 of the 2x2 output
+    /// ```
+    ///
+    /// # Errors
+    /// As [`conv2d_max_pool`](Tensor::conv2d_max_pool)'s, and if the convolution's output
+    /// has more positions per image than a `u32` counts.
+    pub fn conv2d_max_pool_with_indices(
+        &self,
+        kernel: &Tensor<T>,
+        bias: Option<&Tensor<T>>,
+        options: &Conv2dOptions,
+        epilogue: &Epilogue<'_, T>,
+        pool: &Window,
+    ) -> Result<(Tensor<T>, MaxPoolIndices)> {
+        let op = "conv2d_max_pool";
+        let (y, at) =
+            self.conv2d_pooled(op, kernel, bias, options, epilogue, Some((pool, true)))?;
+        let shape = image_dims(op, y.shape())?;
+        Ok((y, MaxPoolIndices { indices: at, shape }))
+    }
+
+    /// [`conv2d`](Tensor::conv2d), then a max pooling of each chunk if `pool` is given,
+    /// with the winners' positions if asked for (else the second result is empty).
     fn conv2d_pooled(
         &self,
         op: &'static str,
@@ -1045,8 +1087,8 @@ impl<T: Element> Tensor<T> {
         bias: Option<&Tensor<T>>,
         options: &Conv2dOptions,
         epilogue: &Epilogue<'_, T>,
-        pool: Option<&Window>,
-    ) -> Result<Tensor<T>> {
+        pool: Option<(&Window, bool)>,
+    ) -> Result<(Tensor<T>, Vec<u32>)> {
         let g = geometry(op, self.shape(), kernel.shape(), options)?;
         let c_out = g.c_out;
         let bias = match bias {
@@ -1064,9 +1106,20 @@ impl<T: Element> Tensor<T> {
         );
         let positions = g.p.out[0] * g.p.out[1];
         let pooled = match pool {
-            Some(w) => Some((w, w.place(g.p.out, op)?)),
+            Some((w, _)) => Some((w, w.place(g.p.out, op)?)),
             None => None,
         };
+        let indexed = matches!(pool, Some((_, true)));
+        if indexed && u32::try_from(positions).is_err() {
+            return Err(TensorError::InvalidArgument {
+                op,
+                message: format!(
+                    "the convolution's output of {:?} positions per image is more than the \
+                     pooling's indices (u32) count",
+                    g.p.out
+                ),
+            });
+        }
         let out_image = match pooled {
             Some((_, place)) => place.out[0] * place.out[1] * c_out,
             None => positions * c_out,
@@ -1074,7 +1127,7 @@ impl<T: Element> Tensor<T> {
         // A pooled chunk also holds its convolution's output until it is pooled.
         let held = if pool.is_some() { 2 * c_out } else { c_out };
         let chunk = chunk_images(g.dims[0], positions * (g.row + held) * size_of::<T>());
-        let out = par_images(g.dims[0], out_image, chunk, |images, out| {
+        let work = |images: Range<usize>, out: &mut [T], at: &mut [u32]| {
             let rows = images.len() * positions;
             T::with_scratch(|buf| {
                 let conv_len = if pool.is_some() { rows * c_out } else { 0 };
@@ -1085,16 +1138,38 @@ impl<T: Element> Tensor<T> {
                     Some((w, place)) => {
                         g.product(patches, k, bias, epilogue, y);
                         let dims = [images.len(), g.p.out[0], g.p.out[1], c_out];
-                        max_pool_into(y, dims, w, &place, out);
+                        if indexed {
+                            max_pool_indices_into(y, dims, w, &place, out, at);
+                        } else {
+                            max_pool_into(y, dims, w, &place, out);
+                        }
                     }
                 }
             });
-        });
+        };
+        let (out, at) = if indexed {
+            let n = g.dims[0] * out_image;
+            let (mut out, mut at) = (vec![T::zero(); n], vec![0u32; n]);
+            let step = (out_image * chunk).max(1);
+            out.par_chunks_mut(step)
+                .zip(at.par_chunks_mut(step))
+                .enumerate()
+                .for_each(|(i, (out, at))| {
+                    let first = i * chunk;
+                    work(first..first + out.len() / out_image, out, at)
+                });
+            (out, at)
+        } else {
+            let out = par_images(g.dims[0], out_image, chunk, |images, out| {
+                work(images, out, &mut [])
+            });
+            (out, Vec::new())
+        };
         let shape = match pooled {
             Some((_, place)) => [g.dims[0], place.out[0], place.out[1], c_out],
             None => [g.dims[0], g.p.out[0], g.p.out[1], c_out],
         };
-        Tensor::from_vec(out, &shape)
+        Ok((Tensor::from_vec(out, &shape)?, at))
     }
 
     /// The gradient of [`conv2d`](Tensor::conv2d) with respect to its input, for `self` the
@@ -1142,17 +1217,33 @@ impl<T: Element> Tensor<T> {
         let per_image = dims[1] * dims[2] * dims[3];
         let held = rows_of.work_len(c_out);
         let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
-        // A max-pooled gradient builds the patches in the buffer that then takes their
-        // gradient.
-        let pooled = matches!(rows_of, Rows::MaxPooled { .. });
+        if let Rows::MaxPooled { .. } = rows_of {
+            // From the winners, straight into the image: no patches but to find the
+            // winners again.
+            let table = run_table(&g);
+            let kt = kt.as_slice().expect("standard layout");
+            let out = par_images(dims[0], per_image, chunk, |images, out| {
+                let rows = images.len() * positions;
+                T::with_scratch(|buf| {
+                    let work_len = rows_of.work_len(rows * c_out);
+                    // Zeroed where a window reaches into padding: the winners found again
+                    // build patches there.
+                    let (patches, work) =
+                        patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
+                    let mut at = Vec::new();
+                    let (winners, _) = rows_of.winners(&g, images, patches, work, &mut at);
+                    pooled::input_grad(kt, per_image, &table, &winners, out);
+                });
+            });
+            return Tensor::from_vec(out, image_shape);
+        }
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let rows = images.len() * positions;
             let base = images.start * per_image;
             T::with_scratch(|buf| {
                 let work_len = rows_of.work_len(rows * c_out);
-                let (patches, work) =
-                    patch_and_grad_buffers(buf, rows * row, pooled && g.padded, work_len);
-                let d = rows_of.get(&g, images.clone(), patches, false, work);
+                let (patches, work) = patch_and_grad_buffers(buf, rows * row, false, work_len);
+                let d = rows_of.get(&g, images.clone(), work);
                 let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
                 let mut c =
                     ArrayViewMut2::from_shape((rows, row), &mut *patches).expect("rows * row");
@@ -1217,11 +1308,17 @@ impl<T: Element> Tensor<T> {
         let per_group = dims[0].div_ceil(groups).max(1);
         // Per group: the kernel's sum, then the bias's.
         let width = row * c_out + if bias { c_out } else { 0 };
+        let in_image = dims[1] * dims[2] * dims[3];
+        let table = matches!(rows_of, Rows::MaxPooled { .. }).then(|| run_table(&g));
         let sums: Vec<Vec<T>> = (0..dims[0].div_ceil(per_group))
             .into_par_iter()
             .map(|group| {
                 let mut sum = vec![T::zero(); width];
                 let (ksum, bsum) = sum.split_at_mut(row * c_out);
+                // The winners' kernel gradient, by channel (`c_out x row`), and a patch row
+                // of working space for it.
+                let mut transposed: Option<Vec<T>> = None;
+                let mut patch_row = Vec::new();
                 let last = ((group + 1) * per_group).min(dims[0]);
                 let mut first = group * per_group;
                 while first < last {
@@ -1231,12 +1328,59 @@ impl<T: Element> Tensor<T> {
                         let work_len = rows_of.work_len(rows * c_out);
                         let (patches, work) =
                             patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
-                        g.fill_patches(x, images.clone(), patches);
-                        let b = if bias { Some(&mut *bsum) } else { None };
-                        if rows_of.pooled_kernel_grad(&g, images.clone(), patches, work, ksum, b) {
+                        if let Rows::MaxPooled { place, pool, .. } = &rows_of {
+                            let mut at = Vec::new();
+                            let (winners, built) =
+                                rows_of.winners(&g, images.clone(), patches, work, &mut at);
+                            if bias {
+                                crate::simd::dispatch(
+                                    #[inline(always)]
+                                    || {
+                                        for r in winners.gz.chunks_exact(c_out) {
+                                            add_into(bsum, r);
+                                        }
+                                    },
+                                );
+                            }
+                            if direct::usable(row) && place.pad == [0; 4] {
+                                // A short patch row: the direct loops, a block of channels
+                                // at a time over the patches.
+                                if !built {
+                                    g.fill_patches(x, images.clone(), patches);
+                                }
+                                let pooling = direct::Pooling {
+                                    size: pool.size,
+                                    strides: pool.strides,
+                                    dilation: pool.dilation,
+                                    conv: g.p.out,
+                                    pooled: place.out,
+                                };
+                                direct::pooled_kernel_grad(
+                                    patches,
+                                    winners.at,
+                                    winners.gz,
+                                    images.len(),
+                                    &pooling,
+                                    row,
+                                    ksum,
+                                );
+                            } else {
+                                let kt =
+                                    transposed.get_or_insert_with(|| vec![T::zero(); row * c_out]);
+                                // A 64-byte aligned row: its vectors are whole cache lines.
+                                patch_row.resize(row + 64, T::zero());
+                                let skew = patch_row.as_ptr().align_offset(64).min(64);
+                                let patch_row = &mut patch_row[skew..skew + row];
+                                let chunk_x = &x[images.start * in_image..images.end * in_image];
+                                let table = table.as_ref().expect("a max-pooled gradient's runs");
+                                pooled::kernel_grad(
+                                    chunk_x, in_image, table, &winners, kt, patch_row,
+                                );
+                            }
                             return;
                         }
-                        let d = rows_of.get(&g, images.clone(), patches, true, work);
+                        g.fill_patches(x, images.clone(), patches);
+                        let d = rows_of.get(&g, images.clone(), work);
                         if direct::usable(row) {
                             direct::kernel_grad(patches, d, row, ksum);
                         } else {
@@ -1260,6 +1404,13 @@ impl<T: Element> Tensor<T> {
                         }
                     });
                     first = images.end;
+                }
+                if let Some(kt) = transposed {
+                    for (r, ks) in ksum.chunks_exact_mut(c_out).enumerate() {
+                        for (c, k) in ks.iter_mut().enumerate() {
+                            *k += kt[c * row + r];
+                        }
+                    }
                 }
                 sum
             })
@@ -1400,6 +1551,76 @@ fn max_pool_into<T: Element>(
             )
         },
     );
+}
+
+/// [`max_pool_into`], and each element's [`MaxPoolIndices`] position into `at`.
+fn max_pool_indices_into<T: Element>(
+    x: &[T],
+    dims: [usize; 4],
+    window: &Window,
+    p: &Placement,
+    out: &mut [T],
+    at: &mut [u32],
+) {
+    let (c, plane) = (dims[3], dims[1] * dims[2]);
+    if c == 0 {
+        return;
+    }
+    let mut positions = Vec::with_capacity(window.size[0] * window.size[1]);
+    crate::simd::dispatch(
+        #[inline(always)]
+        || {
+            for_each_window(
+                dims,
+                window,
+                p,
+                0..dims[0],
+                #[inline(always)]
+                |o, taps| {
+                    positions.clear();
+                    positions.extend(taps.iter().map(|&t| (t / c % plane) as u32));
+                    window_max_at(x, taps, &positions, &mut out[o..o + c], &mut at[o..o + c]);
+                },
+            )
+        },
+    );
+}
+
+/// [`window_max`], and for each channel the position of the tap that won (the first of
+/// equal ones) from `positions`, one per tap, into `at`.
+#[inline(always)]
+fn window_max_at<T: Element>(
+    x: &[T],
+    taps: &[usize],
+    positions: &[u32],
+    best: &mut [T],
+    at: &mut [u32],
+) {
+    let c = best.len();
+    let whole = c - c % LANES;
+    for o in (0..whole).step_by(LANES) {
+        let (mut m, mut a) = (lanes(x, taps[0] + o), [positions[0]; LANES]);
+        for (&t, &pos) in taps[1..].iter().zip(&positions[1..]) {
+            let v = lanes(x, t + o);
+            for ((m, a), v) in m.iter_mut().zip(a.iter_mut()).zip(v) {
+                let more = v > *m;
+                *m = if more { v } else { *m };
+                *a = if more { pos } else { *a };
+            }
+        }
+        best[o..o + LANES].copy_from_slice(&m);
+        at[o..o + LANES].copy_from_slice(&a);
+    }
+    let (best, at) = (&mut best[whole..], &mut at[whole..]);
+    best.copy_from_slice(&x[taps[0] + whole..taps[0] + c]);
+    at.fill(positions[0]);
+    for (&t, &pos) in taps[1..].iter().zip(&positions[1..]) {
+        for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(&x[t + whole..t + c]) {
+            let (old_b, old_a, more) = (*b, *a, v > *b);
+            *b = if more { v } else { old_b };
+            *a = if more { pos } else { old_a };
+        }
+    }
 }
 
 /// Max pooling's gradient for the images of `x` (a batch of `dims`) and the gradient `dy`
@@ -1724,14 +1945,26 @@ mod tests {
                         }
                         let pooled = x.conv2d_max_pool(&k, Some(&b), &o, &relu, &pool).unwrap();
                         assert_eq!(pooled, y.max_pool(&pool).unwrap(), "{window:?} {pool:?}");
+                        let (same, at) = x
+                            .conv2d_max_pool_with_indices(&k, Some(&b), &o, &relu, &pool)
+                            .unwrap();
+                        assert_eq!(same, pooled);
+                        // Each index is where the pooled value came from.
+                        let [_, oh, ow, c] = image_dims("t", y.shape()).unwrap();
+                        let plane = oh * ow;
+                        let yv = y.to_vec();
+                        for (e, (&v, &i)) in pooled.to_vec().iter().zip(at.as_slice()).enumerate() {
+                            let image = e / (at.shape()[1] * at.shape()[2] * c);
+                            assert_eq!(yv[(image * plane + i as usize) * c + e % c], v);
+                        }
                         let dp = Tensor::<f64>::rand_normal(pooled.shape(), 0.0, 1.0, &mut rng);
                         let dy = y.max_pool_grad(&dp, &pool).unwrap();
                         let apart = OutputGrad::Output {
                             dy: &dy,
                             through: Some((&y, &chain)),
                         };
-                        // The pooled output passed in, or found again.
-                        for output in [None, Some(&pooled)] {
+                        // The pooled output and its winners passed in, or found again.
+                        for output in [None, Some((&pooled, &at))] {
                             let conv = PooledConv {
                                 x: &x,
                                 kernel: &k,
@@ -1790,6 +2023,68 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains("does not fit"), "{e}");
         });
+    }
+
+    /// The winners' gradients where patch runs are whole vectors: runs of 51 (3 blocks
+    /// and 3 elements), 144 (a group of 8 blocks and 1) and, with dilation, 48; unpadded
+    /// convolutions (every patch the first moved) and padded ones (the general loops).
+    #[test]
+    fn max_pooled_gradients_on_long_runs_equal_the_two_ops_apart() {
+        let mut rng = crate::random::seeded(13);
+        let relu = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+        let chain = |dy: &[f64], y: &[f64], dz: &mut [f64]| {
+            for ((d, &g), &y) in dz.iter_mut().zip(dy).zip(y) {
+                *d = if y > 0.0 { g } else { 0.0 };
+            }
+        };
+        let pool = Window {
+            strides: [2, 2],
+            ..Window::new([2, 2])
+        };
+        for (c_in, dilation) in [(17, [1, 1]), (48, [1, 1]), (48, [1, 2])] {
+            let x = Tensor::<f64>::rand_normal(&[3, 7, 8, c_in], 0.0, 1.0, &mut rng);
+            let k = Tensor::<f64>::rand_normal(&[2, 3, c_in, 20], 0.0, 1.0, &mut rng);
+            let b = Tensor::<f64>::rand_normal(&[20], 0.0, 1.0, &mut rng);
+            for padding in [Padding::Valid, Padding::Same] {
+                let o = Conv2dOptions {
+                    padding,
+                    dilation,
+                    ..Conv2dOptions::default()
+                };
+                let y = x.conv2d(&k, Some(&b), &o, &relu).unwrap();
+                let (p, at) = x
+                    .conv2d_max_pool_with_indices(&k, Some(&b), &o, &relu, &pool)
+                    .unwrap();
+                let dp = Tensor::<f64>::rand_normal(p.shape(), 0.0, 1.0, &mut rng);
+                let dy = y.max_pool_grad(&dp, &pool).unwrap();
+                let apart = OutputGrad::Output {
+                    dy: &dy,
+                    through: Some((&y, &chain)),
+                };
+                for output in [None, Some((&p, &at))] {
+                    let conv = PooledConv {
+                        x: &x,
+                        kernel: &k,
+                        bias: Some(&b),
+                        activation: &relu,
+                        chain: Some(&chain),
+                        output,
+                    };
+                    let fused = OutputGrad::MaxPooled {
+                        dp: &dp,
+                        pool,
+                        conv,
+                    };
+                    let dx = |g| Tensor::conv2d_backprop_input_of(g, &k, &o, x.shape()).unwrap();
+                    let case = format!("c_in {c_in}, {dilation:?}, {padding:?}");
+                    assert!(dx(fused).allclose(&dx(apart), 1e-12, 1e-12), "{case}");
+                    let dk = |g| x.conv2d_backprop_kernel_of(g, &o, k.shape(), true).unwrap();
+                    let ((fk, fb), (ak, ab)) = (dk(fused), dk(apart));
+                    assert!(fk.allclose(&ak, 1e-12, 1e-12), "{case}");
+                    assert!(fb.unwrap().allclose(&ab.unwrap(), 1e-12, 1e-12), "{case}");
+                }
+            }
+        }
     }
 
     #[test]
