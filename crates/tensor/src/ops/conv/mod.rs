@@ -741,10 +741,11 @@ fn geometry(
     })
 }
 
-/// Calls `f(output_offset, taps)` for every window of a pooling over the images `images`:
-/// `taps` are the offsets in the batch of the window's pixels inside the image, in window
-/// order (row by row), each the start of `c` channels; the output offset counts from the
-/// range's first image. Padding is never among the taps. A window with no pixel inside the
+/// Calls `f(output_offset, taps, positions)` for every window of a pooling over the images
+/// `images`: `taps` are the offsets in the batch of the window's pixels inside the image, in
+/// window order (row by row), each the start of `c` channels, and `positions` the same
+/// pixels' positions `y * w + x` in their image; the output offset counts from the range's
+/// first image. Padding is never among the taps. A window with no pixel inside the
 /// image (possible only with dilation) is skipped. Inlined, so that the loops of `f` are
 /// compiled for the caller's vector instructions (`simd::dispatch`).
 #[inline(always)]
@@ -753,18 +754,19 @@ fn for_each_window(
     window: &Window,
     p: &Placement,
     images: Range<usize>,
-    mut f: impl FnMut(usize, &[usize]),
+    mut f: impl FnMut(usize, &[usize], &[u32]),
 ) {
     let [kh, kw] = window.size;
     let [oh, ow] = p.out;
     let [sy, sx] = window.strides;
     let [dy, dx] = window.dilation;
     let (top, left) = (p.pad[0] as isize, p.pad[2] as isize);
-    let mut taps = Vec::with_capacity(kh * kw);
+    let (mut taps, mut at) = (Vec::with_capacity(kh * kw), Vec::with_capacity(kh * kw));
     for (i, n) in images.enumerate() {
         for oy in 0..oh {
             for ox in 0..ow {
                 taps.clear();
+                at.clear();
                 for ky in 0..kh {
                     let iy = (oy * sy + ky * dy) as isize - top;
                     if iy < 0 || iy >= h as isize {
@@ -773,12 +775,16 @@ fn for_each_window(
                     for kx in 0..kw {
                         let ix = (ox * sx + kx * dx) as isize - left;
                         if ix >= 0 && ix < w as isize {
-                            taps.push(((n * h + iy as usize) * w + ix as usize) * c);
+                            let pos = iy as usize * w + ix as usize;
+                            taps.push((n * h * w + pos) * c);
+                            // Positions of a plane past u32 are never asked for (see
+                            // `conv2d_max_pool_with_indices`).
+                            at.push(pos as u32);
                         }
                     }
                 }
                 if !taps.is_empty() {
-                    f(((i * oh + oy) * ow + ox) * c, &taps);
+                    f(((i * oh + oy) * ow + ox) * c, &taps, &at);
                 }
             }
         }
@@ -891,7 +897,7 @@ fn for_each_pooled_tap<T: Element>(
                 p,
                 images,
                 #[inline(always)]
-                |o, taps| {
+                |o, taps, _| {
                     window_argmax(x, taps, &mut best, &mut arg);
                     let mut k = T::zero();
                     for &t in taps {
@@ -1217,33 +1223,39 @@ impl<T: Element> Tensor<T> {
         let per_image = dims[1] * dims[2] * dims[3];
         let held = rows_of.work_len(c_out);
         let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
-        if let Rows::MaxPooled { .. } = rows_of {
-            // From the winners, straight into the image: no patches but to find the
-            // winners again.
-            let table = run_table(&g);
-            let kt = kt.as_slice().expect("standard layout");
-            let out = par_images(dims[0], per_image, chunk, |images, out| {
-                let rows = images.len() * positions;
-                T::with_scratch(|buf| {
-                    let work_len = rows_of.work_len(rows * c_out);
-                    // Zeroed where a window reaches into padding: the winners found again
-                    // build patches there.
-                    let (patches, work) =
-                        patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
-                    let mut at = Vec::new();
-                    let (winners, _) = rows_of.winners(&g, images, patches, work, &mut at);
-                    pooled::input_grad(kt, per_image, &table, &winners, out);
-                });
-            });
-            return Tensor::from_vec(out, image_shape);
-        }
+        // A max-pooled gradient goes from its winners straight into the image where its
+        // patches' runs are at least a vector long; with shorter runs (few input channels)
+        // the winners' gradient is spread into the dense output gradient, for the product.
+        let table = matches!(rows_of, Rows::MaxPooled { .. }).then(|| run_table(&g));
+        let sparse = table
+            .as_ref()
+            .is_some_and(|t| t.longest_run() >= pooled::LANES);
+        let kts = kt.as_slice().expect("standard layout");
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let rows = images.len() * positions;
             let base = images.start * per_image;
             T::with_scratch(|buf| {
-                let work_len = rows_of.work_len(rows * c_out);
-                let (patches, work) = patch_and_grad_buffers(buf, rows * row, false, work_len);
-                let d = rows_of.get(&g, images.clone(), work);
+                let dense_len = if table.is_some() { rows * c_out } else { 0 };
+                let work_len = rows_of.work_len(rows * c_out) + dense_len;
+                // Zeroed where a window reaches into padding if the winners are found
+                // again: they build patches there.
+                let zeroed = table.is_some() && g.padded;
+                let (patches, work) = patch_and_grad_buffers(buf, rows * row, zeroed, work_len);
+                let (dense, work) = work.split_at_mut(dense_len);
+                let d: &[T] = if table.is_some() {
+                    let mut at = Vec::new();
+                    let (winners, _) = rows_of.winners(&g, images.clone(), patches, work, &mut at);
+                    if sparse {
+                        let table = table.as_ref().expect("a max-pooled gradient's runs");
+                        pooled::input_grad(kts, per_image, table, &winners, out);
+                        return;
+                    }
+                    dense.fill(T::zero());
+                    winners.spread(images.len(), positions, dense);
+                    dense
+                } else {
+                    rows_of.get(&g, images.clone(), work)
+                };
                 let d = ArrayView2::from_shape((rows, c_out), d).expect("rows * c_out");
                 let mut c =
                     ArrayViewMut2::from_shape((rows, row), &mut *patches).expect("rows * row");
@@ -1547,7 +1559,7 @@ fn max_pool_into<T: Element>(
                 p,
                 0..dims[0],
                 #[inline(always)]
-                |o, taps| window_max(x, taps, &mut out[o..o + c]),
+                |o, taps, _| window_max(x, taps, &mut out[o..o + c]),
             )
         },
     );
@@ -1562,11 +1574,7 @@ fn max_pool_indices_into<T: Element>(
     out: &mut [T],
     at: &mut [u32],
 ) {
-    let (c, plane) = (dims[3], dims[1] * dims[2]);
-    if c == 0 {
-        return;
-    }
-    let mut positions = Vec::with_capacity(window.size[0] * window.size[1]);
+    let c = dims[3];
     crate::simd::dispatch(
         #[inline(always)]
         || {
@@ -1576,10 +1584,8 @@ fn max_pool_indices_into<T: Element>(
                 p,
                 0..dims[0],
                 #[inline(always)]
-                |o, taps| {
-                    positions.clear();
-                    positions.extend(taps.iter().map(|&t| (t / c % plane) as u32));
-                    window_max_at(x, taps, &positions, &mut out[o..o + c], &mut at[o..o + c]);
+                |o, taps, positions| {
+                    window_max_at(x, taps, positions, &mut out[o..o + c], &mut at[o..o + c]);
                 },
             )
         },

@@ -76,6 +76,11 @@ impl RunTable {
         Some(shifts)
     }
 
+    /// The longest run of any patch.
+    pub fn longest_run(&self) -> usize {
+        self.runs.iter().map(|r| r.len).max().unwrap_or(0)
+    }
+
     /// The runs of output position `p` (`oy * ow + ox`).
     #[inline(always)]
     fn of(&self, p: usize) -> &[Run] {
@@ -116,8 +121,19 @@ impl<T: Element> Winners<'_, T> {
     }
 }
 
-/// Channels per block: 16 `f32` are one AVX-512 vector.
-const LANES: usize = 16;
+/// Elements per block: 16 `f32` are one AVX-512 vector.
+pub(super) const LANES: usize = 16;
+
+impl<T: Element> Winners<'_, T> {
+    /// The gradient of the convolution's output these winners stand for, added into
+    /// `dense` (`images x positions x c_out`, `positions` output positions per image).
+    pub fn spread(&self, images: usize, positions: usize, dense: &mut [T]) {
+        let c_out = self.c_out;
+        self.for_each(images, |i, c, g, at| {
+            dense[(i * positions + at) * c_out + c] += g;
+        });
+    }
+}
 
 /// `dst += g * src`, element by element: in whole blocks of [`LANES`] first, since a loop of
 /// a length known only at run time leaves up to 63 elements to a scalar remainder loop
