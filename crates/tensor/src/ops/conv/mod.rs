@@ -1242,11 +1242,10 @@ impl<T: Element> Tensor<T> {
                 let zeroed = table.is_some() && g.padded;
                 let (patches, work) = patch_and_grad_buffers(buf, rows * row, zeroed, work_len);
                 let (dense, work) = work.split_at_mut(dense_len);
-                let d: &[T] = if table.is_some() {
+                let d: &[T] = if let Some(table) = &table {
                     let mut at = Vec::new();
                     let (winners, _) = rows_of.winners(&g, images.clone(), patches, work, &mut at);
                     if sparse {
-                        let table = table.as_ref().expect("a max-pooled gradient's runs");
                         pooled::input_grad(kts, per_image, table, &winners, out);
                         return;
                     }
