@@ -93,6 +93,25 @@ fn threads() -> usize {
     brick::tensor::parallel::num_threads()
 }
 
+/// Where a figure was measured, for every JSON line: the processor's model (as the peer
+/// scripts' `env` line gives it), the SIMD level brick's kernels use, and the threads.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().replace(['"', '\\'], ""))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "\"cpu\": \"{cpu}\", \"simd\": \"{:?}\", \"threads\": {}",
+        brick::tensor::simd::level(),
+        threads()
+    )
+}
+
 fn json_list(v: &[f64], digits: usize) -> String {
     let items: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
     format!("[{}]", items.join(", "))
@@ -162,9 +181,8 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     model.compile(RMSprop::new(0.001), "categorical_crossentropy", [])?;
     let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, args.epochs)?;
     println!(
-        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
-        brick::tensor::simd::level(),
-        threads(),
+        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
+        machine(),
         args.n,
         args.epochs,
         args.n.div_ceil(128),
@@ -234,8 +252,8 @@ fn conv_kernels() {
             String::new()
         };
         println!(
-            "{{\"bench\": \"conv_kernels\", \"kernel\": \"{kernel}\", \"threads\": {}, \"ms\": {:.3}{of_gemm}, \"gemm_gflops\": {gemm:.1}}}",
-            threads(),
+            "{{\"bench\": \"conv_kernels\", \"kernel\": \"{kernel}\", {}, \"ms\": {:.3}{of_gemm}, \"gemm_gflops\": {gemm:.1}}}",
+            machine(),
             seconds * 1e3
         );
     };
@@ -368,9 +386,8 @@ fn mnist_convnet(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let floor_s = flop_per_image * args.n as f64 / (gemm * 1e9);
     let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, epochs)?;
     println!(
-        "{{\"bench\": \"mnist_convnet\", \"framework\": \"brick\", \"variant\": \"fit\", \"simd\": \"{:?}\", \"threads\": {}, \"n\": {}, \"batch\": 128, \"epochs\": {epochs}, \"epoch1_s\": {:.3}, \"epoch_rest_median_s\": {:.3}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"gemm_conv2_gflops\": {:.1}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
-        brick::tensor::simd::level(),
-        threads(),
+        "{{\"bench\": \"mnist_convnet\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"n\": {}, \"batch\": 128, \"epochs\": {epochs}, \"epoch1_s\": {:.3}, \"epoch_rest_median_s\": {:.3}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"gemm_conv2_gflops\": {:.1}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
+        machine(),
         args.n,
         epoch_s[0],
         rest,
@@ -411,8 +428,8 @@ fn xor_tiny(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         .get("accuracy")
         .unwrap_or(f64::NAN);
     println!(
-        "{{\"bench\": \"xor_tiny\", \"framework\": \"brick\", \"variant\": \"train_on_batch\", \"threads\": {}, \"steps\": {}, \"us_per_step\": {:.2}, \"first_step_s\": {:.6}, \"accuracy\": {accuracy}, \"reached_100\": {}, \"peak_rss_mib\": {}}}",
-        threads(),
+        "{{\"bench\": \"xor_tiny\", \"framework\": \"brick\", \"variant\": \"train_on_batch\", {}, \"steps\": {}, \"us_per_step\": {:.2}, \"first_step_s\": {:.6}, \"accuracy\": {accuracy}, \"reached_100\": {}, \"peak_rss_mib\": {}}}",
+        machine(),
         args.steps,
         per_step * 1e6,
         first_step_s,
@@ -433,8 +450,8 @@ fn xor_tiny(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let per_step = t.elapsed().as_secs_f64() / args.steps as f64;
     let accuracy = h.last("accuracy").unwrap_or(f64::NAN);
     println!(
-        "{{\"bench\": \"xor_tiny\", \"framework\": \"brick\", \"variant\": \"fit\", \"threads\": {}, \"steps\": {}, \"us_per_step\": {:.2}, \"accuracy\": {accuracy}, \"reached_100\": {}}}",
-        threads(),
+        "{{\"bench\": \"xor_tiny\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"steps\": {}, \"us_per_step\": {:.2}, \"accuracy\": {accuracy}, \"reached_100\": {}}}",
+        machine(),
         args.steps,
         per_step * 1e6,
         accuracy == 1.0
@@ -469,8 +486,8 @@ fn iris_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let h = model.fit(&x, &y, options)?;
     let total = t.elapsed().as_secs_f64();
     println!(
-        "{{\"bench\": \"iris_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", \"threads\": {}, \"epochs\": {}, \"batch\": 16, \"total_s\": {total:.4}, \"train_accuracy\": {:.4}, \"peak_rss_mib\": {}}}",
-        threads(),
+        "{{\"bench\": \"iris_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"epochs\": {}, \"batch\": 16, \"total_s\": {total:.4}, \"train_accuracy\": {:.4}, \"peak_rss_mib\": {}}}",
+        machine(),
         args.iris_epochs,
         h.last("accuracy").unwrap_or(f64::NAN),
         peak_rss_mib().unwrap_or(f64::NAN)
@@ -528,9 +545,8 @@ fn mnist_hvp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         (median(g), median(h))
     });
     println!(
-        "{{\"bench\": \"mnist_mlp_hvp\", \"framework\": \"brick\", \"variant\": \"reverse_over_reverse\", \"simd\": \"{:?}\", \"threads\": {}, \"batch\": 128, \"reps\": {reps}, \"grad_ms\": {grad_ms:.3}, \"hvp_ms\": {hvp_ms:.3}, \"ratio\": {:.2}}}",
-        brick::tensor::simd::level(),
-        threads(),
+        "{{\"bench\": \"mnist_mlp_hvp\", \"framework\": \"brick\", \"variant\": \"reverse_over_reverse\", {}, \"batch\": 128, \"reps\": {reps}, \"grad_ms\": {grad_ms:.3}, \"hvp_ms\": {hvp_ms:.3}, \"ratio\": {:.2}}}",
+        machine(),
         hvp_ms / grad_ms
     );
     Ok(())
@@ -573,9 +589,8 @@ fn matmul() {
         }
         let flop = 2.0 * (m * k * n) as f64;
         println!(
-            "{{\"bench\": \"sgemm\", \"lib\": \"brick\", \"simd\": \"{:?}\", \"threads\": {}, \"m\": {m}, \"k\": {k}, \"n\": {n}, \"layout\": \"{layout}\", \"reps\": {}, \"gflops_median\": {:.2}, \"gflops_best\": {:.2}}}",
-            brick::tensor::simd::level(),
-            threads(),
+            "{{\"bench\": \"sgemm\", \"lib\": \"brick\", {}, \"m\": {m}, \"k\": {k}, \"n\": {n}, \"layout\": \"{layout}\", \"reps\": {}, \"gflops_median\": {:.2}, \"gflops_best\": {:.2}}}",
+            machine(),
             times.len(),
             flop / median(times.clone()) / 1e9,
             flop / times.iter().cloned().fold(f64::INFINITY, f64::min) / 1e9

@@ -432,8 +432,8 @@ mod tests {
     }
 
     /// The fused convolution and max pooling computes what the two ops compute apart, and
-    /// its two sweeps (the fast one recomputing the convolution inside the kernels, the
-    /// recorded one composing the two ops' rules) give their gradients.
+    /// its two sweeps (the fast one from the winners its forward pass kept, the recorded
+    /// one composing the two ops' rules) give their gradients.
     #[test]
     fn conv2d_max_pool_is_the_two_ops() {
         use crate::ops::dense::OutputActivation;
