@@ -179,9 +179,16 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     model.add(Dense::new(512).input_dim(784).activation("relu"))?;
     model.add(Dense::new(10).activation("softmax"))?;
     model.compile(RMSprop::new(0.001), "categorical_crossentropy", [])?;
+    // The matrix products of a training step per sample: both layers forward and their
+    // kernel gradients, and the output layer's input gradient (the first layer's input
+    // needs none). The floor is them at the GEMM rate `matmul` reports first.
+    let forward = 2.0 * (784 * 512 + 512 * 10) as f64;
+    let flop_per_sample = 2.0 * forward + 2.0 * (512 * 10) as f64;
+    let gemm = gemm_rate(128, 784, 512);
+    let floor_s = flop_per_sample * args.n as f64 / (gemm * 1e9);
     let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, args.epochs)?;
     println!(
-        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"peak_rss_mib\": {}}}",
+        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
         machine(),
         args.n,
         args.epochs,
@@ -190,6 +197,10 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         rest,
         json_list(&epoch_s, 4),
         json_list(&losses, 5),
+        flop_per_sample * args.n as f64 / 1e9,
+        gemm,
+        floor_s,
+        rest / floor_s,
         peak_rss_mib().unwrap_or(f64::NAN)
     );
     Ok(())

@@ -74,6 +74,7 @@ def main():
         b = pick(rows, bench, key, **brick_match)
         ratio = f"{min(peers) / b:.2f}x" if peers and b else "-"
         print(f"| {label} | " + " | ".join(cells) + f" | {fmt(b, unit)} | {ratio} |")
+    mlp_floor(rows)
     convnet(rows)
     if not any(r.get("bench") == "sgemm" for r in rows):
         return  # a run without the matmul benchmark (BENCHES without sgemm)
@@ -88,6 +89,24 @@ def main():
         b = vals["brick"]
         ratio = f"{b / max(peers):.0%}" if b and peers else "-"
         print(f"| [{m},{k}]x[{k},{n}] {layout} | {cells} | {ratio} |")
+
+
+def mlp_floor(rows):
+    """Where brick ran, and its MNIST MLP epoch against the floor: the epoch's matrix-product
+    FLOPs at the GEMM rate brick measured in the same process."""
+    brick = [r for r in rows if r.get("framework") == "brick" and r.get("cpu")]
+    if brick:
+        print()
+        print(f"brick ran on: {brick[0]['cpu']}, SIMD level {brick[0].get('simd', '-')}, "
+              f"{brick[0].get('threads', '-')} threads")
+    floor = pick(rows, "mnist_mlp", "floor_s", framework="brick")
+    if floor is None:
+        return
+    gflop = pick(rows, "mnist_mlp", "gflop_per_epoch", framework="brick")
+    gemm = pick(rows, "mnist_mlp", "gemm_gflops", framework="brick")
+    x_floor = pick(rows, "mnist_mlp", "x_floor", framework="brick")
+    print(f"MNIST MLP floor: {gflop:.1f} GFLOP at brick's GEMM rate of {gemm:.0f} GFLOP/s "
+          f"([128, 784] @ [784, 512]) = {floor:.3f} s; brick's epoch is {x_floor:.2f}x it")
 
 
 def convnet(rows):
