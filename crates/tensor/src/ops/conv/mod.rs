@@ -2023,6 +2023,40 @@ mod tests {
                     .contains("expected a tensor of shape [9, 5, 5, 4], got [9, 6, 6, 4]"),
                 "{e}"
             );
+            // Kept winners of another pooling are refused, naming both shapes, as is a
+            // kept output of another shape.
+            let other = Window {
+                strides: [2, 2],
+                ..pool
+            };
+            let (p2, at2) = x
+                .conv2d_max_pool_with_indices(&k, None, &o, &relu, &other)
+                .unwrap();
+            let right = Tensor::<f64>::zeros(&[9, 5, 5, 4]);
+            let (p, at) = x
+                .conv2d_max_pool_with_indices(&k, None, &o, &relu, &pool)
+                .unwrap();
+            for output in [(&p2, &at2), (&p, &at2), (&p2, &at)] {
+                let conv = PooledConv {
+                    output: Some(output),
+                    ..conv
+                };
+                let g = OutputGrad::MaxPooled {
+                    dp: &right,
+                    pool,
+                    conv,
+                };
+                let e = x
+                    .conv2d_backprop_kernel_of(g, &o, k.shape(), false)
+                    .unwrap_err();
+                assert!(
+                    e.to_string()
+                        .contains("expected a tensor of shape [9, 5, 5, 4], got [9, 3, 3, 4]"),
+                    "{e}"
+                );
+                let e = Tensor::conv2d_backprop_input_of(g, &k, &o, x.shape()).unwrap_err();
+                assert!(e.to_string().contains("[9, 3, 3, 4]"), "{e}");
+            }
             let e = x
                 .conv2d_max_pool(&k, None, &o, &relu, &Window::new([9, 9]))
                 .unwrap_err();
