@@ -6,6 +6,11 @@
 //! its gradients ([`Tensor::conv2d_backprop_input`], [`Tensor::conv2d_backprop_kernel`]) are
 //! computed the same way. [`fold_patches`](Tensor::fold_patches) sums patch gradients back
 //! into an image (average pooling's gradient).
+//!
+//! A convolution followed by a max pooling ([`Tensor::conv2d_max_pool_with_indices`]) keeps
+//! each window's winner, and its gradients ([`OutputGrad::MaxPooled`]) go from the winners
+//! alone (`pooled.rs`); short patch rows (a 3x3 kernel on one channel) take the direct loops
+//! of `direct.rs` instead of the GEMM.
 
 mod direct;
 mod pooled;
