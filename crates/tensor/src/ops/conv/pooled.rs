@@ -9,10 +9,17 @@
 //! patch row at `w` into the kernel's column `c` (the kernel gradient), or `g` times the
 //! kernel's column `c` into the input pixels that patch reads (the input gradient), a few
 //! runs of contiguous elements straight from (or into) the image, with no patches built.
-//! The same sums as the dense products', less the zero terms, in another order.
+//! Where every patch is the first one moved (no window reaches into padding), the sums for
+//! one channel's winners (kernel gradient) or one position's (input gradient) are made in
+//! registers, blocks of up to 8 vectors at a time, and stored once; elsewhere each winner's
+//! runs are added into memory. The same sums as the dense products', less the zero terms,
+//! in another order.
 
 use crate::element::Element;
 use crate::simd;
+
+/// Elements per block: 16 `f32` are one AVX-512 vector.
+pub(super) const LANES: usize = 16;
 
 /// A run of one output position's patch: `len` patch elements from `patch` (counted from
 /// the position's patch row) read the `len` image elements from `image` (counted from the
@@ -119,12 +126,7 @@ impl<T: Element> Winners<'_, T> {
             }
         }
     }
-}
 
-/// Elements per block: 16 `f32` are one AVX-512 vector.
-pub(super) const LANES: usize = 16;
-
-impl<T: Element> Winners<'_, T> {
     /// The gradient of the convolution's output these winners stand for, added into
     /// `dense` (`images x positions x c_out`, `positions` output positions per image).
     pub fn spread(&self, images: usize, positions: usize, dense: &mut [T]) {
