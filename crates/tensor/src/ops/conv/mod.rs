@@ -1229,12 +1229,11 @@ impl<T: Element> Tensor<T> {
         let held = rows_of.work_len(c_out);
         let chunk = chunk_images(dims[0], positions * (row + c_out + held) * size_of::<T>());
         // A max-pooled gradient goes from its winners straight into the image where its
-        // patches' runs are at least a vector long; with shorter runs (few input channels)
-        // the winners' gradient is spread into the dense output gradient, for the product.
+        // patches' runs are vectors ([`pooled::RunTable::vector_runs`]); with shorter runs
+        // (few input channels) the winners' gradient is spread into the dense output
+        // gradient, for the product.
         let table = matches!(rows_of, Rows::MaxPooled { .. }).then(|| run_table(&g));
-        let sparse = table
-            .as_ref()
-            .is_some_and(|t| t.longest_run() >= pooled::LANES);
+        let sparse = table.as_ref().is_some_and(pooled::RunTable::vector_runs);
         let kts = kt.as_slice().expect("standard layout");
         let out = par_images(dims[0], per_image, chunk, |images, out| {
             let rows = images.len() * positions;
@@ -1326,6 +1325,7 @@ impl<T: Element> Tensor<T> {
         let width = row * c_out + if bias { c_out } else { 0 };
         let in_image = dims[1] * dims[2] * dims[3];
         let table = matches!(rows_of, Rows::MaxPooled { .. }).then(|| run_table(&g));
+        let sparse = table.as_ref().is_some_and(pooled::RunTable::vector_runs);
         let sums: Vec<Vec<T>> = (0..dims[0].div_ceil(per_group))
             .into_par_iter()
             .map(|group| {
@@ -1341,14 +1341,19 @@ impl<T: Element> Tensor<T> {
                     let images = first..(first + chunk).min(last);
                     let rows = images.len() * positions;
                     T::with_scratch(|buf| {
-                        let work_len = rows_of.work_len(rows * c_out);
+                        let dense_len = if table.is_some() { rows * c_out } else { 0 };
+                        let work_len = rows_of.work_len(rows * c_out) + dense_len;
                         let (patches, work) =
                             patch_and_grad_buffers(buf, rows * row, g.padded, work_len);
-                        if let Rows::MaxPooled { place, pool, .. } = &rows_of {
+                        let (dense, work) = work.split_at_mut(dense_len);
+                        let d: &[T] = if let Rows::MaxPooled { place, pool, .. } = &rows_of {
                             let mut at = Vec::new();
                             let (winners, built) =
                                 rows_of.winners(&g, images.clone(), patches, work, &mut at);
-                            if bias {
+                            let masked = direct::usable(row) && place.pad == [0; 4];
+                            // The bias gradient from the winners (the dense path below
+                            // sums its own rows).
+                            if bias && (masked || sparse) {
                                 crate::simd::dispatch(
                                     #[inline(always)]
                                     || {
@@ -1358,9 +1363,9 @@ impl<T: Element> Tensor<T> {
                                     },
                                 );
                             }
-                            if direct::usable(row) && place.pad == [0; 4] {
+                            if masked {
                                 // A short patch row: the direct loops, a block of channels
-                                // at a time over the patches.
+                                // at a time over the patches, the winners as masks.
                                 if !built {
                                     g.fill_patches(x, images.clone(), patches);
                                 }
@@ -1380,23 +1385,36 @@ impl<T: Element> Tensor<T> {
                                     row,
                                     ksum,
                                 );
-                            } else {
+                                return;
+                            }
+                            if sparse {
                                 let kt =
                                     transposed.get_or_insert_with(|| vec![T::zero(); row * c_out]);
-                                // A 64-byte aligned row: its vectors are whole cache lines.
-                                patch_row.resize(row + 64, T::zero());
-                                let skew = patch_row.as_ptr().align_offset(64).min(64);
-                                let patch_row = &mut patch_row[skew..skew + row];
+                                patch_row.resize(row, T::zero());
                                 let chunk_x = &x[images.start * in_image..images.end * in_image];
                                 let table = table.as_ref().expect("a max-pooled gradient's runs");
                                 pooled::kernel_grad(
-                                    chunk_x, in_image, table, &winners, kt, patch_row,
+                                    chunk_x,
+                                    in_image,
+                                    table,
+                                    &winners,
+                                    kt,
+                                    &mut patch_row,
                                 );
+                                return;
                             }
-                            return;
-                        }
-                        g.fill_patches(x, images.clone(), patches);
-                        let d = rows_of.get(&g, images.clone(), work);
+                            // Short runs the direct loops do not serve: the winners' gradient
+                            // spread into the dense one, for the product below.
+                            if !built {
+                                g.fill_patches(x, images.clone(), patches);
+                            }
+                            dense.fill(T::zero());
+                            winners.spread(images.len(), positions, dense);
+                            dense
+                        } else {
+                            g.fill_patches(x, images.clone(), patches);
+                            rows_of.get(&g, images.clone(), work)
+                        };
                         if direct::usable(row) {
                             direct::kernel_grad(patches, d, row, ksum);
                         } else {

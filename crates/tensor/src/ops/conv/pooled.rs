@@ -19,7 +19,7 @@ use crate::element::Element;
 use crate::simd;
 
 /// Elements per block: 16 `f32` are one AVX-512 vector.
-pub(super) const LANES: usize = 16;
+const LANES: usize = 16;
 
 /// A run of one output position's patch: `len` patch elements from `patch` (counted from
 /// the position's patch row) read the `len` image elements from `image` (counted from the
@@ -83,9 +83,11 @@ impl RunTable {
         Some(shifts)
     }
 
-    /// The longest run of any patch.
-    pub fn longest_run(&self) -> usize {
-        self.runs.iter().map(|r| r.len).max().unwrap_or(0)
+    /// Whether some patch run is at least a vector long, so that the winners' loops here
+    /// run on whole vectors; with shorter runs (a few input channels) they are scalar, and
+    /// the dense products are faster.
+    pub fn vector_runs(&self) -> bool {
+        self.runs.iter().any(|r| r.len >= LANES)
     }
 
     /// The runs of output position `p` (`oy * ow + ox`).
