@@ -1,6 +1,7 @@
 //! The fully connected layer as one op: `activation(x @ w + b)`, for activations whose
 //! derivative is a function of their output (linear, relu, sigmoid, tanh). One op instead of
-//! three means one pass over the output forward, one backward, and no intermediate tensors.
+//! three means no pass of its own over the output forward (the bias and activation run on
+//! each block of the product as it is computed), one backward, and no intermediate tensors.
 //! The activation's derivative is not written here: it is the [`Elementwise`] function's own
 //! (`Relu`, `Sigmoid`, `Tanh` in `unary`), so the fused op and the plain one cannot disagree,
 //! and the recorded sweep gives the fused op its second derivatives.
@@ -100,9 +101,7 @@ impl<T: Element> Op<T> for DenseOp {
         "dense"
     }
     fn forward(&self, x: &[&Tensor<T>]) -> Result<Tensor<T>> {
-        let mut y = x[0].try_linear(x[1], x.get(2).copied())?;
-        self.0.apply_in_place(y.as_slice_mut());
-        Ok(y)
+        x[0].try_linear_then(x[1], x.get(2).copied(), |v| self.0.apply_in_place(v))
     }
     fn backward<V: Operand<T>>(&self, x: &[&V], y: &V, dy: &V, dx: &mut InputGrads<'_, V>) {
         let dz = self.0.chain(dy, y);

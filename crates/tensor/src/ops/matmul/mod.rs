@@ -80,7 +80,17 @@ pub fn gemm_into<T: Element>(
     c: &mut ArrayViewMut2<'_, T>,
 ) {
     // SAFETY: `c` holds initialized `T`s, so it may be read whatever `beta` is.
-    unsafe { split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), splits()) };
+    unsafe {
+        split_gemm(
+            alpha,
+            a.view(),
+            b.view(),
+            beta,
+            c.view_mut(),
+            splits(),
+            None,
+        )
+    };
 }
 
 /// `c = alpha * a @ b + beta * c` on the calling thread only, for kernels that already
@@ -93,12 +103,21 @@ pub(crate) fn gemm_serial<T: Element>(
     c: &mut ArrayViewMut2<'_, T>,
 ) {
     // SAFETY: `c` holds initialized `T`s, so it may be read whatever `beta` is.
-    unsafe { split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), 0) };
+    unsafe { split_gemm(alpha, a.view(), b.view(), beta, c.view_mut(), 0, None) };
 }
 
 /// `a @ b` into a new matrix. The output is allocated uninitialized and written once by the
 /// product (no zero-fill first: for a weight gradient that is a pass over megabytes).
 fn new_product<T: Element>(a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>) -> Array2<T> {
+    new_product_then(a, b, None)
+}
+
+/// [`new_product`], with `epilogue` run on each block of the output once it is computed.
+fn new_product_then<T: Element>(
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    epilogue: Option<Epilogue<'_, T>>,
+) -> Array2<T> {
     let mut out = Array2::<T>::uninit((a.nrows(), b.ncols()));
     // SAFETY: `beta` is zero, so `c` is only written, never read (the contract of
     // `split_gemm`).
@@ -110,6 +129,7 @@ fn new_product<T: Element>(a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>) -> Arra
             T::zero(),
             out.view_mut(),
             splits(),
+            epilogue,
         )
     };
     // SAFETY: with `beta` zero, `split_gemm` writes every element of `c` (its contract), and
@@ -192,6 +212,21 @@ unsafe fn small_gemm<T: Element, O: Out<T>>(
 /// Wider outputs stay with the crate, measured a few percent faster there in training.
 const NARROW: usize = 64;
 
+/// Whether an output `n` columns wide with this column stride goes to brick's own narrow
+/// kernel ([`avx512`]): `f32`, rows contiguous, a processor with AVX-512.
+fn narrow_kernel<T: Element>(n: usize, col_stride: isize) -> bool {
+    cfg!(target_arch = "x86_64")
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && n < NARROW
+        && (col_stride == 1 || n == 1)
+        && crate::simd::level() == crate::simd::Level::Avx512
+}
+
+/// Narrow products split across the cores from this many floating-point operations: the
+/// narrow kernel has no packing to share, so halves cost only the hand-off (a classifier's
+/// `128 x 512 x 10` output layer, 1.3 MFLOP, runs in about 21 us on one core).
+const NARROW_PARALLEL_MIN_FLOPS: usize = 1_000_000;
+
 /// One block on one thread: a narrow `f32` output on a processor with AVX-512 through
 /// brick's own kernel ([`avx512`]), everything else through the `gemm` crate's kernels (the
 /// instruction set is chosen at run time).
@@ -216,11 +251,56 @@ unsafe fn kernel_gemm<T: Element, O: Out<T>>(
         stride(c.strides()),
     );
     #[cfg(target_arch = "x86_64")]
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && n < NARROW
-        && (sc[1] == 1 || n == 1)
-        && crate::simd::level() == crate::simd::Level::Avx512
-    {
+    if narrow_kernel::<T>(n, sc[1]) && sa[1] != 1 && sa[0] == 1 && m >= NARROW {
+        // `a` is a transpose (a weight gradient `x^T @ dz`), which the narrow kernel would
+        // read a column at a time. The transposed product `b^T @ a^T` is wide and reads
+        // both operands along their rows, which the `gemm` crate does at full vector width;
+        // it goes to a scratch `[n, m]` and is copied into `c` transposed (written in place
+        // with `c`'s strides, the crate's strided stores cost more than the copy).
+        let mut t = vec![T::zero(); n * m];
+        // SAFETY: `t` is a fresh contiguous `n x m` buffer (row stride `m`), written and not
+        // read (`read_dst` false). The operands are the views `b` and `a` with their strides
+        // swapped, which address the same elements as in the call below (see there).
+        unsafe {
+            gemm::gemm(
+                n,
+                m,
+                k,
+                t.as_mut_ptr(),
+                1,
+                m as isize,
+                false,
+                b.as_ptr(),
+                sb[0],
+                sb[1],
+                a.as_ptr(),
+                sa[0],
+                sa[1],
+                T::zero(),
+                T::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for (i, mut row) in c.rows_mut().into_iter().enumerate() {
+            for (j, out) in row.iter_mut().enumerate() {
+                let product = alpha * t[j * m + i];
+                // SAFETY: read only with `beta != 0`, when our caller guarantees `c`
+                // initialized.
+                let old = if beta == T::zero() {
+                    T::zero()
+                } else {
+                    beta * unsafe { out.get() }
+                };
+                out.set(old + product);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if narrow_kernel::<T>(n, sc[1]) {
         let f = |x: T| x.to_f64_exact() as f32; // exact: T is f32
         // SAFETY: T is f32 (checked above), so the views' pointers address f32 elements. The
         // processor has AVX-512F (`simd::level` detected it). Each pointer comes from a live
@@ -281,6 +361,42 @@ unsafe fn kernel_gemm<T: Element, O: Out<T>>(
     }
 }
 
+/// Work done on each block of a product's output right after the block is computed, on the
+/// core that computed it, while the block is still in that core's cache: `f(column, row)`
+/// for each row of the block, `row` being that output row's part in the block and `column`
+/// the index in the whole output of its first element. Blocks' rows are contiguous: the
+/// products that take an epilogue write a fresh row-major output.
+#[derive(Clone, Copy)]
+struct Epilogue<'a, T> {
+    f: &'a (dyn Fn(usize, &mut [T]) + Sync),
+    /// The column of the whole output where this block starts.
+    column: usize,
+}
+
+impl<T: Element> Epilogue<'_, T> {
+    /// The epilogue of a block `by` columns further right.
+    fn shifted(self, by: usize) -> Self {
+        Epilogue {
+            column: self.column + by,
+            ..self
+        }
+    }
+
+    /// Runs on every row of the block `c`, which the product has just written whole.
+    fn apply<O: Out<T>>(&self, c: &mut ArrayViewMut2<'_, O>) {
+        for mut row in c.rows_mut() {
+            let row = row
+                .as_slice_mut()
+                .expect("a product with an epilogue writes a row-major output");
+            // SAFETY: `O` is `T` or `MaybeUninit<T>`, both with `T`'s layout, and the
+            // product has just written every element of the block (`split_gemm` with
+            // `beta` zero writes all of `c`; with `beta != 0`, `c` was initialized).
+            let row = unsafe { &mut *(row as *mut [O] as *mut [T]) };
+            (self.f)(self.column, row);
+        }
+    }
+}
+
 /// `c = alpha * a @ b + beta * c`, halved `splits` times into blocks of `c` computed in
 /// parallel. With `beta == 0`, every element of `c` is written and none is read, so `c` may
 /// be a fresh uninitialized output.
@@ -294,17 +410,29 @@ unsafe fn split_gemm<T: Element, O: Out<T>>(
     beta: T,
     mut c: ArrayViewMut2<'_, O>,
     splits: usize,
+    epilogue: Option<Epilogue<'_, T>>,
 ) {
     let (m, n) = c.dim();
     let k = a.ncols();
     if m * n * k <= SMALL_PRODUCT {
         // SAFETY: our caller's guarantee, passed on.
         unsafe { small_gemm(alpha, &a, &b, beta, &mut c) };
+        if let Some(e) = epilogue {
+            e.apply(&mut c);
+        }
         return;
     }
-    if splits == 0 || 2 * m * n * k < PARALLEL_MIN_FLOPS || (m < 32 && n < 32) {
+    let min_flops = if narrow_kernel::<T>(n, c.strides()[1]) && a.strides()[1] == 1 {
+        NARROW_PARALLEL_MIN_FLOPS
+    } else {
+        PARALLEL_MIN_FLOPS
+    };
+    if splits == 0 || 2 * m * n * k < min_flops || (m < 32 && n < 32) {
         // SAFETY: our caller's guarantee, passed on.
         unsafe { kernel_gemm(alpha, &a, &b, beta, &mut c) };
+        if let Some(e) = epilogue {
+            e.apply(&mut c);
+        }
         return;
     }
     // Halves on a multiple of 16, the width of the kernels' register blocks.
@@ -314,9 +442,10 @@ unsafe fn split_gemm<T: Element, O: Out<T>>(
         let (b1, b2) = b.split_at(Axis(1), mid);
         let (c1, c2) = c.split_at(Axis(1), mid);
         // SAFETY: each half of `c` is initialized if `c` is (our caller's guarantee).
+        let e2 = epilogue.map(|e| e.shifted(mid));
         rayon::join(
-            || unsafe { split_gemm(alpha, a, b1, beta, c1, splits - 1) },
-            || unsafe { split_gemm(alpha, a, b2, beta, c2, splits - 1) },
+            || unsafe { split_gemm(alpha, a, b1, beta, c1, splits - 1, epilogue) },
+            || unsafe { split_gemm(alpha, a, b2, beta, c2, splits - 1, e2) },
         );
     } else {
         let mid = half(m).min(m);
@@ -324,8 +453,8 @@ unsafe fn split_gemm<T: Element, O: Out<T>>(
         let (c1, c2) = c.split_at(Axis(0), mid);
         // SAFETY: each half of `c` is initialized if `c` is (our caller's guarantee).
         rayon::join(
-            || unsafe { split_gemm(alpha, a1, b, beta, c1, splits - 1) },
-            || unsafe { split_gemm(alpha, a2, b, beta, c2, splits - 1) },
+            || unsafe { split_gemm(alpha, a1, b, beta, c1, splits - 1, epilogue) },
+            || unsafe { split_gemm(alpha, a2, b, beta, c2, splits - 1, epilogue) },
         );
     }
 }
@@ -368,7 +497,7 @@ impl<T: Element> Tensor<T> {
                 let c = out3.index_axis_mut(Axis(0), i);
                 let (a, b) = (matrix(self, i), matrix(other, i));
                 // SAFETY: `beta` is zero, so `c` is only written (`split_gemm`'s contract).
-                unsafe { split_gemm(T::one(), a, b, T::zero(), c, splits()) };
+                unsafe { split_gemm(T::one(), a, b, T::zero(), c, splits(), None) };
             }
         }
         // SAFETY: every matrix of the batch was written whole by `split_gemm` (beta zero),
@@ -379,9 +508,7 @@ impl<T: Element> Tensor<T> {
 }
 
 impl<T: Element> Tensor<T> {
-    /// `self @ w + b` for a batch `[n, k]`, weights `[k, m]` and an optional bias `[m]`: the
-    /// bias is written first and the product accumulated onto it, so adding it costs no
-    /// extra pass.
+    /// `self @ w + b` for a batch `[n, k]`, weights `[k, m]` and an optional bias `[m]`.
     ///
     /// ```
     /// use tensor::Tensor;
@@ -394,6 +521,32 @@ impl<T: Element> Tensor<T> {
     /// # Errors
     /// If `self` or `w` is not 2-D, the inner dimensions differ, or `b` is not `[m]`.
     pub fn try_linear(&self, w: &Tensor<T>, b: Option<&Tensor<T>>) -> Result<Tensor<T>> {
+        self.try_linear_then(w, b, |_| {})
+    }
+
+    /// [`try_linear`](Self::try_linear) followed by the element-wise function `f`, applied
+    /// in place (an activation). The bias and `f` are applied to each block of the output
+    /// by the core that computed it, right after, while the block is in that core's cache:
+    /// no pass of their own over the output. `f` gets runs of the output of any length, so
+    /// it must treat each element alone.
+    ///
+    /// ```
+    /// use tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[1, 2]).unwrap();
+    /// let w = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0], &[2, 2]).unwrap();
+    /// let b = Tensor::from_vec(vec![-10.0f32, 20.0], &[2]).unwrap();
+    /// let relu = |v: &mut [f32]| v.iter_mut().for_each(|v| *v = v.max(0.0));
+    /// assert_eq!(x.try_linear_then(&w, Some(&b), relu).unwrap().to_vec(), vec![0.0, 22.0]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`try_linear`](Self::try_linear).
+    pub fn try_linear_then(
+        &self,
+        w: &Tensor<T>,
+        b: Option<&Tensor<T>>,
+        f: impl Fn(&mut [T]) + Sync,
+    ) -> Result<Tensor<T>> {
         if let Some(t) = [self, w].into_iter().find(|t| t.ndim() != 2) {
             return Err(TensorError::RankMismatch {
                 op: "linear",
@@ -409,37 +562,34 @@ impl<T: Element> Tensor<T> {
                 rhs: w.shape().to_vec(),
             });
         }
-        let mut out = match b {
-            Some(b) => {
-                if b.shape() != [n] {
-                    return Err(TensorError::ShapeMismatch {
-                        op: "linear",
-                        lhs: vec![rows, n],
-                        rhs: b.shape().to_vec(),
-                    });
-                }
-                // The bias in every row, copied row by row.
-                let bias = b.to_contiguous();
-                let bias = bias.as_slice().expect("contiguous");
-                let mut data = Vec::with_capacity(rows * n);
-                for _ in 0..rows {
-                    data.extend_from_slice(bias);
-                }
-                ndarray::Array2::from_shape_vec((rows, n), data).expect("rows of n")
+        if let Some(b) = b
+            && b.shape() != [n]
+        {
+            return Err(TensorError::ShapeMismatch {
+                op: "linear",
+                lhs: vec![rows, n],
+                rhs: b.shape().to_vec(),
+            });
+        }
+        let bias = b.map(Tensor::to_contiguous);
+        let bias = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+        let epilogue = |column: usize, row: &mut [T]| {
+            if let Some(bias) = bias {
+                let bias = &bias[column..column + row.len()];
+                crate::simd::dispatch(
+                    #[inline(always)]
+                    || row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b),
+                );
             }
-            None => {
-                return Ok(Tensor::from_array(new_product(
-                    &matrix(self, 0),
-                    &matrix(w, 0),
-                )));
-            }
+            f(row);
         };
-        gemm_into(
-            T::one(),
+        let out = new_product_then(
             &matrix(self, 0),
             &matrix(w, 0),
-            T::one(),
-            &mut out.view_mut(),
+            Some(Epilogue {
+                f: &epilogue,
+                column: 0,
+            }),
         );
         Ok(Tensor::from_array(out))
     }
@@ -644,6 +794,110 @@ mod tests {
         assert_eq!(x.try_linear(&w, None).unwrap(), x.matmul(&w));
         assert!(x.try_linear(&w, Some(&Tensor::zeros(&[3]))).is_err());
         assert!(x.try_linear(&w.transpose(), None).is_err());
+    }
+
+    /// A deterministic `rows x cols` matrix with values in about [-1, 1].
+    fn filled<T: Element>(rows: usize, cols: usize, seed: usize) -> Tensor<T> {
+        let v = (0..rows * cols)
+            .map(|i| T::from_f64_lossy((((i * 37 + seed * 11) % 101) as f64) / 50.0 - 1.0))
+            .collect();
+        Tensor::from_vec(v, &[rows, cols]).unwrap()
+    }
+
+    #[test]
+    fn linear_then_applies_the_bias_and_the_function_to_every_block() {
+        let square = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = *v * *v - 0.5);
+        let products = [
+            (5, 7, 9),       // direct path
+            (70, 50, 90),    // one block
+            (160, 120, 200), // split by columns
+            (300, 120, 40),  // narrow, split by rows
+            (128, 512, 10),  // a classifier's output layer
+        ];
+        for (m, k, n) in products {
+            let (x, w, b) = (
+                filled(m, k, 1),
+                filled(k, n, 2),
+                filled(1, n, 3).reshape(&[n]),
+            );
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let mut want = &x.matmul(&w) + &b;
+                    square(want.as_slice_mut());
+                    let got = x.try_linear_then(&w, Some(&b), square).unwrap();
+                    assert!(
+                        got.allclose(&want, 1e-12, 1e-12),
+                        "{m}x{k}x{n}, {threads} threads"
+                    );
+                    let mut want = x.matmul(&w);
+                    square(want.as_slice_mut());
+                    let got = x.try_linear_then(&w, None, square).unwrap();
+                    assert!(
+                        got.allclose(&want, 1e-12, 1e-12),
+                        "{m}x{k}x{n} without bias"
+                    );
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_products_split_and_of_a_transpose_equal_the_naive_product() {
+        // f32, so that on AVX-512 they take brick's narrow kernel (split by rows above 1
+        // MFLOP) or, for a transposed `a` (a weight gradient `h^T @ dz`), the wide product
+        // of the transposes.
+        let f64s = |t: &Tensor<f32>| t.to_vec().iter().map(|&v| v as f64).collect::<Vec<_>>();
+        for (m, k, n) in [(128, 512, 10), (512, 128, 10), (100, 37, 3), (70, 200, 63)] {
+            let a = filled::<f32>(m, k, 4);
+            let at = filled::<f32>(k, m, 5);
+            let b = filled::<f32>(k, n, 6);
+            let want = naive(&f64s(&a), &f64s(&b), m, k, n);
+            let want_t = naive(&f64s(&at.transpose().to_contiguous()), &f64s(&b), m, k, n);
+            let close = |got: &Tensor<f32>, want: &[f64], what: &str| {
+                for (i, (&x, y)) in got.to_vec().iter().zip(want).enumerate() {
+                    let x = x as f64;
+                    assert!(
+                        (x - y).abs() <= 1e-5 * (1.0 + y.abs()) * (k as f64).sqrt(),
+                        "{what} {m}x{k}x{n}: element {i} is {x}, expected {y}"
+                    );
+                }
+            };
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    close(&a.matmul(&b), &want, "a @ b");
+                    close(&at.transpose().matmul(&b), &want_t, "a^T @ b");
+                    // Accumulated: c = 2 a^T b + 0.5 c.
+                    let c0 = filled::<f32>(m, n, 7);
+                    let mut c = c0
+                        .clone()
+                        .into_array()
+                        .into_dimensionality::<ndarray::Ix2>()
+                        .unwrap();
+                    let at_view = at.transpose();
+                    gemm_into(
+                        2.0,
+                        &matrix(&at_view, 0),
+                        &matrix(&b, 0),
+                        0.5,
+                        &mut c.view_mut(),
+                    );
+                    let acc: Vec<f64> = want_t
+                        .iter()
+                        .zip(c0.to_vec())
+                        .map(|(&p, c)| 2.0 * p + 0.5 * c as f64)
+                        .collect();
+                    close(&Tensor::from_array(c.into_dyn()), &acc, "2 a^T @ b + 0.5 c");
+                });
+            }
+        }
     }
 
     #[test]
