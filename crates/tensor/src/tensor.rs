@@ -8,6 +8,10 @@ use crate::element::Element;
 use crate::error::{Result, TensorError};
 use crate::shape::numel;
 
+/// Tensors of at least this many elements are checked for non-finite values on every core
+/// of the pool (a data set; a batch is checked on the calling thread).
+const PARALLEL_CHECK_MIN: usize = 1 << 20;
+
 /// An n-dimensional array of `f32` (by default) or `f64`, the value type of all of brick.
 ///
 /// Storage is an [`ndarray`] array behind a reference count, so cloning a tensor is cheap
@@ -302,18 +306,27 @@ impl<T: Element> Tensor<T> {
     }
 
     /// The row-major position and value of the first NaN or infinite element, if any. Fast
-    /// on contiguous data (a vectorized pass; the position is searched only on failure), so
-    /// that checking a whole data set before training costs little.
+    /// on contiguous data (a vectorized pass, on every core of the pool for a data set; the
+    /// position is searched only on failure), so that checking a whole data set before
+    /// training costs little: 60,000 MNIST images (188 MB of `f32`) in a few milliseconds.
     pub fn first_non_finite(&self) -> Option<(usize, T)> {
+        use rayon::prelude::*;
         let find = |it: &mut dyn Iterator<Item = T>| it.enumerate().find(|(_, v)| !v.is_finite());
+        // A branch-free AND over a chunk, compiled for the processor's widest vectors.
+        let all_finite = |c: &[T]| {
+            crate::simd::dispatch(
+                #[inline(always)]
+                || c.iter().fold(true, |ok, v| ok & v.is_finite()),
+            )
+        };
         match self.data.as_slice() {
             Some(s) => {
-                // A branch-free AND over each chunk vectorizes; the position is searched
-                // only in the chunk that fails.
-                let chunk = 4096;
-                let bad = s
-                    .chunks(chunk)
-                    .position(|c| !c.iter().fold(true, |ok, v| ok & v.is_finite()))?;
+                let chunk = 1 << 14;
+                let bad = if s.len() >= PARALLEL_CHECK_MIN && rayon::current_num_threads() > 1 {
+                    s.par_chunks(chunk).position_first(|c| !all_finite(c))
+                } else {
+                    s.chunks(chunk).position(|c| !all_finite(c))
+                }?;
                 find(&mut s[bad * chunk..].iter().copied()).map(|(i, v)| (i + bad * chunk, v))
             }
             None => find(&mut self.data.iter().copied()),
@@ -402,6 +415,26 @@ mod tests {
         );
         let e = Tensor::<f32>::zeros(&[2]).try_item().unwrap_err();
         assert_eq!(e.to_string(), "item: shape [2] needs 1 elements, got 2");
+    }
+
+    #[test]
+    fn a_data_set_is_checked_on_every_core_and_the_first_bad_element_is_found() {
+        // Above the parallel threshold: chunks are checked on the pool, out of order; the
+        // first failing chunk in order is the one searched.
+        let n = PARALLEL_CHECK_MIN * 3 + 17;
+        let mut big = Tensor::<f32>::zeros(&[n]);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(|| big.first_non_finite()), None);
+        big.as_slice_mut()[n - 1] = f32::NAN;
+        big.as_slice_mut()[PARALLEL_CHECK_MIN + 5] = f32::INFINITY;
+        let found = pool.install(|| big.first_non_finite());
+        assert_eq!(found, Some((PARALLEL_CHECK_MIN + 5, f32::INFINITY)));
+        big.as_slice_mut()[PARALLEL_CHECK_MIN + 5] = 0.0;
+        let found = pool.install(|| big.first_non_finite()).map(|(i, _)| i);
+        assert_eq!(found, Some(n - 1));
     }
 
     #[test]
