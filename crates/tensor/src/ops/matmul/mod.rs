@@ -362,13 +362,14 @@ unsafe fn kernel_gemm<T: Element, O: Out<T>>(
 }
 
 /// Work done on each block of a product's output right after the block is computed, on the
-/// core that computed it, while the block is still in that core's cache: `f(column, row)`
-/// for each row of the block, `row` being that output row's part in the block and `column`
-/// the index in the whole output of its first element. Blocks' rows are contiguous: the
-/// products that take an epilogue write a fresh row-major output.
+/// core that computed it, while the block is still in that core's cache:
+/// `f(column, width, rows)`, `rows` being whole rows of the block, `width` values each, and
+/// `column` the index in the whole output of the block's first column. A block stored in
+/// one piece (the whole output of a small product) is one call; a block of columns, one per
+/// row.
 #[derive(Clone, Copy)]
 struct Epilogue<'a, T> {
-    f: &'a (dyn Fn(usize, &mut [T]) + Sync),
+    f: &'a (dyn Fn(usize, usize, &mut [T]) + Sync),
     /// The column of the whole output where this block starts.
     column: usize,
 }
@@ -382,17 +383,26 @@ impl<T: Element> Epilogue<'_, T> {
         }
     }
 
-    /// Runs on every row of the block `c`, which the product has just written whole.
-    fn apply<O: Out<T>>(&self, c: &mut ArrayViewMut2<'_, O>) {
+    /// Runs on the block `c`.
+    ///
+    /// # Safety
+    /// The product has just written every element of `c` (as `split_gemm` does with `beta`
+    /// zero), or `c` was initialized. Rows of `c` are contiguous: the products that take an
+    /// epilogue write a fresh row-major output.
+    unsafe fn apply<O: Out<T>>(&self, c: &mut ArrayViewMut2<'_, O>) {
+        // SAFETY (of both casts): `O` is `T` or `MaybeUninit<T>`, both with `T`'s layout,
+        // and every element is initialized (the caller's guarantee).
+        let as_t = |s: &mut [O]| unsafe { &mut *(s as *mut [O] as *mut [T]) };
+        let width = c.ncols();
+        if let Some(all) = c.as_slice_mut() {
+            (self.f)(self.column, width, as_t(all));
+            return;
+        }
         for mut row in c.rows_mut() {
             let row = row
                 .as_slice_mut()
                 .expect("a product with an epilogue writes a row-major output");
-            // SAFETY: `O` is `T` or `MaybeUninit<T>`, both with `T`'s layout, and the
-            // product has just written every element of the block (`split_gemm` with
-            // `beta` zero writes all of `c`; with `beta != 0`, `c` was initialized).
-            let row = unsafe { &mut *(row as *mut [O] as *mut [T]) };
-            (self.f)(self.column, row);
+            (self.f)(self.column, width, as_t(row));
         }
     }
 }
@@ -418,7 +428,8 @@ unsafe fn split_gemm<T: Element, O: Out<T>>(
         // SAFETY: our caller's guarantee, passed on.
         unsafe { small_gemm(alpha, &a, &b, beta, &mut c) };
         if let Some(e) = epilogue {
-            e.apply(&mut c);
+            // SAFETY: the product has just written all of `c`, or `c` was initialized.
+            unsafe { e.apply(&mut c) };
         }
         return;
     }
@@ -431,7 +442,8 @@ unsafe fn split_gemm<T: Element, O: Out<T>>(
         // SAFETY: our caller's guarantee, passed on.
         unsafe { kernel_gemm(alpha, &a, &b, beta, &mut c) };
         if let Some(e) = epilogue {
-            e.apply(&mut c);
+            // SAFETY: the product has just written all of `c`, or `c` was initialized.
+            unsafe { e.apply(&mut c) };
         }
         return;
     }
@@ -573,15 +585,21 @@ impl<T: Element> Tensor<T> {
         }
         let bias = b.map(Tensor::to_contiguous);
         let bias = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-        let epilogue = |column: usize, row: &mut [T]| {
-            if let Some(bias) = bias {
-                let bias = &bias[column..column + row.len()];
+        let epilogue = |column: usize, width: usize, rows: &mut [T]| {
+            if let Some(bias) = bias
+                && width > 0
+            {
+                let bias = &bias[column..column + width];
                 crate::simd::dispatch(
                     #[inline(always)]
-                    || row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b),
+                    || {
+                        for row in rows.chunks_exact_mut(width) {
+                            row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+                        }
+                    },
                 );
             }
-            f(row);
+            f(rows);
         };
         let out = new_product_then(
             &matrix(self, 0),
@@ -808,6 +826,8 @@ mod tests {
     fn linear_then_applies_the_bias_and_the_function_to_every_block() {
         let square = |v: &mut [f64]| v.iter_mut().for_each(|v| *v = *v * *v - 0.5);
         let products = [
+            (3, 4, 0),       // no columns
+            (0, 4, 3),       // no rows
             (5, 7, 9),       // direct path
             (70, 50, 90),    // one block
             (160, 120, 200), // split by columns
