@@ -1,6 +1,8 @@
 //! Single-precision GEMM for processors with AVX-512, for outputs narrower than the `gemm`
-//! crate's 64-column register tiles (a classifier's output layer, its weight gradient):
-//! `c = alpha * a @ b + beta * c` on one thread, for a `c` whose rows are contiguous.
+//! crate's 64-column register tiles (a classifier's output layer):
+//! `c = alpha * a @ b + beta * c` on one thread, for a `c` whose rows are contiguous. (That
+//! layer's weight gradient `h^T @ dz`, with 64 rows or more, goes to the crate as the wide
+//! transposed product instead: see `kernel_gemm`.)
 //!
 //! The layout follows BLIS, cut down:
 //! - a 12 x 32 register tile (24 accumulators of 16 lanes; 12 x 16 for a last panel of at
@@ -9,7 +11,7 @@
 //! - `b` is packed one 32-column panel at a time (`k` at most [`KC`] deep, 32 KB, so the panel
 //!   stays in L1 while every row tile of `a` passes over it);
 //! - `a` is read in place through its strides, so a row-major batch `x` and a transposed view
-//!   `x^T` (the weight gradient's operand) both cost no copy;
+//!   `x^T` both cost no copy;
 //! - partial tiles: rows through a kernel compiled for that row count, columns through
 //!   masked loads and stores (plain ones where the whole vector is inside the tile).
 
