@@ -1,6 +1,7 @@
 //! Core figures: the tape's overhead per recorded op on tiny tensors, matmul GFLOP/s for the
-//! shapes of an MNIST MLP at batch 128, and one optimizer step over that MLP's 407,050
-//! parameters. Prints one JSON object per line.
+//! shapes of an MNIST MLP at batch 128, one optimizer step over that MLP's 407,050
+//! parameters, and the exponential's users (sigmoid, tanh, softmax, and the classifier's
+//! softmax cross-entropy and its gradient). Prints one JSON object per line.
 //!
 //! `BRICK_SIMD=baseline` (or `avx2`) caps the instruction set of brick's own loops, to show
 //! what run-time dispatch gains.
@@ -138,9 +139,59 @@ fn optimizer_step() {
     }
 }
 
+/// The functions built on `fast_exp`: a hidden layer's activations
+/// (`[128, 512]`) and a 10-class output's softmax cross-entropy, forward and backward.
+fn exp_functions() {
+    let x = Tensor::<f32>::from_vec(
+        (0..128 * 512)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 10.0)
+            .collect(),
+        &[128, 512],
+    )
+    .unwrap();
+    let emit = |name: &str, shape: &[usize], s: f64| {
+        let elements: usize = shape.iter().product();
+        println!(
+            "{{\"bench\":\"exp_functions\",\"function\":\"{name}\",\"shape\":{shape:?},\"simd\":\"{:?}\",\"median_us\":{:.2},\"ns_per_element\":{:.3}}}",
+            tensor::simd::level(),
+            s * 1e6,
+            s * 1e9 / elements as f64
+        );
+    };
+    emit(
+        "sigmoid",
+        x.shape(),
+        time_per_call(0.5, || drop(black_box(x.sigmoid()))),
+    );
+    emit(
+        "tanh",
+        x.shape(),
+        time_per_call(0.5, || drop(black_box(x.tanh()))),
+    );
+    emit(
+        "softmax",
+        x.shape(),
+        time_per_call(0.5, || drop(black_box(x.softmax(-1)))),
+    );
+    let z = x.slice_axis(1, 0..10).to_contiguous();
+    let mut t = vec![0.0f32; 1280];
+    for r in 0..128 {
+        t[r * 10 + r % 10] = 1.0;
+    }
+    let t = Tensor::from_vec(t, &[128, 10]).unwrap();
+    let mut tape = Tape::<f32>::new();
+    let s = time_per_call(0.5, || {
+        tape.reset();
+        let (zv, tv) = (tape.param(&z), tape.constant(&t));
+        black_box(zv.softmax_cross_entropy(tv, None).backward().unwrap());
+    });
+    emit("softmax_cross_entropy_fwd_bwd", z.shape(), s);
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     tape_overhead();
     matmul_gflops();
     optimizer_step();
+    exp_functions();
 }

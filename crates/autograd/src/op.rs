@@ -167,42 +167,11 @@ const PARALLEL_MAP_MIN: usize = 1 << 17;
 /// Elements per chunk of a parallel element-wise formula (128 KiB of `f32`).
 const MAP_CHUNK: usize = 1 << 15;
 
-/// Appends `f` of the zipped slices to `out`. Zipped iterators (no bounds checks), so that
-/// the loop vectorizes: `simd::dispatch` compiles it for the processor's vectors. `pick`
-/// builds the argument array from the first N of four values; it folds away when inlined.
-fn extend_map<T: Element, F: RealFn<T, N>, const N: usize>(f: &F, s: [&[T]; N], out: &mut Vec<T>) {
-    fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
-        std::array::from_fn(|k| v[k])
-    }
-    let n = s[0].len();
-    tensor::simd::dispatch(
-        #[inline(always)]
-        || match N {
-            1 => out.extend(s[0].iter().map(|&a| f.eval(pick([a; 4])))),
-            2 => out.extend(
-                s[0].iter()
-                    .zip(s[1])
-                    .map(|(&a, &b)| f.eval(pick([a, b, b, b]))),
-            ),
-            3 => out.extend(
-                s[0].iter()
-                    .zip(s[1])
-                    .zip(s[2])
-                    .map(|((&a, &b), &c)| f.eval(pick([a, b, c, c]))),
-            ),
-            4 => out.extend(
-                s[0].iter()
-                    .zip(s[1])
-                    .zip(s[2])
-                    .zip(s[3])
-                    .map(|(((&a, &b), &c), &d)| f.eval(pick([a, b, c, d]))),
-            ),
-            _ => out.extend((0..n).map(|i| f.eval(s.map(|s| s[i])))),
-        },
-    );
-}
-
-/// Writes `f` of the zipped slices into `out` (of their length), as [`extend_map`] does.
+/// Writes `f` of the zipped slices into `out` (of their length). Zipped iterators (no bounds
+/// checks) into a slice already allocated, so that the loop vectorizes (`simd::dispatch`
+/// compiles it for the processor's vectors); appending to a vector instead counts its
+/// length up element by element, which kept such loops scalar. `pick` builds the argument
+/// array from the first N of four values; it folds away when inlined.
 fn map_slices<T: Element, F: RealFn<T, N>, const N: usize>(f: &F, s: [&[T]; N], out: &mut [T]) {
     fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
         std::array::from_fn(|k| v[k])
@@ -264,8 +233,8 @@ impl<T: Element> Operand<T> for Tensor<T> {
                     map_slices(f, s.map(|s| &s[range.clone()]), out)
                 })
             } else {
-                let mut out = Vec::with_capacity(n);
-                extend_map(f, s, &mut out);
+                let mut out = vec![T::zero(); n];
+                map_slices(f, s, &mut out);
                 out
             };
             return Tensor::from_vec(out, shape).expect("same length");

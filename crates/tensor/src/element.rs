@@ -152,7 +152,8 @@ fn exp_f32(x: f32) -> f32 {
     // library call.
     const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(MIN, MAX);
-    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let rounded = xc * std::f32::consts::LOG2_E + ROUND;
+    let n = rounded - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -161,11 +162,14 @@ fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5; // Cephes: 5.0000001e-1, which is 0.5 in f32
     let y = p * r * r + r + 1.0;
-    // 2^n as two normal factors (n runs from -126 to 128).
-    let n = n as i32;
+    // 2^n as two normal factors (n runs from -126 to 128). `rounded` lies in
+    // [2^23, 2^24), where one unit is one step of the mantissa, so its bits less ROUND's are
+    // n as an integer: `n as i32` would give the same, but its saturating conversion is not
+    // vectorized (each lane went through a scalar conversion, a third of the time).
+    let n = (rounded.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let half = n >> 1;
-    let pow2 = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
-    let e = y * pow2(half) * pow2(n - half);
+    let pow2 = |e: i32| f32::from_bits((e.wrapping_add(127) as u32) << 23);
+    let e = y * pow2(half) * pow2(n.wrapping_sub(half));
     if x < MIN {
         0.0
     } else if x > MAX {
@@ -244,6 +248,61 @@ mod tests {
         assert_eq!(f32::NEG_INFINITY.fast_tanh(), -1.0);
         assert!(f32::NAN.fast_tanh().is_nan());
         assert_eq!(0.3f64.fast_tanh(), 0.3f64.tanh());
+    }
+
+    #[test]
+    fn fast_exp_and_tanh_give_the_same_bits_vectorized_as_one_at_a_time() {
+        use crate::simd::{Level, dispatch_at};
+        // Every 97th f32 from -100 to 100 (all of the range where exp is not 0 or inf),
+        // with the ends and NaN.
+        let mut x: Vec<f32> = Vec::new();
+        let mut v = -100.0f32;
+        while v < 100.0 {
+            x.push(v);
+            v = f32::from_bits(if v < 0.0 {
+                v.to_bits() - 97
+            } else {
+                v.to_bits() + 97
+            });
+            if v.to_bits() == 0x8000_0000 || v.is_nan() {
+                v = 0.0;
+            }
+        }
+        x.extend([
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN,
+            f32::MAX,
+            -0.0,
+        ]);
+        let run = |level: Level| {
+            let mut out = vec![0.0f32; 2 * x.len()];
+            dispatch_at(
+                level,
+                #[inline(always)]
+                || {
+                    let (e, t) = out.split_at_mut(x.len());
+                    for ((e, t), &x) in e.iter_mut().zip(t.iter_mut()).zip(&x) {
+                        *e = x.fast_exp();
+                        *t = x.fast_tanh();
+                    }
+                },
+            );
+            out
+        };
+        let one_at_a_time = run(Level::Baseline);
+        assert!(x.len() > 100_000);
+        for level in [Level::Avx2, Level::Avx512] {
+            let vectorized = run(level);
+            for (i, (a, b)) in one_at_a_time.iter().zip(&vectorized).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{level:?}: {a} vs {b} at {}",
+                    x[i % x.len()]
+                );
+            }
+        }
     }
 
     #[test]

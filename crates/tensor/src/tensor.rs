@@ -262,12 +262,16 @@ impl<T: Element> Tensor<T> {
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
         if let Some(x) = self.as_slice() {
-            // Contiguous: one loop, vectorized for the processor (`simd::dispatch`).
-            let mut out = Vec::with_capacity(x.len());
+            // Contiguous: one loop, vectorized for the processor (`simd::dispatch`). Into a
+            // zeroed vector: `extend` from an iterator counts the length up element by
+            // element, which kept the loop from vectorizing (3x slower for `fast_exp`).
+            let mut out = vec![T::zero(); x.len()];
             crate::simd::dispatch(
                 #[inline(always)]
                 || {
-                    out.extend(x.iter().map(|&v| f(v)));
+                    for (o, &v) in out.iter_mut().zip(x) {
+                        *o = f(v);
+                    }
                 },
             );
             return Tensor::from_vec(out, self.shape()).expect("same length");

@@ -29,13 +29,16 @@ impl<T: Element> Tensor<T> {
     ) -> Result<Tensor<T>> {
         if self.shape() == other.shape() {
             if let (Some(a), Some(b)) = (self.as_slice(), other.as_slice()) {
-                // A plain indexed loop over equal-length slices, vectorized for the
-                // processor (`simd::dispatch`).
-                let mut v = Vec::with_capacity(a.len());
+                // A zipped loop over equal-length slices into a zeroed vector, vectorized
+                // for the processor (`simd::dispatch`; appending instead counts the length
+                // up element by element, which can keep the loop scalar).
+                let mut v = vec![T::zero(); a.len()];
                 crate::simd::dispatch(
                     #[inline(always)]
                     || {
-                        v.extend((0..a.len()).map(|i| f(a[i], b[i])));
+                        for ((v, &a), &b) in v.iter_mut().zip(a).zip(b) {
+                            *v = f(a, b);
+                        }
                     },
                 );
                 return Ok(Tensor::from_vec(v, self.shape()).expect("same length"));

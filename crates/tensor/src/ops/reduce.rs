@@ -21,13 +21,47 @@ fn lane_max<T: Element>(lane: &ArrayViewMut1<'_, T>) -> T {
 pub mod rows {
     use crate::element::Element;
 
+    /// Values folded side by side by [`fold_lanes`]: a 512-bit vector of `f32`.
+    const LANES: usize = 16;
+
+    /// `f` folded over `row` from `init`, in `LANES` running accumulators (element `i` goes
+    /// to accumulator `i % LANES`), which are then folded in order. One accumulator would be
+    /// a chain of dependent operations, as long as the row (a 512-wide softmax spent most
+    /// of its time there); a row shorter than `LANES` is one plain fold.
+    #[inline(always)]
+    fn fold_lanes<T: Element>(row: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
+        let mut acc = [init; LANES];
+        let mut chunks = row.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(chunk) {
+                *a = f(*a, v);
+            }
+        }
+        let tail = chunks.remainder().iter().fold(init, |a, &v| f(a, v));
+        if row.len() < LANES {
+            return tail;
+        }
+        acc.iter().fold(tail, |a, &v| f(a, v))
+    }
+
+    /// The row's maximum, ignoring NaN (a NaN never compares greater); `-inf` for none.
+    /// Exact in any order, so the lanes change nothing.
+    #[inline(always)]
+    fn max<T: Element>(row: &[T]) -> T {
+        fold_lanes(row, T::neg_infinity(), |m, x| if x > m { x } else { m })
+    }
+
+    /// The row's sum, in `LANES` partial sums for a row of at least `LANES` values.
+    #[inline(always)]
+    fn sum<T: Element>(row: &[T]) -> T {
+        fold_lanes(row, T::zero(), |s, x| s + x)
+    }
+
     /// What a row is shifted by before `exp`: its maximum, or 0 if that is not finite (a
     /// row holding +-inf or NaN then gives inf or NaN, not `inf - inf`).
     #[inline(always)]
     pub fn shift<T: Element>(row: &[T]) -> T {
-        let m = row
-            .iter()
-            .fold(T::neg_infinity(), |m, &x| if x > m { x } else { m });
+        let m = max(row);
         if m.is_finite() { m } else { T::zero() }
     }
 
@@ -59,7 +93,7 @@ pub mod rows {
         let mut shifts = Vec::with_capacity(x.len() / c);
         shifted_exp(x, c, out, |_, m| shifts.push(m));
         for ((row, o), &m) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)).zip(&shifts) {
-            let lse = m + o.iter().fold(T::zero(), |s, &e| s + e).ln();
+            let lse = m + sum(o).ln();
             for (o, &v) in o.iter_mut().zip(row) {
                 *o = v - lse;
             }
@@ -71,7 +105,7 @@ pub mod rows {
     pub fn softmax<T: Element>(x: &[T], c: usize, out: &mut [T]) {
         shifted_exp(x, c, out, |_, _| {});
         for o in out.chunks_exact_mut(c) {
-            let total = o.iter().fold(T::zero(), |s, &e| s + e);
+            let total = sum(o);
             for o in o.iter_mut() {
                 *o /= total;
             }
@@ -488,6 +522,44 @@ mod tests {
         assert!(p.allclose(&q, 1e-15, 0.0));
         let s = p.sum(0, false);
         assert!(s.allclose(&Tensor::ones(&[2]), 1e-15, 0.0));
+    }
+
+    #[test]
+    fn long_rows_fold_in_lanes_and_match_the_definition() {
+        // Rows of 37 (two lanes' worth and a tail) and of 5 (a plain fold), with the row's
+        // maximum in the tail, in a lane and first; then rows holding NaN and +inf.
+        for c in [37usize, 5] {
+            let rows = 4;
+            let mut v: Vec<f64> = (0..rows * c)
+                .map(|i| ((i * 29 % 23) as f64) * 0.7 - 8.0)
+                .collect();
+            v[c - 1] = 40.0;
+            v[c + 3] = 45.0;
+            v[2 * c] = 50.0;
+            let z = t(&v, &[rows, c]);
+            let (p, lp) = (z.softmax(-1).to_vec(), z.log_softmax(-1).to_vec());
+            for (r, row) in v.chunks(c).enumerate() {
+                let m = row.iter().cloned().fold(f64::MIN, f64::max);
+                let total: f64 = row.iter().map(|x| (x - m).exp()).sum();
+                for (j, x) in row.iter().enumerate() {
+                    let want = (x - m).exp() / total;
+                    assert!((p[r * c + j] - want).abs() <= 1e-15, "{c}: p[{r}][{j}]");
+                    let want = x - m - total.ln();
+                    assert!((lp[r * c + j] - want).abs() <= 1e-13, "{c}: lp[{r}][{j}]");
+                }
+            }
+        }
+        let mut v = vec![0.0f64; 2 * 20];
+        v[17] = f64::NAN;
+        v[20 + 3] = f64::INFINITY;
+        let p = t(&v, &[2, 20]).softmax(-1).to_vec();
+        assert!(
+            p[..20].iter().all(|x| x.is_nan()),
+            "a NaN spreads over its row"
+        );
+        // Shifted by 0, not by inf - inf: inf / inf at the +inf, 1 / inf elsewhere.
+        assert!(p[23].is_nan());
+        assert!(p[20..].iter().enumerate().all(|(j, &x)| j == 3 || x == 0.0));
     }
 
     #[test]
