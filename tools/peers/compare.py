@@ -107,6 +107,10 @@ def mlp_floor(rows):
     x_floor = pick(rows, "mnist_mlp", "x_floor", framework="brick")
     print(f"MNIST MLP floor: {gflop:.1f} GFLOP at brick's GEMM rate of {gemm:.0f} GFLOP/s "
           f"([128, 784] @ [784, 512]) = {floor:.3f} s; brick's epoch is {x_floor:.2f}x it")
+    after = pick(rows, "mnist_mlp", "gemm_gflops_after", framework="brick")
+    if after is not None and abs(after - gemm) > 0.1 * gemm:
+        print(f"  not steady: the GEMM rate was {after:.0f} GFLOP/s after training "
+              f"(the machine's speed changed during the run; measure again)")
 
 
 def convnet(rows):
