@@ -167,34 +167,65 @@ const PARALLEL_MAP_MIN: usize = 1 << 17;
 /// Elements per chunk of a parallel element-wise formula (128 KiB of `f32`).
 const MAP_CHUNK: usize = 1 << 15;
 
-/// Writes `f` of the zipped slices into `out` (of their length). Zipped iterators (no bounds
-/// checks) into a slice already allocated, so that the loop vectorizes (`simd::dispatch`
-/// compiles it for the processor's vectors); appending to a vector instead counts its
-/// length up element by element, which kept such loops scalar. `pick` builds the argument
-/// array from the first N of four values; it folds away when inlined.
-fn map_slices<T: Element, F: RealFn<T, N>, const N: usize>(f: &F, s: [&[T]; N], out: &mut [T]) {
+/// An element of an element-wise formula's output: a value (a chunk zeroed first) or an
+/// uninitialized one (written once, [`tensor::memory::write_once`]).
+trait Slot<T>: Send {
+    fn put(&mut self, v: T);
+}
+
+impl<T: Element> Slot<T> for T {
+    #[inline(always)]
+    fn put(&mut self, v: T) {
+        *self = v;
+    }
+}
+
+impl<T: Element> Slot<T> for std::mem::MaybeUninit<T> {
+    #[inline(always)]
+    fn put(&mut self, v: T) {
+        self.write(v);
+    }
+}
+
+/// Writes `f` of the zipped slices into `out` (of their length): every element of `out`
+/// once. Zipped iterators (no bounds checks) into a slice already allocated, so that the
+/// loop vectorizes (`simd::dispatch` compiles it for the processor's vectors); appending to
+/// a vector instead counts its length up element by element, which kept such loops scalar.
+/// `pick` builds the argument array from the first N of four values; it folds away when
+/// inlined.
+fn map_slices<T: Element, F: RealFn<T, N>, O: Slot<T>, const N: usize>(
+    f: &F,
+    s: [&[T]; N],
+    out: &mut [O],
+) {
     fn pick<T: Copy, const N: usize>(v: [T; 4]) -> [T; N] {
         std::array::from_fn(|k| v[k])
     }
+    // Every element of `out` is written only if the slices are as long (a caller may have
+    // handed it uninitialized).
+    assert!(
+        s.iter().all(|s| s.len() == out.len()),
+        "map_slices: operands of unequal length"
+    );
     tensor::simd::dispatch(
         #[inline(always)]
         || match N {
             1 => out
                 .iter_mut()
                 .zip(s[0])
-                .for_each(|(o, &a)| *o = f.eval(pick([a; 4]))),
+                .for_each(|(o, &a)| o.put(f.eval(pick([a; 4])))),
             2 => out
                 .iter_mut()
                 .zip(s[0].iter().zip(s[1]))
-                .for_each(|(o, (&a, &b))| *o = f.eval(pick([a, b, b, b]))),
+                .for_each(|(o, (&a, &b))| o.put(f.eval(pick([a, b, b, b])))),
             3 => out
                 .iter_mut()
                 .zip(s[0].iter().zip(s[1]).zip(s[2]))
-                .for_each(|(o, ((&a, &b), &c))| *o = f.eval(pick([a, b, c, c]))),
+                .for_each(|(o, ((&a, &b), &c))| o.put(f.eval(pick([a, b, c, c])))),
             _ => out
                 .iter_mut()
                 .enumerate()
-                .for_each(|(i, o)| *o = f.eval(s.map(|s| s[i]))),
+                .for_each(|(i, o)| o.put(f.eval(s.map(|s| s[i])))),
         },
     );
 }
@@ -233,9 +264,9 @@ impl<T: Element> Operand<T> for Tensor<T> {
                     map_slices(f, s.map(|s| &s[range.clone()]), out)
                 })
             } else {
-                let mut out = vec![T::zero(); n];
-                map_slices(f, s, &mut out);
-                out
+                // SAFETY: every slice in `s` holds `n` elements (the operands' shapes are
+                // equal), so `map_slices` writes each of the `n` elements of `out`.
+                unsafe { tensor::memory::write_once(n, |out| map_slices(f, s, out)) }
             };
             return Tensor::from_vec(out, shape).expect("same length");
         }

@@ -29,18 +29,23 @@ impl<T: Element> Tensor<T> {
     ) -> Result<Tensor<T>> {
         if self.shape() == other.shape() {
             if let (Some(a), Some(b)) = (self.as_slice(), other.as_slice()) {
-                // A zipped loop over equal-length slices into a zeroed vector, vectorized
-                // for the processor (`simd::dispatch`; appending instead counts the length
-                // up element by element, which can keep the loop scalar).
-                let mut v = vec![T::zero(); a.len()];
-                crate::simd::dispatch(
-                    #[inline(always)]
-                    || {
-                        for ((v, &a), &b) in v.iter_mut().zip(a).zip(b) {
-                            *v = f(a, b);
-                        }
-                    },
-                );
+                // A zipped loop over equal-length slices, vectorized for the processor
+                // (`simd::dispatch`), writing the output once (appending instead counts the
+                // length up element by element, which can keep the loop scalar).
+                // SAFETY: `a` and `b` have the same shape, so the zipped loop writes each of
+                // the `a.len()` elements.
+                let v = unsafe {
+                    crate::memory::write_once(a.len(), |v| {
+                        crate::simd::dispatch(
+                            #[inline(always)]
+                            || {
+                                for ((v, &a), &b) in v.iter_mut().zip(a).zip(b) {
+                                    v.write(f(a, b));
+                                }
+                            },
+                        )
+                    })
+                };
                 return Ok(Tensor::from_vec(v, self.shape()).expect("same length"));
             }
             let out = Zip::from(&self.data)
