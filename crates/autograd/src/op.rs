@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use tensor::memory::Out;
 use tensor::{Element, Result, Tensor};
 
 use crate::real::RealFn;
@@ -167,33 +168,13 @@ const PARALLEL_MAP_MIN: usize = 1 << 17;
 /// Elements per chunk of a parallel element-wise formula (128 KiB of `f32`).
 const MAP_CHUNK: usize = 1 << 15;
 
-/// An element of an element-wise formula's output: a value (a chunk zeroed first) or an
-/// uninitialized one (written once, [`tensor::memory::write_once`]).
-trait Slot<T>: Send {
-    fn put(&mut self, v: T);
-}
-
-impl<T: Element> Slot<T> for T {
-    #[inline(always)]
-    fn put(&mut self, v: T) {
-        *self = v;
-    }
-}
-
-impl<T: Element> Slot<T> for std::mem::MaybeUninit<T> {
-    #[inline(always)]
-    fn put(&mut self, v: T) {
-        self.write(v);
-    }
-}
-
 /// Writes `f` of the zipped slices into `out` (of their length): every element of `out`
-/// once. Zipped iterators (no bounds checks) into a slice already allocated, so that the
+/// once, zeroed first or uninitialized ([`Out`]). Zipped iterators (no bounds checks) into a slice already allocated, so that the
 /// loop vectorizes (`simd::dispatch` compiles it for the processor's vectors); appending to
 /// a vector instead counts its length up element by element, which kept such loops scalar.
 /// `pick` builds the argument array from the first N of four values; it folds away when
 /// inlined.
-fn map_slices<T: Element, F: RealFn<T, N>, O: Slot<T>, const N: usize>(
+fn map_slices<T: Element, F: RealFn<T, N>, O: Out<T>, const N: usize>(
     f: &F,
     s: [&[T]; N],
     out: &mut [O],
@@ -213,19 +194,19 @@ fn map_slices<T: Element, F: RealFn<T, N>, O: Slot<T>, const N: usize>(
             1 => out
                 .iter_mut()
                 .zip(s[0])
-                .for_each(|(o, &a)| o.put(f.eval(pick([a; 4])))),
+                .for_each(|(o, &a)| o.set(f.eval(pick([a; 4])))),
             2 => out
                 .iter_mut()
                 .zip(s[0].iter().zip(s[1]))
-                .for_each(|(o, (&a, &b))| o.put(f.eval(pick([a, b, b, b])))),
+                .for_each(|(o, (&a, &b))| o.set(f.eval(pick([a, b, b, b])))),
             3 => out
                 .iter_mut()
                 .zip(s[0].iter().zip(s[1]).zip(s[2]))
-                .for_each(|(o, ((&a, &b), &c))| o.put(f.eval(pick([a, b, c, c])))),
+                .for_each(|(o, ((&a, &b), &c))| o.set(f.eval(pick([a, b, c, c])))),
             _ => out
                 .iter_mut()
                 .enumerate()
-                .for_each(|(i, o)| o.put(f.eval(s.map(|s| s[i])))),
+                .for_each(|(i, o)| o.set(f.eval(s.map(|s| s[i])))),
         },
     );
 }

@@ -15,6 +15,44 @@
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
+use crate::element::Element;
+
+/// An element of an output: an initialized `T`, or a `MaybeUninit<T>` of a fresh output that
+/// is written without being read (a product with `beta == 0`, [`write_once`]). Both have
+/// `T`'s layout, so one loop, generic over the two, serves both.
+pub trait Out<T>: Send {
+    /// Writes the element.
+    fn set(&mut self, v: T);
+    /// Reads the element.
+    ///
+    /// # Safety
+    /// The element is initialized.
+    unsafe fn get(&self) -> T;
+}
+
+impl<T: Element> Out<T> for T {
+    #[inline(always)]
+    fn set(&mut self, v: T) {
+        *self = v;
+    }
+    #[inline(always)]
+    unsafe fn get(&self) -> T {
+        *self
+    }
+}
+
+impl<T: Element> Out<T> for MaybeUninit<T> {
+    #[inline(always)]
+    fn set(&mut self, v: T) {
+        self.write(v);
+    }
+    #[inline(always)]
+    unsafe fn get(&self) -> T {
+        // SAFETY: the caller guarantees the element is initialized.
+        unsafe { self.assume_init() }
+    }
+}
+
 /// A vector of `n` elements written by `write`, which gets them uninitialized: an
 /// element-wise op's output written once, with no zero-fill pass before (for a 256 KiB
 /// activation that pass costs about as much as the op's own loop). Write the elements with

@@ -6,12 +6,11 @@
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 
-use std::mem::MaybeUninit;
-
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Ix2, IxDyn};
 
 use crate::element::Element;
 use crate::error::{Result, TensorError};
+use crate::memory::Out;
 use crate::tensor::Tensor;
 
 /// Shape check for `a @ b`: returns `(batch, m, k, n, output shape)`.
@@ -142,34 +141,6 @@ fn splits() -> usize {
     rayon::current_num_threads()
         .next_power_of_two()
         .trailing_zeros() as usize
-}
-
-/// An element of a product's output: an initialized `T`, or a `MaybeUninit<T>` of a fresh
-/// output that the product writes without reading (`beta == 0`). Both have `T`'s layout.
-trait Out<T>: Send {
-    fn set(&mut self, v: T);
-    /// # Safety
-    /// The element is initialized.
-    unsafe fn get(&self) -> T;
-}
-
-impl<T: Element> Out<T> for T {
-    fn set(&mut self, v: T) {
-        *self = v;
-    }
-    unsafe fn get(&self) -> T {
-        *self
-    }
-}
-
-impl<T: Element> Out<T> for MaybeUninit<T> {
-    fn set(&mut self, v: T) {
-        self.write(v);
-    }
-    unsafe fn get(&self) -> T {
-        // SAFETY: the caller guarantees the element is initialized.
-        unsafe { self.assume_init() }
-    }
 }
 
 /// Products of at most this many multiply-adds skip the packed GEMM: for a tiny model its
