@@ -209,6 +209,7 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // needs none). The floor is them at the GEMM rate `matmul` reports first.
     let forward = 2.0 * (784 * 512 + 512 * 10) as f64;
     let flop_per_sample = 2.0 * forward + 2.0 * (512 * 10) as f64;
+    let round_trip = core_round_trip_ns();
     let gemm = gemm_rate(128, 784, 512);
     let floor_s = flop_per_sample * args.n as f64 / (gemm * 1e9);
     let (epoch_s, losses, rest) = timed_epochs(&mut model, &x, &y, args.epochs)?;
@@ -216,8 +217,9 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // again after training says whether the floor still applies (a run whose two rates
     // differ by more than a tenth is not steady).
     let gemm_after = gemm_rate(128, 784, 512);
+    let round_trip_after = core_round_trip_ns();
     println!(
-        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"gemm_gflops_after\": {:.1}, \"steady\": {}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
+        "{{\"bench\": \"mnist_mlp\", \"framework\": \"brick\", \"variant\": \"fit\", {}, \"n\": {}, \"batch\": 128, \"epochs\": {}, \"steps_per_epoch\": {}, \"epoch1_s\": {:.4}, \"epoch_rest_median_s\": {:.4}, \"epoch_s\": {}, \"loss_per_epoch\": {}, \"gflop_per_epoch\": {:.1}, \"gemm_gflops\": {:.1}, \"gemm_gflops_after\": {:.1}, \"steady\": {}, \"core_round_trip_ns\": [{:.0}, {:.0}], \"split_caches\": {}, \"floor_s\": {:.3}, \"x_floor\": {:.2}, \"peak_rss_mib\": {}}}",
         machine(),
         args.n,
         args.epochs,
@@ -230,11 +232,57 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         gemm,
         gemm_after,
         (gemm_after - gemm).abs() <= 0.1 * gemm,
+        round_trip,
+        round_trip_after,
+        round_trip.max(round_trip_after) > SPLIT_CACHES_NS,
         floor_s,
         rest / floor_s,
         peak_rss_mib().unwrap_or(f64::NAN)
     );
     Ok(())
+}
+
+/// A round trip between two cores above this says they did not share a cache during the
+/// run: 115-130 ns between the two cores of one AMD EPYC machine most of the time, 450-530 ns
+/// in the spells when the host had moved them apart (and a 3.2 MB buffer written by one
+/// took twice as long to read on the other). Such a run is slow for brick and its peers
+/// alike, brick's short parallel passes most; compare it only with runs that were too.
+const SPLIT_CACHES_NS: f64 = 250.0;
+
+/// The median time, in nanoseconds, for a value to go from one thread to another and back
+/// (two threads bouncing a counter through two cache lines), over 20,000 round trips: how
+/// far apart the two cores the pool runs on are. Nothing but these threads should run, so
+/// that each has a core.
+fn core_round_trip_ns() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[repr(align(128))]
+    struct Line(AtomicU64);
+    const TRIPS: u64 = 20_000;
+    let (ping, pong) = (Line(AtomicU64::new(0)), Line(AtomicU64::new(0)));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 1..=TRIPS {
+                while ping.0.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                pong.0.store(i, Ordering::Release);
+            }
+        });
+        let mut times = Vec::with_capacity(20);
+        let mut i = 0;
+        for _ in 0..20 {
+            let t = Instant::now();
+            for _ in 0..TRIPS / 20 {
+                i += 1;
+                ping.0.store(i, Ordering::Release);
+                while pong.0.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+            }
+            times.push(t.elapsed().as_secs_f64() / (TRIPS / 20) as f64 * 1e9);
+        }
+        median(times)
+    })
 }
 
 /// GFLOP/s of an `[m, k] @ [k, n]` product, median over about a second.

@@ -111,6 +111,10 @@ def mlp_floor(rows):
     if after is not None and abs(after - gemm) > 0.1 * gemm:
         print(f"  not steady: the GEMM rate was {after:.0f} GFLOP/s after training "
               f"(the machine's speed changed during the run; measure again)")
+    trips = pick(rows, "mnist_mlp", "core_round_trip_ns", framework="brick")
+    if trips is not None and pick(rows, "mnist_mlp", "split_caches", framework="brick"):
+        print(f"  split caches: a round trip between the two cores took {max(trips):.0f} ns "
+              f"(about 120 when they share a cache); compare only with runs that were split too")
 
 
 def convnet(rows):
