@@ -29,15 +29,7 @@ pub(crate) fn for_each_chunk<T: Element, const S: usize>(
         f(w, g, states);
         return;
     }
-    halves(
-        w,
-        g,
-        states,
-        rayon::current_num_threads()
-            .next_power_of_two()
-            .trailing_zeros(),
-        &f,
-    );
+    halves(w, g, states, tensor::parallel::splits(), &f);
 }
 
 /// `f` on the two halves of the runs, in parallel (the first on this thread), each halved
@@ -50,7 +42,7 @@ fn halves<T: Element, const S: usize>(
     w: &mut [T],
     g: &[T],
     states: [&mut [T]; S],
-    splits: u32,
+    splits: usize,
     f: &(impl Fn(&mut [T], &[T], [&mut [T]; S]) + Sync),
 ) {
     if splits == 0 || w.len() <= CHUNK {

@@ -165,6 +165,20 @@ pub fn fill_chunks<T: crate::Element>(
     out
 }
 
+/// How many times work split across the pool is halved: once per doubling of its threads
+/// (1 for two threads, 0 for one). Matrix products and the optimizers' passes split this
+/// often.
+///
+/// ```
+/// let n = tensor::parallel::num_threads();
+/// assert_eq!(1 << tensor::parallel::splits(), n.next_power_of_two());
+/// ```
+pub fn splits() -> usize {
+    rayon::current_num_threads()
+        .next_power_of_two()
+        .trailing_zeros() as usize
+}
+
 /// The number of threads in the pool.
 pub fn num_threads() -> usize {
     rayon::current_num_threads()

@@ -86,7 +86,7 @@ pub fn gemm_into<T: Element>(
             b.view(),
             beta,
             c.view_mut(),
-            splits(),
+            crate::parallel::splits(),
             None,
         )
     };
@@ -127,20 +127,13 @@ fn new_product_then<T: Element>(
             b.view(),
             T::zero(),
             out.view_mut(),
-            splits(),
+            crate::parallel::splits(),
             epilogue,
         )
     };
     // SAFETY: with `beta` zero, `split_gemm` writes every element of `c` (its contract), and
     // `out` is `c`.
     unsafe { out.assume_init() }
-}
-
-/// How many times a product is halved: once per doubling of rayon's threads.
-fn splits() -> usize {
-    rayon::current_num_threads()
-        .next_power_of_two()
-        .trailing_zeros() as usize
 }
 
 /// Products of at most this many multiply-adds skip the packed GEMM: for a tiny model its
@@ -480,7 +473,17 @@ impl<T: Element> Tensor<T> {
                 let c = out3.index_axis_mut(Axis(0), i);
                 let (a, b) = (matrix(self, i), matrix(other, i));
                 // SAFETY: `beta` is zero, so `c` is only written (`split_gemm`'s contract).
-                unsafe { split_gemm(T::one(), a, b, T::zero(), c, splits(), None) };
+                unsafe {
+                    split_gemm(
+                        T::one(),
+                        a,
+                        b,
+                        T::zero(),
+                        c,
+                        crate::parallel::splits(),
+                        None,
+                    )
+                };
             }
         }
         // SAFETY: every matrix of the batch was written whole by `split_gemm` (beta zero),
