@@ -243,9 +243,9 @@ fn mnist_mlp(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// A round trip between two cores above this says they did not share a cache during the
-/// run: 115-130 ns between the two cores of one AMD EPYC machine most of the time, 450-530 ns
-/// in the spells when the host had moved them apart (and a 3.2 MB buffer written by one
-/// took twice as long to read on the other). Such a run is slow for brick and its peers
+/// run: on one AMD EPYC machine this bench read 85-102 ns most of the time and 379-418 ns in
+/// the spells when the host had moved the two vCPUs apart (when a 3.2 MB buffer written by
+/// one core took twice as long to read on the other). Such a run is slow for brick and its peers
 /// alike, brick's short parallel passes most; compare it only with runs that were too.
 const SPLIT_CACHES_NS: f64 = 250.0;
 
