@@ -169,11 +169,11 @@ const PARALLEL_MAP_MIN: usize = 1 << 17;
 const MAP_CHUNK: usize = 1 << 15;
 
 /// Writes `f` of the zipped slices into `out` (of their length): every element of `out`
-/// once, zeroed first or uninitialized ([`Out`]). Zipped iterators (no bounds checks) into a slice already allocated, so that the
-/// loop vectorizes (`simd::dispatch` compiles it for the processor's vectors); appending to
-/// a vector instead counts its length up element by element, which kept such loops scalar.
-/// `pick` builds the argument array from the first N of four values; it folds away when
-/// inlined.
+/// once, zeroed first or uninitialized ([`Out`]). Zipped iterators (no bounds checks) into
+/// a slice already allocated, so that the loop vectorizes (`simd::dispatch` compiles it for
+/// the processor's vectors); appending to a vector instead counts its length up element by
+/// element, which kept such loops scalar. `pick` builds the argument array from the first N
+/// of four values; it folds away when inlined.
 fn map_slices<T: Element, F: RealFn<T, N>, O: Out<T>, const N: usize>(
     f: &F,
     s: [&[T]; N],
